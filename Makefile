@@ -1,0 +1,66 @@
+# hcinode: build the node image, test everything. `make help` lists the targets.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+PYTEST := $(VENV)/bin/pytest
+STAMP_DIR := $(VENV)/.stamps
+APT_STAMP := $(STAMP_DIR)/apt-$(shell sha256sum requirements-apt.txt | cut -c1-16)
+PIP_STAMP := $(STAMP_DIR)/pip-$(shell cat pyproject.toml | sha256sum | cut -c1-16)
+# image builds are cached outside the clone so CI and fresh clones reuse them when inputs match
+export HCINODE_CACHE ?= /var/cache/hcinode
+
+.PHONY: help setup test unit integration e2e e2e-full check iso pxe appliance run bench clean
+
+help:
+	@echo "make setup      install Debian packages and the .venv (idempotent)"
+	@echo "make test       unit + integration tests"
+	@echo "make e2e        VM tests that prove each capability once"
+	@echo "make e2e-full   all VM tests"
+	@echo "make check      ruff + mypy"
+	@echo "make iso | pxe | appliance | run | bench"
+
+setup: $(PIP_STAMP)
+
+$(APT_STAMP): requirements-apt.txt
+	@mkdir -p $(STAMP_DIR)
+	@pkgs=$$(grep -v '^#' requirements-apt.txt | xargs); \
+	missing=$$(dpkg-query -W -f='$${Package} $${Status}\n' $$pkgs 2>/dev/null | awk '$$4!="installed"{print $$1}'; \
+	  for p in $$pkgs; do dpkg-query -W $$p >/dev/null 2>&1 || echo $$p; done); \
+	missing=$$(echo $$missing | tr ' ' '\n' | sort -u | xargs); \
+	if [ -n "$$missing" ]; then \
+	  echo "apt: installing $$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+	@touch $@
+
+$(PIP_STAMP): $(APT_STAMP) pyproject.toml
+	@test -x $(PY) || /usr/bin/python3 -m venv --system-site-packages $(VENV)
+	@$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
+	@mkdir -p $(STAMP_DIR) && rm -f $(STAMP_DIR)/pip-* && touch $@
+	@echo "setup: .venv ready"
+
+test: setup
+	$(PYTEST) -q tests/unit tests/integration
+
+unit: setup
+	$(PYTEST) -q tests/unit
+
+integration: setup
+	$(PYTEST) -q tests/integration
+
+e2e: setup
+	@$(PYTEST) -q tests/e2e -m "e2e and not e2e_full"; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "e2e: no VM tests collected yet (the image pipeline issue adds them)"; exit 0; fi; exit $$rc
+
+e2e-full: setup
+	$(PYTEST) -q tests/e2e -m "e2e"
+
+check: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy nodecore $(wildcard image_recipes installer node_setup tui gluster_setup hosted_engine agent engine)
+
+bench: setup
+	@for b in bench/*.py; do $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf build .pytest_cache .mypy_cache .ruff_cache

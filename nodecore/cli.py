@@ -1,0 +1,180 @@
+"""The `hcinode` command. Each package contributes verbs through its own `cli.py`.
+
+A package's cli module has `register(subparsers)`, which adds its verbs and sets `func` on each
+parser: func(args) -> exit code. nodecore finds them by name at run time, so it never imports
+another project package statically and packages that do not exist yet are simply absent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import logging
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+
+from nodecore import __version__
+from nodecore.errors import EXIT_FAILED, EXIT_INVALID, EXIT_OK, HcinodeError, InvalidInput
+from nodecore.facts import HostFacts
+from nodecore.executor import Action, ExecutionResult, Executor, Journal, Progress
+from nodecore.paths import journal_path, log_dir
+from nodecore.plan import Plan
+from nodecore.runner import Runner
+from nodecore.secrets import redact
+
+COMMAND_PACKAGES = ("image_recipes", "installer", "node_setup", "tui", "gluster_setup",
+                    "hosted_engine", "agent", "engine")
+
+log = logging.getLogger("hcinode")
+
+
+class _RedactingFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
+def setup_logging(verbose: bool, log_file: str | None) -> str:
+    path = log_file or os.path.join(log_dir(), "hcinode.log")
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    root = logging.getLogger()
+    root.setLevel(logging.DEBUG)
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    file_handler = logging.FileHandler(path, encoding="utf-8")
+    file_handler.setFormatter(_RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(file_handler)
+    if verbose:
+        console = logging.StreamHandler(sys.stderr)
+        console.setLevel(logging.DEBUG)
+        console.setFormatter(_RedactingFormatter("%(levelname)s %(name)s: %(message)s"))
+        root.addHandler(console)
+    return path
+
+
+def add_dry_run(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dry-run", action="store_true", help="print the plan; change nothing")
+
+
+def add_json(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
+
+
+def print_progress(p: Progress) -> None:
+    if p.state != "running":
+        print(p.line(), file=sys.stderr, flush=True)
+
+
+def run_plan(plan: Plan, runners: Runner | Mapping[str, Runner], *, args: argparse.Namespace,
+             journal_name: str, actions: Mapping[str, Action] | None = None) -> ExecutionResult | None:
+    """The common tail of every applying verb: print the plan (--dry-run, --json) or execute it.
+
+    Returns None for a dry run. The journal is per plan id, so a changed plan does not skip steps
+    of an older one, and a re-run of the same plan resumes.
+    """
+    if getattr(args, "dry_run", False):
+        print(plan.to_json() if getattr(args, "json", False) else plan.render_text())
+        return None
+    journal = Journal(journal_path(f"{journal_name}-{plan.id}"))
+    executor = Executor(runners, actions=actions, journal=journal, progress=print_progress,
+                        log_path=getattr(args, "log_path", None))
+    return executor.execute(plan)
+
+
+def _cmd_facts(args: argparse.Namespace) -> int:
+    from nodecore import kvmprobe
+    from nodecore.facts import collect
+
+    if args.probe_kvm:
+        boots, reason = kvmprobe.probe()
+        log.info("kvm probe: %s (%s)", boots, reason)
+    host = collect()
+    if args.json:
+        print(host.to_json())
+        return EXIT_OK
+    print(render_facts(host))
+    return EXIT_OK
+
+
+def render_facts(host: HostFacts) -> str:
+    from nodecore.config import human_size
+
+    kvm = {True: "boots guests", False: "does NOT boot guests", None: "not probed (--probe-kvm)"}
+    lines = [
+        f"hostname:  {host.hostname}",
+        f"firmware:  {host.firmware}",
+        f"memory:    {human_size(host.memory_bytes)}",
+        f"cpu:       {host.cpu.model} ({host.cpu.threads} threads)",
+        f"virt:      {host.cpu.virt_flag or 'no VT-x/AMD-V flag'}; /dev/kvm "
+        f"{'present' if host.cpu.kvm_device else 'missing'}; KVM {kvm[host.kvm_boots_guest]}",
+        f"boot media: {host.boot_media or '-'}",
+        "disks:",
+    ]
+    for d in host.disks:
+        flags = [d.transport or "?", "rotational" if d.rotational else "ssd/virtual",
+                 f"{d.logical_sector_size}/{d.physical_sector_size}B sectors"]
+        if d.in_use:
+            flags.append("in use")
+        if d.is_boot_media:
+            flags.append("BOOT MEDIA")
+        lines.append(f"  {d.path:14s} {human_size(d.size):>10s}  {d.model or '-'}  {', '.join(flags)}")
+    lines.append("network:")
+    for n in host.nics:
+        speed = f"{n.speed_mbps} Mb/s" if n.speed_mbps else "-"
+        lines.append(f"  {n.name:10s} {n.mac:17s} {n.driver or '-':12s} link {'up' if n.link else 'down':4s} "
+                     f"{speed:10s} {' '.join(n.addresses)}")
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hcinode", description="hyperconverged virtualization node")
+    parser.add_argument("--version", action="version", version=f"hcinode {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log to stderr as well as the log file")
+    parser.add_argument("--log-file", help="log file (default: /var/log/hcinode/hcinode.log, or "
+                        "~/.local/state/hcinode/log/ when not root)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    facts_parser = sub.add_parser("facts", help="show this machine's disks, NICs, CPU, memory, firmware")
+    add_json(facts_parser)
+    facts_parser.add_argument("--probe-kvm", action="store_true",
+                              help="boot a tiny guest under KVM to find out whether KVM really works")
+    facts_parser.set_defaults(func=_cmd_facts)
+
+    for package in COMMAND_PACKAGES:
+        if importlib.util.find_spec(package) is None or importlib.util.find_spec(f"{package}.cli") is None:
+            continue
+        importlib.import_module(f"{package}.cli").register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Callable[[argparse.Namespace], int] | None = getattr(args, "func", None)
+    if func is None:
+        parser.print_help()
+        return EXIT_INVALID
+    args.log_path = setup_logging(args.verbose, args.log_file)
+    log.info("hcinode %s: %s", __version__, redact(" ".join(sys.argv[1:] if argv is None else argv)))
+    try:
+        return func(args)
+    except InvalidInput as exc:
+        if getattr(args, "json", False):
+            print(exc.report.to_json())
+        else:
+            print(exc.report.render_text(), file=sys.stderr)
+            print("nothing was changed", file=sys.stderr)
+        return EXIT_INVALID
+    except HcinodeError as exc:
+        log.error("%s", exc)
+        print(f"error: {redact(str(exc))}", file=sys.stderr)
+        print(f"log: {args.log_path}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted; re-run the same command to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,153 @@
+"""The executor: runs a Plan step by step through runners, with progress and a journal.
+
+The journal is an append-only JSON-lines file, fsynced after every finished step, keyed by step
+id. A re-run of the same plan skips what the journal (or a step's own check) says is done, so an
+apply interrupted by a crash or a power cut completes on the next run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from nodecore.errors import ApplyFailed, CommandFailed
+from nodecore.plan import Plan, Step
+from nodecore.runner import Runner
+
+log = logging.getLogger("hcinode.executor")
+
+# A named action receives the runner of the step's host and the step's params.
+Action = Callable[[Runner, Mapping[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class Progress:
+    index: int  # 1-based
+    total: int
+    title: str
+    state: str  # "running" | "done" | "skipped" | "failed"
+
+    @property
+    def percent(self) -> int:
+        finished = self.index if self.state in ("done", "skipped") else self.index - 1
+        return int(100 * finished / self.total) if self.total else 100
+
+    def line(self) -> str:
+        return f"[{self.index}/{self.total} {self.percent:3d}%] {self.state:8s} {self.title}"
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+class Journal:
+    """Which step ids of which plan are done. Kept across runs; survives a crash."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._done: set[str] = set()
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as f:
+                for line in f:
+                    try:
+                        entry = json.loads(line)
+                    except json.JSONDecodeError:
+                        continue  # a torn last line from a crash: that step is simply not done
+                    if entry.get("state") == "done":
+                        self._done.add(entry["id"])
+
+    def is_done(self, step: Step) -> bool:
+        return step.id in self._done
+
+    def record(self, step: Step, state: str, **extra: Any) -> None:
+        os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
+        entry = {"id": step.id, "title": step.title, "state": state, "time": round(time.time(), 3), **extra}
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(entry) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        if state == "done":
+            self._done.add(step.id)
+
+    def clear(self) -> None:
+        if os.path.exists(self.path):
+            os.remove(self.path)
+        self._done.clear()
+
+
+@dataclass
+class ExecutionResult:
+    done: list[Step] = field(default_factory=list)
+    skipped: list[Step] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)  # step title -> seconds
+
+
+class Executor:
+    def __init__(self, runners: Runner | Mapping[str, Runner], *, actions: Mapping[str, Action] | None = None,
+                 journal: Journal | None = None, progress: ProgressCallback | None = None,
+                 log_path: str | None = None) -> None:
+        self.runners: Mapping[str, Runner] = runners if isinstance(runners, Mapping) else {"": runners}
+        self.actions = dict(actions or {})
+        self.journal = journal
+        self.progress = progress or (lambda p: None)
+        self.log_path = log_path
+
+    def runner_for(self, step: Step) -> Runner:
+        try:
+            return self.runners[step.host]
+        except KeyError:
+            raise KeyError(f"no runner for host {step.host!r} (step {step.title!r})") from None
+
+    def _already_done(self, step: Step, runner: Runner) -> bool:
+        if self.journal and self.journal.is_done(step):
+            return True
+        if step.check:
+            return runner.run(step.check, check=False, timeout=step.timeout).ok
+        return False
+
+    def _run_step(self, step: Step, runner: Runner) -> None:
+        if step.argv:
+            runner.run(step.argv, stdin=step.stdin, timeout=step.timeout)
+            return
+        try:
+            action = self.actions[step.action]
+        except KeyError:
+            raise KeyError(f"unknown action {step.action!r}") from None
+        action(runner, step.params)
+
+    def execute(self, plan: Plan) -> ExecutionResult:
+        result = ExecutionResult()
+        total = len(plan.steps)
+        log.info("apply plan %s: %s (%d steps)", plan.id, plan.title, total)
+        for index, step in enumerate(plan.steps, 1):
+            runner = self.runner_for(step)
+            if self._already_done(step, runner):
+                log.info("skip (done): %s", step.title)
+                result.skipped.append(step)
+                self.progress(Progress(index, total, step.title, "skipped"))
+                if self.journal and not self.journal.is_done(step):
+                    self.journal.record(step, "done", skipped=True)
+                continue
+            self.progress(Progress(index, total, step.title, "running"))
+            log.info("step %d/%d: %s", index, total, step.title)
+            started = time.monotonic()
+            try:
+                self._run_step(step, runner)
+            except (CommandFailed, OSError, KeyError, ValueError, RuntimeError) as exc:
+                self.progress(Progress(index, total, step.title, "failed"))
+                if self.journal:
+                    self.journal.record(step, "failed", error=str(exc)[-500:])
+                log.error("step %d failed: %s: %s", index, step.title, exc)
+                raise ApplyFailed(index, step.title, exc, self.log_path,
+                                  self.journal.path if self.journal else None) from exc
+            elapsed = time.monotonic() - started
+            result.timings[step.title] = round(elapsed, 3)
+            result.done.append(step)
+            if self.journal:
+                self.journal.record(step, "done", seconds=round(elapsed, 3))
+            self.progress(Progress(index, total, step.title, "done"))
+        return result

@@ -1,0 +1,271 @@
+"""Runners: the one place that starts processes.
+
+Every command of the project goes through a Runner. `LocalRunner` really runs it (logging it with
+secrets redacted, capturing output, enforcing a timeout); `DryRunRunner` prints instead of running;
+`RecordingRunner` records and answers from a script in unit tests. `HostRunner` runs on another
+host: through ssh with a verified host key, or inside network/mount namespaces (the test harness's
+hosts), by wrapping each argv.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from nodecore.errors import CommandFailed
+from nodecore.secrets import Secret, redact
+
+log = logging.getLogger("hcinode.runner")
+
+DEFAULT_TIMEOUT = 600.0
+
+
+def format_argv(argv: Sequence[str]) -> str:
+    return redact(shlex.join(argv))
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: str = ""
+    stderr: str = ""
+    duration: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+@runtime_checkable
+class Runner(Protocol):
+    """What every runner offers. `check=True` raises CommandFailed on a non-zero exit."""
+
+    name: str
+
+    def run(self, argv: Sequence[str], *, stdin: str | bytes | Secret | None = None, check: bool = True,
+            timeout: float | None = None, env: Mapping[str, str] | None = None) -> CommandResult: ...
+
+    def write_file(self, path: str, data: str | bytes, mode: int = 0o644) -> None: ...
+
+    def read_file(self, path: str) -> bytes: ...
+
+
+def _stdin_bytes(stdin: str | bytes | Secret | None) -> bytes | None:
+    if stdin is None:
+        return None
+    if isinstance(stdin, Secret):
+        return stdin.reveal().encode()
+    return stdin if isinstance(stdin, bytes) else stdin.encode()
+
+
+class LocalRunner:
+    name = "local"
+
+    def __init__(self, default_timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.default_timeout = default_timeout
+
+    def run(self, argv: Sequence[str], *, stdin: str | bytes | Secret | None = None, check: bool = True,
+            timeout: float | None = None, env: Mapping[str, str] | None = None) -> CommandResult:
+        argv = tuple(argv)
+        if any(isinstance(a, Secret) for a in argv):
+            raise TypeError("secrets must not be passed in argv (they would show in the process list); "
+                            "send them on stdin")
+        limit = timeout if timeout is not None else self.default_timeout
+        log.info("run: %s", format_argv(argv))
+        full_env = None if env is None else {**os.environ, **env}
+        started = time.monotonic()
+        try:
+            proc = subprocess.run(argv, input=_stdin_bytes(stdin), capture_output=True, timeout=limit,
+                                  env=full_env, check=False)
+        except subprocess.TimeoutExpired as exc:
+            out = _decode(exc.stdout)
+            err = _decode(exc.stderr)
+            log.error("timed out after %.0fs: %s", limit, format_argv(argv))
+            raise CommandFailed(argv, -1, out, err, timed_out=True) from None
+        except FileNotFoundError:
+            raise CommandFailed(argv, 127, "", f"{argv[0]}: command not found") from None
+        result = CommandResult(argv, proc.returncode, _decode(proc.stdout), _decode(proc.stderr),
+                               time.monotonic() - started)
+        log.debug("rc=%d in %.2fs", result.returncode, result.duration)
+        if result.stderr.strip():
+            log.debug("stderr: %s", redact(result.stderr.strip()[-2000:]))
+        if check and not result.ok:
+            raise CommandFailed(argv, result.returncode, result.stdout, result.stderr)
+        return result
+
+    def write_file(self, path: str, data: str | bytes, mode: int = 0o644) -> None:
+        """Atomic: write a temporary file beside it, fsync, rename. Never a half-written config."""
+        payload = data.encode() if isinstance(data, str) else data
+        directory = os.path.dirname(path) or "."
+        os.makedirs(directory, exist_ok=True)
+        tmp = f"{path}.hcinode-tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        try:
+            os.write(fd, payload)
+            os.fchmod(fd, mode)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+        log.info("wrote %s (%d bytes, mode %o)", path, len(payload), mode)
+
+    def read_file(self, path: str) -> bytes:
+        with open(path, "rb") as f:
+            return f.read()
+
+
+def _decode(data: bytes | str | None) -> str:
+    if data is None:
+        return ""
+    return data if isinstance(data, str) else data.decode(errors="replace")
+
+
+@dataclass
+class RecordedCall:
+    argv: tuple[str, ...]
+    stdin: str | None = None  # secrets are recorded masked
+
+
+Responder = Callable[[tuple[str, ...]], CommandResult | None]
+
+
+@dataclass
+class RecordingRunner:
+    """Records every call; answers from `responses` (argv prefix -> result) or with success.
+
+    Files written are kept in `files`, so tests can assert on content without touching disk.
+    """
+
+    name: str = "recording"
+    responses: list[tuple[tuple[str, ...], CommandResult]] = field(default_factory=list)
+    calls: list[RecordedCall] = field(default_factory=list)
+    files: dict[str, bytes] = field(default_factory=dict)
+
+    def respond(self, prefix: Sequence[str], returncode: int = 0, stdout: str = "", stderr: str = "") -> None:
+        self.responses.append((tuple(prefix), CommandResult(tuple(prefix), returncode, stdout, stderr)))
+
+    def run(self, argv: Sequence[str], *, stdin: str | bytes | Secret | None = None, check: bool = True,
+            timeout: float | None = None, env: Mapping[str, str] | None = None) -> CommandResult:
+        argv = tuple(argv)
+        shown = str(stdin) if isinstance(stdin, Secret) else (None if stdin is None else _decode(stdin))
+        self.calls.append(RecordedCall(argv, shown))
+        result = CommandResult(argv, 0)
+        # the most specific (longest) matching prefix wins
+        for prefix, canned in sorted(self.responses, key=lambda r: -len(r[0])):
+            if argv[: len(prefix)] == prefix:
+                result = CommandResult(argv, canned.returncode, canned.stdout, canned.stderr)
+                break
+        if check and not result.ok:
+            raise CommandFailed(argv, result.returncode, result.stdout, result.stderr)
+        return result
+
+    def write_file(self, path: str, data: str | bytes, mode: int = 0o644) -> None:
+        self.files[path] = data.encode() if isinstance(data, str) else data
+
+    def read_file(self, path: str) -> bytes:
+        if path not in self.files:
+            raise FileNotFoundError(path)
+        return self.files[path]
+
+    @property
+    def argvs(self) -> list[tuple[str, ...]]:
+        return [c.argv for c in self.calls]
+
+
+class DryRunRunner:
+    """Runs nothing: each command is printed (via `echo`) and answered with success and no output."""
+
+    name = "dry-run"
+
+    def __init__(self, echo: Callable[[str], None] | None = None) -> None:
+        self.echo = echo or (lambda line: None)
+        self.lines: list[str] = []
+
+    def _say(self, line: str) -> None:
+        self.lines.append(line)
+        self.echo(line)
+
+    def run(self, argv: Sequence[str], *, stdin: str | bytes | Secret | None = None, check: bool = True,
+            timeout: float | None = None, env: Mapping[str, str] | None = None) -> CommandResult:
+        self._say("would run: " + format_argv(tuple(argv)))
+        return CommandResult(tuple(argv), 0)
+
+    def write_file(self, path: str, data: str | bytes, mode: int = 0o644) -> None:
+        self._say(f"would write: {path} ({len(data)} bytes, mode {mode:o})")
+
+    def read_file(self, path: str) -> bytes:
+        with open(path, "rb") as f:
+            return f.read()
+
+
+class HostRunner:
+    """Runs commands on another host by wrapping each argv with a prefix.
+
+    The prefix is what reaches the host: `ssh ... host --` (the remote side gets one shell-quoted
+    string), or `nsenter --net=... --mount=...` for a network-namespace test host. Files are
+    written through `sh -c 'cat > tmp && mv tmp path'` so the same code works over either.
+    """
+
+    def __init__(self, name: str, prefix: Sequence[str], inner: Runner | None = None,
+                 quote_remote: bool = False) -> None:
+        self.name = name
+        self.prefix = tuple(prefix)
+        self.inner: Runner = inner or LocalRunner()
+        self.quote_remote = quote_remote
+
+    @classmethod
+    def ssh(cls, host: str, *, user: str = "root", known_hosts: str, identity: str | None = None,
+            port: int = 22, inner: Runner | None = None, connect_timeout: int = 10) -> HostRunner:
+        """An ssh runner that only talks to hosts whose key is already in `known_hosts` (never TOFU)."""
+        prefix = ["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
+                  "-o", f"UserKnownHostsFile={known_hosts}", "-o", f"ConnectTimeout={connect_timeout}",
+                  "-p", str(port)]
+        if identity:
+            prefix += ["-i", identity, "-o", "IdentitiesOnly=yes"]
+        prefix += [f"{user}@{host}", "--"]
+        return cls(host, prefix, inner, quote_remote=True)
+
+    @classmethod
+    def namespace(cls, name: str, *, netns: str | None = None, mount_pid: int | None = None,
+                  inner: Runner | None = None) -> HostRunner:
+        """Run in a named network namespace and, optionally, the mount namespace of process `mount_pid`."""
+        prefix = ["nsenter"]
+        if netns:
+            prefix.append(f"--net=/run/netns/{netns}")
+        if mount_pid:
+            prefix.append(f"--mount=/proc/{mount_pid}/ns/mnt")
+        prefix.append("--")
+        return cls(name, prefix, inner)
+
+    def wrap(self, argv: Sequence[str]) -> tuple[str, ...]:
+        if self.quote_remote:
+            return self.prefix + (shlex.join(argv),)
+        return self.prefix + tuple(argv)
+
+    def run(self, argv: Sequence[str], *, stdin: str | bytes | Secret | None = None, check: bool = True,
+            timeout: float | None = None, env: Mapping[str, str] | None = None) -> CommandResult:
+        if env:
+            argv = ("env", *(f"{k}={v}" for k, v in env.items()), *argv)
+        result = self.inner.run(self.wrap(argv), stdin=stdin, check=False, timeout=timeout)
+        result = CommandResult(tuple(argv), result.returncode, result.stdout, result.stderr, result.duration)
+        if check and not result.ok:
+            raise CommandFailed((f"[{self.name}]", *argv), result.returncode, result.stdout, result.stderr)
+        return result
+
+    def write_file(self, path: str, data: str | bytes, mode: int = 0o644) -> None:
+        tmp = f"{path}.hcinode-tmp"
+        script = (f"mkdir -p {shlex.quote(os.path.dirname(path) or '.')} && umask 077 && "
+                  f"cat > {shlex.quote(tmp)} && chmod {mode:o} {shlex.quote(tmp)} && "
+                  f"mv {shlex.quote(tmp)} {shlex.quote(path)}")
+        payload = data if isinstance(data, bytes) else data.encode()
+        self.run(["sh", "-c", script], stdin=payload)
+
+    def read_file(self, path: str) -> bytes:
+        return self.run(["cat", path]).stdout.encode()

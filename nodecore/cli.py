@@ -16,9 +16,9 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 
 from nodecore import __version__
-from nodecore.errors import EXIT_FAILED, EXIT_INVALID, EXIT_OK, HcinodeError, InvalidInput
-from nodecore.facts import HostFacts
+from nodecore.errors import EXIT_INVALID, EXIT_OK, HcinodeError, InvalidInput
 from nodecore.executor import Action, ExecutionResult, Executor, Journal, Progress
+from nodecore.facts import HostFacts
 from nodecore.paths import journal_path, log_dir
 from nodecore.plan import Plan
 from nodecore.runner import Runner

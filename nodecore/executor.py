@@ -50,15 +50,20 @@ class Journal:
     def __init__(self, path: str) -> None:
         self.path = path
         self._done: set[str] = set()
-        if os.path.exists(path):
-            with open(path, encoding="utf-8") as f:
-                for line in f:
-                    try:
-                        entry = json.loads(line)
-                    except json.JSONDecodeError:
-                        continue  # a torn last line from a crash: that step is simply not done
-                    if entry.get("state") == "done":
-                        self._done.add(entry["id"])
+        if not os.path.exists(path):
+            return
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+        for line in text.splitlines():
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a torn last line from a crash: that step is simply not done
+            if entry.get("state") == "done":
+                self._done.add(entry["id"])
+        if text and not text.endswith("\n"):
+            with open(path, "a", encoding="utf-8") as f:  # end the torn line so new entries stay parseable
+                f.write("\n")
 
     def is_done(self, step: Step) -> bool:
         return step.id in self._done

@@ -243,7 +243,7 @@ def parse_meminfo(text: str) -> int:
 
 
 def parse_cpuinfo(text: str, kvm_device: bool) -> Cpu:
-    model, flags = "", set()
+    model, flags = "", set[str]()
     sockets, cores, threads = set(), set(), 0
     physical = "0"
     for line in text.splitlines():

@@ -19,6 +19,7 @@ _lock = threading.Lock()
 
 class Secret:
     __slots__ = ("_value",)
+    _value: str
 
     def __init__(self, value: str) -> None:
         if isinstance(value, Secret):

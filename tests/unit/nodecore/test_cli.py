@@ -1,0 +1,64 @@
+import json
+
+import pytest
+
+from nodecore import __version__
+from nodecore.cli import main, run_plan
+from nodecore.plan import Plan, Step
+
+
+@pytest.fixture(autouse=True)
+def _state(tmp_path, monkeypatch):
+    monkeypatch.setenv("HCINODE_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("HCINODE_LOG_DIR", str(tmp_path / "log"))
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"hcinode {__version__}"
+
+
+def test_help_lists_facts(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "facts" in capsys.readouterr().out
+
+
+def test_facts_json_describes_this_machine(capsys):
+    assert main(["facts", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["memory_bytes"] > 0 and data["cpu"]["threads"] >= 1
+    assert data["firmware"] in ("uefi", "bios")
+
+
+def test_facts_text(capsys):
+    assert main(["facts"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("hostname:") and "disks:" in out and "network:" in out
+
+
+def test_dry_run_prints_plan_text_and_json(capsys):
+    import argparse
+
+    plan = Plan("demo", (Step("touch marker", argv=("touch", "/nonexistent/marker")),))
+    assert run_plan(plan, {}, args=argparse.Namespace(dry_run=True, json=False), journal_name="demo") is None
+    assert "1. touch marker" in capsys.readouterr().out
+    run_plan(plan, {}, args=argparse.Namespace(dry_run=True, json=True), journal_name="demo")
+    assert json.loads(capsys.readouterr().out)["steps"][0]["argv"] == ["touch", "/nonexistent/marker"]
+
+
+def test_run_plan_executes_with_journal(tmp_path, capsys):
+    import argparse
+
+    from nodecore.runner import LocalRunner
+
+    marker = tmp_path / "m"
+    plan = Plan("demo", (Step("touch marker", argv=("touch", str(marker))),))
+    result = run_plan(plan, LocalRunner(), args=argparse.Namespace(dry_run=False), journal_name="demo")
+    assert marker.exists() and [s.title for s in result.done] == ["touch marker"]
+    assert "[1/1 100%] done" in capsys.readouterr().err
+    marker.unlink()
+    again = run_plan(plan, LocalRunner(), args=argparse.Namespace(dry_run=False), journal_name="demo")
+    assert [s.title for s in again.skipped] == ["touch marker"]  # resumed from the journal

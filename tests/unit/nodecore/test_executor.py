@@ -1,0 +1,83 @@
+import json
+
+import pytest
+
+from nodecore.errors import ApplyFailed
+from nodecore.executor import Executor, Journal, Progress
+from nodecore.plan import Plan, Step
+from nodecore.runner import LocalRunner, RecordingRunner
+
+
+def plan_of(n: int) -> Plan:
+    return Plan("demo", tuple(Step(f"step {i}", argv=("step", str(i))) for i in range(1, n + 1)))
+
+
+def test_progress_reports_each_step_with_percent():
+    seen: list[Progress] = []
+    Executor(RecordingRunner(), progress=seen.append).execute(plan_of(4))
+    done = [p for p in seen if p.state == "done"]
+    assert [(p.index, p.total, p.percent) for p in done] == [(1, 4, 25), (2, 4, 50), (3, 4, 75), (4, 4, 100)]
+    assert seen[0].line().startswith("[1/4   0%] running")
+
+
+def test_stops_at_first_failure_naming_the_step(tmp_path):
+    runner = RecordingRunner()
+    runner.respond(["step", "3"], returncode=1, stderr="disk on fire")
+    journal = Journal(str(tmp_path / "j.jsonl"))
+    with pytest.raises(ApplyFailed) as info:
+        Executor(runner, journal=journal, log_path="/var/log/x.log").execute(plan_of(5))
+    message = str(info.value)
+    assert "step 3 failed: step 3" in message and "disk on fire" in message
+    assert "log: /var/log/x.log" in message and "re-run" in message
+    assert runner.argvs == [("step", "1"), ("step", "2"), ("step", "3")]
+
+
+def test_resume_after_simulated_crash_skips_finished_steps(tmp_path):
+    journal_file = str(tmp_path / "journal.jsonl")
+    runner = RecordingRunner()
+    runner.respond(["step", "3"], returncode=137)  # the "crash" happens in step 3
+    with pytest.raises(ApplyFailed):
+        Executor(runner, journal=Journal(journal_file)).execute(plan_of(5))
+    # a torn last line, as a power cut during the write would leave
+    with open(journal_file, "a") as f:
+        f.write('{"id": "trunc')
+    second = RecordingRunner()
+    result = Executor(second, journal=Journal(journal_file)).execute(plan_of(5))
+    assert second.argvs == [("step", "3"), ("step", "4"), ("step", "5")]
+    assert [s.title for s in result.skipped] == ["step 1", "step 2"]
+    # and a third run has nothing left to do
+    third = RecordingRunner()
+    Executor(third, journal=Journal(journal_file)).execute(plan_of(5))
+    assert third.argvs == []
+
+
+def test_check_command_skips_steps_already_done():
+    runner = RecordingRunner()
+    runner.respond(["test", "-e", "/done"], returncode=0)
+    runner.respond(["test", "-e", "/todo"], returncode=1)
+    plan = Plan("p", (Step("a", argv=("make", "a"), check=("test", "-e", "/done")),
+                      Step("b", argv=("make", "b"), check=("test", "-e", "/todo"))))
+    result = Executor(runner).execute(plan)
+    assert ("make", "a") not in runner.argvs and ("make", "b") in runner.argvs
+    assert [s.title for s in result.skipped] == ["a"]
+
+
+def test_named_actions_and_hosts(tmp_path):
+    calls = []
+    runners = {"": LocalRunner(), "h2": RecordingRunner(name="h2")}
+    plan = Plan("p", (Step("write", action="note", params={"v": 1}),
+                      Step("remote", argv=("gluster", "peer", "probe", "h1"), host="h2")))
+    Executor(runners, actions={"note": lambda r, p: calls.append((r.name, p["v"]))}).execute(plan)
+    assert calls == [("local", 1)]
+    assert runners["h2"].argvs == [("gluster", "peer", "probe", "h1")]
+
+
+def test_journal_is_json_lines_without_secrets(tmp_path):
+    from nodecore.secrets import Secret
+
+    path = tmp_path / "j.jsonl"
+    plan = Plan("p", (Step("set password", argv=("chpasswd",), stdin=Secret("pa55-word-x")),))
+    Executor(RecordingRunner(), journal=Journal(str(path))).execute(plan)
+    entries = [json.loads(line) for line in path.read_text().splitlines()]
+    assert entries[0]["state"] == "done" and entries[0]["id"] == plan.steps[0].id
+    assert "pa55-word-x" not in path.read_text()

@@ -1,0 +1,1 @@
+"""Gluster hyperconverged storage: spec -> preflight -> brick and cluster plans -> apply over ssh."""

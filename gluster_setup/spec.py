@@ -148,10 +148,6 @@ def _is_address_or_name(value: str) -> bool:
         return bool(_HOSTNAME_RE.match(value)) and not value.rsplit(".", 1)[-1].isdigit()
 
 
-def _power_of_two(n: int) -> bool:
-    return n > 0 and n & (n - 1) == 0
-
-
 def validate(spec: GlusterSpec, report: ValidationReport, *, require_host_keys: bool = True) -> None:
     """Semantic checks over the whole spec; every problem goes to `report`."""
     _check_hosts(spec, report, require_host_keys)
@@ -259,9 +255,9 @@ def _check_geometry(spec: GlusterSpec, report: ValidationReport) -> None:
                          "(a multiple of 4KiB up to 2MiB)", "use the controller's strip size, e.g. 256K")
     tp = spec.thin_pool
     if spec.lvm:
-        if tp.chunk_size and (not _power_of_two(tp.chunk_size) or not 64 * K <= tp.chunk_size <= G):
-            report.error("thin_pool.chunk_size", f"{Size(tp.chunk_size).human()}: LVM takes a power of two "
-                         "from 64KiB to 1GiB")
+        if tp.chunk_size and (tp.chunk_size % (64 * K) or not 64 * K <= tp.chunk_size <= G):
+            report.error("thin_pool.chunk_size", f"{Size(tp.chunk_size).human()}: LVM takes a multiple of "
+                         "64KiB from 64KiB to 1GiB")
         if not 2 * M <= tp.metadata_size <= 16 * G:
             report.error("thin_pool.metadata_size", f"{Size(tp.metadata_size).human()} is outside "
                          "LVM's 2MiB..16GiB")

@@ -68,7 +68,7 @@ ERROR_CASES = [
     ("raid-stripe-unit", "disk_type", {"type": "RAID6", "disk_count": 10, "stripe_unit": "3000"},
      "disk_type.stripe_unit", "not a stripe unit"),
     ("raid-type", "disk_type", {"type": "RAID7"}, "disk_type.type", "not allowed"),
-    ("chunk-not-pow2", "thin_pool", {"chunk_size": "96K"}, "thin_pool.chunk_size", "power of two"),
+    ("chunk-not-64k", "thin_pool", {"chunk_size": "96K"}, "thin_pool.chunk_size", "multiple of 64KiB"),
     ("metadata-too-big", "thin_pool", {"metadata_size": "20G"}, "thin_pool.metadata_size", "outside"),
     ("no-volumes", "volumes", [], "volumes", "no volumes"),
     ("volume-bad-name", "volumes.1.name", "da ta", "volumes[1].name", "not a valid volume name"),

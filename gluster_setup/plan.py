@@ -1,0 +1,481 @@
+"""Pure plan functions: spec -> the steps on every host and across the cluster.
+
+A deploy has three phases. Bricks: per host (PV/VG, thick and thin LVs, XFS, mounts by UUID,
+brick directories); the hosts are independent, so the phase runs on all of them in parallel.
+Cluster: on the first host (peer probe, volume create, options, start). Mounts: per host, the FUSE
+mount with backup volfile servers, again in parallel. Every step carries a read-only check whose
+exit code 0 means "already done": a re-run skips finished work and never touches a brick that
+already holds data (no step ever formats a device that has a filesystem).
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from gluster_setup.spec import (
+    CACHE_POOL_LV,
+    THIN_POOL_LV,
+    GlusterSpec,
+    HostSpec,
+    VolumeSpec,
+    lv_name,
+)
+from nodecore.config import Size
+from nodecore.plan import Plan, Step
+
+K = 1024
+M = 1024 * K
+G = 1024 * M
+
+GLUSTER = ("gluster", "--mode=script")
+# The HCI options gluster-ansible's HCI role sets on top of the virt group (they win over it).
+HCI_OPTIONS: tuple[tuple[str, str], ...] = (
+    ("network.ping-timeout", "30"),
+    ("performance.strict-o-direct", "on"),
+    ("network.remote-dio", "off"),
+    ("cluster.granular-entry-heal", "on"),
+)
+BRICK_MOUNT_OPTIONS = "inode64,noatime"
+STEP_TIMEOUT = 300.0
+
+
+def sh(script: str) -> tuple[str, ...]:
+    return ("sh", "-c", script)
+
+
+def q(value: str) -> str:
+    return shlex.quote(value)
+
+
+@dataclass(frozen=True)
+class Phase:
+    """Steps that run per host in parallel (per_host) or on one host in order (one plan)."""
+
+    name: str
+    plans: Mapping[str, Plan]  # runner name -> plan; more than one entry runs in parallel
+
+    @property
+    def parallel(self) -> bool:
+        return len(self.plans) > 1
+
+
+@dataclass(frozen=True)
+class DeployPlan:
+    title: str
+    phases: tuple[Phase, ...]
+    summary: Mapping[str, object] = field(default_factory=dict)
+
+    def combined(self) -> Plan:
+        """One Plan with every step (host-tagged) for --dry-run and the journal id."""
+        steps: list[Step] = []
+        for phase in self.phases:
+            for name in sorted(phase.plans):
+                steps.extend(phase.plans[name].steps)
+        return Plan(self.title, tuple(steps), self.summary)
+
+
+# ---------------------------------------------------------------- geometry
+
+
+def full_stripe(spec: GlusterSpec) -> int:
+    dt = spec.disk_type
+    return 256 * K if dt.type == "JBOD" else int(dt.stripe_unit) * dt.disk_count
+
+
+def data_alignment(spec: GlusterSpec) -> int:
+    """PV data alignment: a full RAID stripe (gluster-ansible's rule), 256K on JBOD."""
+    return full_stripe(spec)
+
+
+def chunk_size(spec: GlusterSpec) -> int:
+    """Thin pool chunk: the spec's, else the full stripe rounded into LVM's 64K..1G range."""
+    if spec.thin_pool.chunk_size:
+        return int(spec.thin_pool.chunk_size)
+    chunk = full_stripe(spec)
+    chunk = max(64 * K, min(G, chunk))
+    return chunk - chunk % (64 * K)
+
+
+def lvm_size(n: int) -> str:
+    """Sizes as LVM reads them (binary units, lower case)."""
+    for unit, factor in (("g", G), ("m", M), ("k", K)):
+        if n % factor == 0:
+            return f"{n // factor}{unit}"
+    return f"{n}b"
+
+
+def mkfs_argv(spec: GlusterSpec, device: str) -> tuple[str, ...]:
+    # inode size 512 leaves room for Gluster's xattrs in the inode; 8K directory blocks as in HCI
+    argv = ["mkfs.xfs", "-K", "-i", "size=512", "-n", "size=8192"]
+    if spec.disk_type.type != "JBOD":
+        su = int(spec.disk_type.stripe_unit) // K
+        argv += ["-d", f"su={su}k,sw={spec.disk_type.disk_count}"]
+    return (*argv, device)
+
+
+# ---------------------------------------------------------------- paths
+
+
+def brick_mount(spec: GlusterSpec, volume: VolumeSpec) -> str:
+    return f"{spec.brick_root.rstrip('/')}/{volume.name}"
+
+
+def brick_dir(spec: GlusterSpec, volume: VolumeSpec) -> str:
+    # a sub directory, not the mount point itself: if the brick FS is not mounted, glusterd finds
+    # the directory missing instead of silently writing into the root file system
+    return f"{brick_mount(spec, volume)}/{volume.name}"
+
+
+def client_mount(spec: GlusterSpec, volume: VolumeSpec) -> str:
+    return f"{spec.mount_root.rstrip('/')}/{volume.name}"
+
+
+def brick_device(spec: GlusterSpec, host: HostSpec, index: int, volume: VolumeSpec) -> str:
+    if not spec.lvm:
+        return host.disks[index]
+    return f"/dev/{spec.vg_for(host)}/{lv_name(volume)}"
+
+
+def volume_bricks(spec: GlusterSpec, volume: VolumeSpec, hosts: Sequence[HostSpec] | None = None) -> list[str]:
+    return [f"{h.address}:{brick_dir(spec, volume)}" for h in (hosts if hosts is not None else spec.hosts)]
+
+
+# ---------------------------------------------------------------- per-host bricks
+
+
+def _has_fs(device: str) -> tuple[str, ...]:
+    return sh(f"blkid -p -o value -s TYPE {q(device)} | grep -qx xfs")
+
+
+def _is_pv_of(device: str, vg: str) -> tuple[str, ...]:
+    return sh(f"pvs --noheadings -o vg_name {q(device)} 2>/dev/null | grep -qw {q(vg)}")
+
+
+def _lv_exists(vg: str, lv: str) -> tuple[str, ...]:
+    return ("lvs", f"{vg}/{lv}")
+
+
+def mounted_check(mountpoint: str, fstab: str) -> tuple[str, ...]:
+    return sh(f"mountpoint -q {q(mountpoint)} && "
+              f"grep -q '^[^#][^[:space:]]*[[:space:]]\\+{mountpoint}[[:space:]]' {q(fstab)}")
+
+
+def brick_steps(spec: GlusterSpec, host: HostSpec) -> list[Step]:
+    name = host.ssh_name
+    steps: list[Step] = []
+    vg = spec.vg_for(host)
+
+    def add(title: str, argv: Sequence[str] = (), check: Sequence[str] = (), action: str = "",
+            params: Mapping[str, object] | None = None) -> None:
+        steps.append(Step(f"{title} on {name}", argv=tuple(argv), action=action, params=params or {},
+                          check=tuple(check), host=name, timeout=STEP_TIMEOUT))
+
+    if spec.lvm:
+        disks = list(host.disks) + ([host.cache_disk] if host.cache_disk else [])
+        if spec.wipe:
+            for disk in disks:
+                add(f"wipe signatures on {disk}", ("wipefs", "-a", disk), _is_pv_of(disk, vg))
+        align = lvm_size(data_alignment(spec))
+        for disk in host.disks:
+            add(f"create PV {disk}", ("pvcreate", "--dataalignment", align, disk), ("pvs", disk))
+        add(f"create VG {vg}", ("vgcreate", vg, *host.disks), ("vgs", vg))
+        for vol in spec.volumes:
+            if not vol.thin:
+                add(f"create thick LV {lv_name(vol)}",
+                    ("lvcreate", "-y", "-L", lvm_size(vol.size), "-n", lv_name(vol), vg),
+                    _lv_exists(vg, lv_name(vol)))
+        if any(v.thin for v in spec.volumes):
+            tp = spec.thin_pool
+            size = ("-L", lvm_size(tp.size)) if tp.size else ("-l", "100%FREE")
+            add(f"create thin pool {THIN_POOL_LV}",
+                ("lvcreate", "-y", "--type", "thin-pool", *size, "--poolmetadatasize", lvm_size(tp.metadata_size),
+                 "--chunksize", lvm_size(chunk_size(spec)), "--zero", "n", "-n", THIN_POOL_LV, vg, *host.disks),
+                _lv_exists(vg, THIN_POOL_LV))
+            if spec.cache is not None and host.cache_disk:
+                cache_steps(spec, host, add)
+            for vol in spec.volumes:
+                if vol.thin:
+                    add(f"create thin LV {lv_name(vol)}",
+                        ("lvcreate", "-y", "-V", lvm_size(vol.size), "-T", f"{vg}/{THIN_POOL_LV}",
+                         "-n", lv_name(vol)),
+                        _lv_exists(vg, lv_name(vol)))
+    elif spec.wipe:
+        for disk in host.disks:
+            add(f"wipe signatures on {disk}", ("wipefs", "-a", disk), _has_fs(disk))
+    for index, vol in enumerate(spec.volumes):
+        device = brick_device(spec, host, index, vol)
+        add(f"make XFS on {device}", mkfs_argv(spec, device), _has_fs(device))
+    for index, vol in enumerate(spec.volumes):
+        device = brick_device(spec, host, index, vol)
+        mountpoint = brick_mount(spec, vol)
+        add(f"mount brick {mountpoint}", action="mount_brick",
+            params={"device": device, "mountpoint": mountpoint, "options": BRICK_MOUNT_OPTIONS,
+                    "fstab": spec.fstab},
+            check=mounted_check(mountpoint, spec.fstab))
+    owner = f"{spec.owner_uid}:{spec.owner_gid}"
+    for vol in spec.volumes:
+        directory = brick_dir(spec, vol)
+        add(f"create brick directory {directory}",
+            ("install", "-d", "-m", "0755", "-o", str(spec.owner_uid), "-g", str(spec.owner_gid), directory),
+            sh(f"test \"$(stat -c %u:%g {q(directory)})\" = {owner}"))
+    return steps
+
+
+def cache_steps(spec: GlusterSpec, host: HostSpec, add: Callable[..., None]) -> None:
+    assert spec.cache is not None
+    vg = spec.vg_for(host)
+    disk = host.cache_disk
+    cached = sh(f"lvs --noheadings -o segtype {vg}/{THIN_POOL_LV}_tdata 2>/dev/null | grep -qw cache")
+    add(f"create PV {disk} for the cache", ("pvcreate", disk), ("pvs", disk))
+    add(f"add {disk} to {vg}", ("vgextend", vg, disk), _is_pv_of(disk, vg))
+    meta = ("--poolmetadatasize", lvm_size(spec.cache.metadata_size)) if spec.cache.metadata_size else ()
+    add(f"create cache pool {CACHE_POOL_LV}",
+        ("lvcreate", "-y", "--type", "cache-pool", "-L", lvm_size(spec.cache.size), *meta,
+         "-n", CACHE_POOL_LV, vg, disk),
+        sh(f"lvs {vg}/{CACHE_POOL_LV} >/dev/null 2>&1 || {cached[2]}"))
+    add(f"attach cache to {THIN_POOL_LV}",
+        ("lvconvert", "-y", "--type", "cache", "--cachepool", f"{vg}/{CACHE_POOL_LV}",
+         "--cachemode", spec.cache.mode, f"{vg}/{THIN_POOL_LV}"),
+        cached)
+
+
+# ---------------------------------------------------------------- cluster
+
+
+def _in_pool(address: str) -> tuple[str, ...]:
+    return sh(f"gluster pool list | awk 'NR>1 {{print $2}}' | grep -qxF {q(address)}")
+
+
+def _peers_connected(addresses: Iterable[str]) -> tuple[str, ...]:
+    tests = " && ".join(f"echo \"$p\" | grep -qxF {q(a)}" for a in addresses)
+    return sh(f"p=$(gluster pool list | awk '$NF==\"Connected\" {{print $2}}') && {tests}")
+
+
+def _option_set(volume: str, key: str, value: str) -> tuple[str, ...]:
+    return sh(f"gluster volume info {q(volume)} | grep -qxF {q(f'{key}: {value}')}")
+
+
+def _group_applied(volume: str, group: str, skip: Iterable[str]) -> tuple[str, ...]:
+    # every key=value of the group file on the host shows in the volume info, except the keys the
+    # HCI options deliberately override
+    skipped = "|".join(sorted(skip))
+    return sh(f"info=$(gluster volume info {q(volume)}) || exit 1; "
+              f"while IFS='=' read -r k v; do case \"$k\" in ''|'#'*|{skipped}) continue;; esac; "
+              f"printf '%s\\n' \"$info\" | grep -qxF \"$k: $v\" || exit 1; "
+              f"done < /var/lib/glusterd/groups/{group}")
+
+
+def volume_options(spec: GlusterSpec, volume: VolumeSpec) -> list[tuple[str, str]]:
+    options = [("storage.owner-uid", str(spec.owner_uid)), ("storage.owner-gid", str(spec.owner_gid)),
+               *HCI_OPTIONS]
+    overridden = {k for k, _ in options}
+    options += [(k, v) for k, v in volume.options.items() if k not in overridden]
+    options = [(k, volume.options.get(k, v)) for k, v in options]
+    return options
+
+
+def probe_steps(spec: GlusterSpec, first: HostSpec, new_hosts: Sequence[HostSpec]) -> list[Step]:
+    steps: list[Step] = []
+    on = first.ssh_name
+    for host in new_hosts:
+        if host is first:
+            continue
+        steps.append(Step(f"peer probe {host.address}", argv=(*GLUSTER, "peer", "probe", host.address),
+                          check=_in_pool(host.address), host=on, timeout=120))
+    others = [h for h in spec.hosts if h is not first]
+    if others and first in new_hosts:
+        # probe back so the other peers know the first host by its storage address, not by the
+        # source address of its probe
+        back = others[0]
+        steps.append(Step(f"peer probe {first.address} from {back.address}",
+                          argv=(*GLUSTER, "peer", "probe", first.address),
+                          check=_in_pool(first.address), host=back.ssh_name, timeout=120))
+    peers = [h.address for h in new_hosts if h is not first]
+    if peers:
+        steps.append(Step("wait until the peers are connected", action="wait_peers",
+                          params={"peers": peers, "timeout": 120}, check=_peers_connected(peers), host=on,
+                          timeout=60))
+    return steps
+
+
+def volume_setup_steps(spec: GlusterSpec, volume: VolumeSpec, on: str) -> list[Step]:
+    steps: list[Step] = []
+    options = volume_options(spec, volume)
+    steps.append(Step(f"apply option group virt to {volume.name}",
+                      argv=(*GLUSTER, "volume", "set", volume.name, "group", "virt"),
+                      check=_group_applied(volume.name, "virt", [k for k, _ in options]), host=on, timeout=120))
+    for key, value in options:
+        steps.append(Step(f"set {key}={value} on {volume.name}",
+                          argv=(*GLUSTER, "volume", "set", volume.name, key, value),
+                          check=_option_set(volume.name, key, value), host=on, timeout=120))
+    steps.append(Step(f"start volume {volume.name}", argv=(*GLUSTER, "volume", "start", volume.name),
+                      check=sh(f"gluster volume info {q(volume.name)} | grep -qx 'Status: Started'"),
+                      host=on, timeout=120))
+    return steps
+
+
+def create_volume_argv(spec: GlusterSpec, volume: VolumeSpec) -> tuple[str, ...]:
+    layout: list[str] = []
+    if spec.arbiter:
+        layout = ["replica", "3", "arbiter", "1"]
+    elif spec.replica > 1:
+        layout = ["replica", str(spec.replica)]
+    return (*GLUSTER, "volume", "create", volume.name, *layout, "transport", "tcp", *volume_bricks(spec, volume))
+
+
+def cluster_steps(spec: GlusterSpec) -> list[Step]:
+    first = spec.hosts[0]
+    on = first.ssh_name
+    steps = probe_steps(spec, first, spec.hosts)
+    for vol in spec.volumes:
+        steps.append(Step(f"create volume {vol.name}", argv=create_volume_argv(spec, vol),
+                          check=("gluster", "volume", "info", vol.name), host=on, timeout=120))
+        steps.extend(volume_setup_steps(spec, vol, on))
+    return steps
+
+
+# ---------------------------------------------------------------- client mounts
+
+
+def mount_steps(spec: GlusterSpec, host: HostSpec) -> list[Step]:
+    steps: list[Step] = []
+    # mount from the host itself first (its glusterd serves the volfile), the others as backups
+    backups = [h.address for h in spec.hosts if h is not host]
+    for vol in spec.volumes:
+        mountpoint = client_mount(spec, vol)
+        steps.append(Step(f"mount volume {vol.name} at {mountpoint} on {host.ssh_name}", action="mount_volume",
+                          params={"source": f"{host.address}:/{vol.name}", "mountpoint": mountpoint,
+                                  "backup_volfile_servers": ":".join(backups), "fstab": spec.fstab},
+                          check=mounted_check(mountpoint, spec.fstab), host=host.ssh_name, timeout=120))
+    return steps
+
+
+# ---------------------------------------------------------------- whole plans
+
+
+def summary(spec: GlusterSpec) -> dict[str, object]:
+    layout = ("replica 3 arbiter 1" if spec.arbiter else f"replica {spec.replica}")
+    sets = len(spec.hosts) // spec.replica_set if spec.replica_set else 0
+    if sets > 1:
+        layout = f"distributed {sets} x {layout}"
+    out: dict[str, object] = {
+        "hosts": [f"{h.ssh_name} (storage {h.address}): {', '.join(h.disks)}" for h in spec.hosts],
+        "layout": layout,
+        "disk type": (spec.disk_type.type if spec.disk_type.type == "JBOD" else
+                      f"{spec.disk_type.type}, {spec.disk_type.disk_count} data disks, stripe unit "
+                      f"{Size(spec.disk_type.stripe_unit).human()}"),
+        "volumes": [f"{v.name}: {Size(v.size).human()} {'thin' if v.thin and spec.lvm else 'thick'}, "
+                    f"brick {brick_dir(spec, v)}, mounted at {client_mount(spec, v)}" for v in spec.volumes],
+    }
+    if spec.lvm:
+        out["lvm"] = (f"data alignment {lvm_size(data_alignment(spec))}, thin pool chunk "
+                      f"{lvm_size(chunk_size(spec))}, metadata {lvm_size(spec.thin_pool.metadata_size)}")
+    else:
+        out["lvm"] = "off: each brick is a whole disk with XFS (no thin provisioning)"
+    return out
+
+
+def _per_host(spec: GlusterSpec, hosts: Sequence[HostSpec],
+              make: Callable[[GlusterSpec, HostSpec], list[Step]], phase: str) -> Phase:
+    return Phase(phase, {h.ssh_name: Plan(f"{phase} on {h.ssh_name}", tuple(make(spec, h))) for h in hosts})
+
+
+def deploy_plan(spec: GlusterSpec) -> DeployPlan:
+    first = spec.hosts[0].ssh_name
+    return DeployPlan(
+        f"gluster deploy ({len(spec.hosts)} hosts, {len(spec.volumes)} volumes)",
+        (_per_host(spec, spec.hosts, brick_steps, "bricks"),
+         Phase("cluster", {first: Plan("cluster", tuple(cluster_steps(spec)))}),
+         _per_host(spec, spec.hosts, mount_steps, "mounts")),
+        summary(spec))
+
+
+def expand_plan(spec: GlusterSpec, new_addresses: Sequence[str]) -> DeployPlan:
+    """Add hosts (whole replica sets) to existing volumes, then rebalance.
+
+    `new_addresses` are the spec hosts that are not yet in the volumes (the CLI reads that from
+    the cluster); the spec lists all hosts, old ones first.
+    """
+    new = [h for h in spec.hosts if h.address in set(new_addresses)]
+    first = spec.hosts[0]
+    if first in new:
+        raise ValueError("the first host of the spec must already be in the cluster")
+    on = first.ssh_name
+    steps = probe_steps(spec, first, new)
+    for vol in spec.volumes:
+        bricks = volume_bricks(spec, vol, new)
+        layout = ["replica", "3", "arbiter", "1"] if spec.arbiter else (
+            ["replica", str(spec.replica)] if spec.replica > 1 else [])
+        steps.append(Step(f"add bricks of {', '.join(h.address for h in new)} to {vol.name}",
+                          argv=(*GLUSTER, "volume", "add-brick", vol.name, *layout, *bricks),
+                          check=sh(f"gluster volume info {q(vol.name)} | grep -qxF "
+                                   f"{q('Brick' + str(len(spec.hosts)) + ': ' + bricks[-1])}"),
+                          host=on, timeout=120))
+        steps.append(Step(f"rebalance {vol.name}", action="rebalance", params={"volume": vol.name, "timeout": 600},
+                          check=sh(f"gluster volume rebalance {q(vol.name)} status 2>/dev/null | "
+                                   "grep -q completed"), host=on, timeout=60))
+    plan_summary = summary(spec) | {"new hosts": [h.ssh_name for h in new]}
+    return DeployPlan(
+        f"gluster expand (+{len(new)} hosts)",
+        (_per_host(spec, new, brick_steps, "bricks"),
+         Phase("cluster", {on: Plan("expand cluster", tuple(steps))}),
+         _per_host(spec, new, mount_steps, "mounts")),
+        plan_summary)
+
+
+def teardown_plan(spec: GlusterSpec) -> DeployPlan:
+    """Undo a deploy: client mounts, volumes, peers, brick mounts, LVM. Destroys the bricks' data."""
+    first = spec.hosts[0]
+    on = first.ssh_name
+
+    def unmounts(spec: GlusterSpec, host: HostSpec) -> list[Step]:
+        return [Step(f"unmount {client_mount(spec, v)} on {host.ssh_name}", action="unmount",
+                     params={"mountpoint": client_mount(spec, v), "fstab": spec.fstab},
+                     check=_unmounted(client_mount(spec, v), spec.fstab), host=host.ssh_name, timeout=120)
+                for v in spec.volumes]
+
+    cluster: list[Step] = []
+    for vol in spec.volumes:
+        cluster.append(Step(f"stop volume {vol.name}", argv=(*GLUSTER, "volume", "stop", vol.name, "force"),
+                            check=sh(f"! gluster volume info {q(vol.name)} 2>/dev/null | "
+                                     "grep -qx 'Status: Started'"), host=on, timeout=120))
+        cluster.append(Step(f"delete volume {vol.name}", argv=(*GLUSTER, "volume", "delete", vol.name),
+                            check=sh(f"! gluster volume info {q(vol.name)} >/dev/null 2>&1"), host=on, timeout=120))
+    for host in spec.hosts[1:]:
+        cluster.append(Step(f"peer detach {host.address}", argv=(*GLUSTER, "peer", "detach", host.address),
+                            check=sh(f"! gluster pool list | awk 'NR>1 {{print $2}}' | grep -qxF {q(host.address)}"),
+                            host=on, timeout=120))
+
+    def bricks_down(spec: GlusterSpec, host: HostSpec) -> list[Step]:
+        name = host.ssh_name
+        steps = [Step(f"unmount brick {brick_mount(spec, v)} on {name}", action="unmount",
+                      params={"mountpoint": brick_mount(spec, v), "fstab": spec.fstab},
+                      check=_unmounted(brick_mount(spec, v), spec.fstab), host=name, timeout=120)
+                 for v in spec.volumes]
+        if spec.lvm:
+            vg = spec.vg_for(host)
+            steps.append(Step(f"remove VG {vg} on {name}", argv=("vgremove", "-f", "-y", vg),
+                              check=sh(f"! vgs {q(vg)} >/dev/null 2>&1"), host=name, timeout=120))
+            disks = list(host.disks) + ([host.cache_disk] if host.cache_disk else [])
+            for disk in disks:
+                steps.append(Step(f"remove PV {disk} on {name}", argv=("pvremove", "-y", disk),
+                                  check=sh(f"! pvs {q(disk)} >/dev/null 2>&1"), host=name, timeout=60))
+        else:
+            for disk in host.disks:
+                steps.append(Step(f"wipe {disk} on {name}", argv=("wipefs", "-a", disk),
+                                  check=sh(f"! blkid -p {q(disk)} >/dev/null 2>&1"), host=name, timeout=60))
+        return steps
+
+    return DeployPlan(
+        f"gluster teardown ({len(spec.hosts)} hosts): destroys the volumes' data",
+        (_per_host(spec, spec.hosts, unmounts, "unmount clients"),
+         Phase("cluster", {on: Plan("remove volumes and peers", tuple(cluster))}),
+         _per_host(spec, spec.hosts, bricks_down, "remove bricks")),
+        summary(spec))
+
+
+def _unmounted(mountpoint: str, fstab: str) -> tuple[str, ...]:
+    return sh(f"! mountpoint -q {q(mountpoint)} && "
+              f"! grep -q '^[^#][^[:space:]]*[[:space:]]\\+{mountpoint}[[:space:]]' {q(fstab)}")

@@ -1,0 +1,98 @@
+"""Plan golden files (JBOD, RAID6, no-LVM, expand, teardown) and the rules behind them.
+
+Regenerate after an intended change with HCINODE_REGENERATE_GOLDEN=1 and review the diff.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from gluster_setup.plan import chunk_size, data_alignment, deploy_plan, expand_plan, teardown_plan
+from gluster_setup.spec import GlusterSpec, parse_spec
+from nodecore.config import load_yaml_file
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "data" / "gluster"
+GOLDEN = ROOT / "golden" / "gluster"
+
+
+def load(name: str) -> GlusterSpec:
+    spec, report = parse_spec(load_yaml_file(str(DATA / name)), name)
+    assert spec is not None, report.render_text()
+    return spec
+
+
+def assert_golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if os.environ.get("HCINODE_REGENERATE_GOLDEN") == "1":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text + "\n")
+    assert path.exists(), f"{path} missing: run with HCINODE_REGENERATE_GOLDEN=1"
+    assert text + "\n" == path.read_text(), f"{name} differs (HCINODE_REGENERATE_GOLDEN=1 to accept)"
+
+
+@pytest.mark.parametrize("spec_name,golden", [("spec-jbod.yaml", "deploy-jbod.txt"),
+                                               ("spec-raid6.yaml", "deploy-raid6.txt"),
+                                               ("spec-nolvm.yaml", "deploy-nolvm.txt")])
+def test_deploy_plan_golden(spec_name: str, golden: str) -> None:
+    assert_golden(golden, deploy_plan(load(spec_name)).combined().render_text())
+
+
+def test_deploy_plan_json_golden() -> None:
+    assert_golden("deploy-jbod.json", deploy_plan(load("spec-jbod.yaml")).combined().to_json())
+
+
+def test_teardown_golden() -> None:
+    assert_golden("teardown-jbod.txt", teardown_plan(load("spec-jbod.yaml")).combined().render_text())
+
+
+def test_expand_golden() -> None:
+    spec = load("spec-six.yaml")
+    plan = expand_plan(spec, ["10.10.0.4", "10.10.0.5", "10.10.0.6"])
+    assert_golden("expand-six.txt", plan.combined().render_text())
+
+
+def test_every_step_has_a_check_so_reruns_skip() -> None:
+    for name in ("spec-jbod.yaml", "spec-raid6.yaml", "spec-nolvm.yaml"):
+        for step in deploy_plan(load(name)).combined().steps:
+            assert step.check, f"{name}: {step.title} has no check"
+
+
+def test_raid6_geometry() -> None:
+    spec = load("spec-raid6.yaml")
+    assert data_alignment(spec) == 1280 * 1024  # full stripe: 10 x 128K
+    assert chunk_size(spec) == 1280 * 1024
+    steps = deploy_plan(spec).combined().steps
+    mkfs = [s.argv for s in steps if s.argv[:1] == ("mkfs.xfs",)]
+    assert mkfs and all(a[6:8] == ("-d", "su=128k,sw=10") for a in mkfs)
+    create = next(s.argv for s in steps if s.argv[2:4] == ("volume", "create"))
+    assert create[5:9] == ("replica", "3", "arbiter", "1")
+
+
+def test_jbod_geometry_and_hci_options() -> None:
+    spec = load("spec-jbod.yaml")
+    assert data_alignment(spec) == chunk_size(spec) == 256 * 1024
+    argvs = [s.argv for s in deploy_plan(spec).combined().steps]
+    assert ("gluster", "--mode=script", "volume", "set", "data", "storage.owner-uid", "36") in argvs
+    assert ("gluster", "--mode=script", "volume", "set", "data", "group", "virt") in argvs
+    pool = next(a for a in argvs if "thin-pool" in a)
+    assert pool[pool.index("--zero"):pool.index("--zero") + 2] == ("--zero", "n")
+
+
+def test_parallel_phases_per_host() -> None:
+    plan = deploy_plan(load("spec-jbod.yaml"))
+    assert [p.name for p in plan.phases] == ["bricks", "cluster", "mounts"]
+    assert plan.phases[0].parallel and not plan.phases[1].parallel
+    assert set(plan.phases[0].plans) == {"node1.example.com", "node2.example.com", "node3.example.com"}
+
+
+def test_plan_ids_stable() -> None:
+    assert deploy_plan(load("spec-jbod.yaml")).combined().id == deploy_plan(load("spec-jbod.yaml")).combined().id
+
+
+def test_expand_rejects_new_first_host() -> None:
+    with pytest.raises(ValueError):
+        expand_plan(load("spec-six.yaml"), ["10.10.0.1"])

@@ -9,8 +9,12 @@ Model (frozen dataclasses, YAML in and out through nodecore.config):
 Validation:
     validate(config: NodeConfig) -> ValidationReport      every problem with its field path
     password_problem(text) -> str                          "" when acceptable (TUI strength check)
+
+Rendering (pure; the persisted form is NetworkManager keyfiles):
+    render_keyfiles(config) -> dict[filename, text]        NodeConfig or NetworkConfig
 """
 
+from node_setup.keyfile import render_keyfiles
 from node_setup.model import (
     Bond,
     Bridge,
@@ -35,5 +39,5 @@ from node_setup.validate import password_problem, validate
 __all__ = [
     "Bond", "Bridge", "Connectivity", "Dns", "IPv4", "IPv6", "Interface", "NetworkConfig", "NodeConfig", "Route",
     "Ssh", "Syslog", "Vlan", "dump_node_config", "load_node_config", "load_node_config_file",
-    "load_node_config_text", "password_problem", "validate",
+    "load_node_config_text", "password_problem", "render_keyfiles", "validate",
 ]

@@ -204,8 +204,10 @@ def _check_bridges(net: NetworkConfig, report: ValidationReport, paths: dict[str
             if port in owner:
                 report.error(where, f"{port} is a port of two bridges ({owner[port]} and {bridge.name})")
             owner[port] = bridge.name
-        if not 0 <= bridge.forward_delay <= 30:
-            report.error(f"{path}.forward_delay", "forward_delay must be 0..30 seconds")
+        if bridge.forward_delay and not 2 <= bridge.forward_delay <= 30:
+            report.error(f"{path}.forward_delay", "forward_delay must be 2..30 seconds (or 0: not set)")
+        if bridge.forward_delay and not bridge.stp:
+            report.warning(f"{path}.forward_delay", "forward_delay only matters with stp: true")
 
 
 def _check_ports_have_no_ip(net: NetworkConfig, report: ValidationReport, paths: dict[str, str]) -> None:

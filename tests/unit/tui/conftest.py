@@ -1,0 +1,84 @@
+"""Fixtures for console tests: captured facts, a fixed clock, fake read-side services."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+import pytest
+
+from nodecore.facts import HostFacts
+from tui.app import App
+from tui.framework import Context
+
+DATA = Path(__file__).resolve().parents[2] / "data" / "tui"
+GOLDEN = Path(__file__).resolve().parents[2] / "golden" / "tui"
+FIXED_TIME = dt.datetime(2026, 11, 22, 4, 30, 0, tzinfo=dt.UTC)
+
+
+class FakeServices:
+    """Stable answers for golden screens (the real Services reads libvirt, chrony, the journal)."""
+
+    admin_user = "root"
+
+    def __init__(self, vms: list[str] | None = None, password: str | None = "s3cret-Pass") -> None:
+        self.vms = ["engine", "web01"] if vms is None else vms
+        self.password = password
+        self.journal_calls: list[str] = []
+
+    def running_vms(self) -> list[str] | None:
+        return list(self.vms)
+
+    def ntp_status(self) -> str:
+        return "synchronized (192.0.2.1)"
+
+    def cluster_status(self) -> str:
+        return "not joined (no agent installed)"
+
+    def storage_status(self) -> str:
+        return "local only (no gluster_setup)"
+
+    def log_units(self) -> list[str]:
+        return ["", "hcinode-console", "NetworkManager", "libvirtd"]
+
+    def journal(self, unit: str = "", lines: int = 200) -> list[str]:
+        self.journal_calls.append(unit)
+        base = [f"2026-11-22T04:{i:02d}:00+0000 node01 {unit or 'kernel'}[{100 + i}]: message {i}" for i in range(40)]
+        return base[-lines:]
+
+    def has_password(self) -> bool:
+        return self.password is not None
+
+    def verify_password(self, password: str) -> bool | None:
+        return None if self.password is None else password == self.password
+
+
+def load_facts(name: str) -> HostFacts:
+    return HostFacts.load(str(DATA / f"{name}-facts.json"))
+
+
+def make_app(mode: str = "node", facts: str | None = None, dry_run: bool = True, **services: object) -> App:
+    ctx = Context(facts=load_facts(facts or ("live" if mode == "install" else "node")),
+                  services=FakeServices(**services),  # type: ignore[arg-type]
+                  dry_run=dry_run, clock=lambda: FIXED_TIME, version="0.1.0")
+    return App(ctx, mode=mode)
+
+
+def check_golden(name: str, text: str) -> None:
+    """Compare with tests/golden/tui/NAME.txt; HCINODE_REGENERATE_GOLDEN=1 rewrites the file."""
+    path = GOLDEN / f"{name}.txt"
+    if os.environ.get("HCINODE_REGENERATE_GOLDEN") == "1":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text + "\n", encoding="utf-8")
+        return
+    if not path.exists():
+        pytest.fail(f"no golden screen {path}; run with HCINODE_REGENERATE_GOLDEN=1 to create it")
+    expected = path.read_text(encoding="utf-8")
+    assert text + "\n" == expected, \
+        f"screen {name} differs from {path} (HCINODE_REGENERATE_GOLDEN=1 to accept):\n{text}"
+
+
+@pytest.fixture
+def node_app() -> App:
+    return make_app("node")

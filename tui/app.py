@@ -1,0 +1,426 @@
+"""The console application: header, left menu, page body, footer with keys, dialogs, lock screen.
+
+`App` owns the layout and the global keys; `Root` is the top widget handed to urwid's MainLoop
+(and rendered directly by tests). Root checks the terminal size on every render: below
+MIN_COLS x MIN_ROWS it shows a "make the terminal larger" message instead of a broken layout,
+and any exception while drawing or handling a key becomes an error dialog, never a crash.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import urwid
+
+from nodecore.errors import ApplyFailed, HcinodeError, InvalidInput
+from nodecore.executor import Action, ExecutionResult, Executor, Journal
+from nodecore.paths import journal_path
+from nodecore.plan import Plan
+from nodecore.runner import LocalRunner, Runner
+from nodecore.secrets import redact
+from tui import dialogs
+from tui.framework import Context, Page, pages_for
+from tui.palette import PALETTE, pick_colors
+
+log = logging.getLogger("hcinode.tui")
+
+MIN_COLS, MIN_ROWS = 70, 20
+MENU_WIDTH = 22
+GLOBAL_KEYS = (("Tab", "Menu/Page"), ("F5", "Refresh"), ("F10", "Apply"), ("F12", "Lock"), ("Alt-Q", "Quit"))
+INSTALL_KEYS = (("F10", "Next"), ("Esc", "Back"), ("Alt-Q", "Quit"))
+
+
+def text_canvas(lines: list[str], cols: int, rows: int) -> urwid.Canvas:
+    """A plain canvas of exactly cols x rows, clipping whatever does not fit (any size, even 1x1)."""
+    out = []
+    for i in range(rows):
+        line = lines[i] if i < len(lines) else ""
+        line = line[:cols].ljust(cols)
+        out.append(line.encode("utf-8"))
+    return urwid.TextCanvas(out, maxcol=cols)
+
+
+def too_small_lines(cols: int, rows: int) -> list[str]:
+    msg = [f"Terminal is {cols}x{rows}.", "Please make the terminal larger:",
+           f"hcinode needs at least {MIN_COLS}x{MIN_ROWS}."]
+    if cols < 34:  # still say something useful on a tiny window
+        msg = [f"{cols}x{rows}: too small", "make the terminal", f"larger ({MIN_COLS}x{MIN_ROWS})"]
+    top = max(0, (rows - len(msg)) // 2)
+    return [""] * top + [line.center(cols) if len(line) < cols else line for line in msg]
+
+
+class Root(urwid.Widget):
+    _sizing = frozenset([urwid.BOX])
+    _selectable = True
+    no_cache = ["render"]  # the size check must run on every draw
+
+    def __init__(self, app: App) -> None:
+        super().__init__()
+        self.app = app
+
+    def render(self, size: tuple[int, int], focus: bool = False) -> urwid.Canvas:
+        cols, rows = size
+        if cols < MIN_COLS or rows < MIN_ROWS:
+            return text_canvas(too_small_lines(cols, rows), cols, rows)
+        try:
+            return self.app.visible_widget(size).render(size, focus=True)
+        except Exception:  # noqa: BLE001 - a drawing bug must leave a usable console
+            log.exception("render failed")
+            self.app.dialogs.clear()
+            return text_canvas(["The console hit an internal error while drawing.",
+                                "Press Esc to go back to the menu. Details are in the log:",
+                                traceback.format_exc().strip().splitlines()[-1]], cols, rows)
+
+    def keypress(self, size: tuple[int, int], key: str) -> str | None:
+        cols, rows = size
+        if cols < MIN_COLS or rows < MIN_ROWS:
+            return None if key != "meta q" else self.app.keypress(size, key)
+        try:
+            return self.app.keypress(size, key)
+        except urwid.ExitMainLoop:
+            raise
+        except Exception as exc:  # noqa: BLE001 - show it, keep running
+            log.exception("key %r failed", key)
+            self.app.show_error("Something went wrong", exc)
+            return None
+
+
+class _MenuItem(urwid.Text):
+    _selectable = True
+
+    def keypress(self, size: tuple[int], key: str) -> str:
+        return key
+
+
+class DialogLayer(urwid.Widget):
+    """A dialog over a widget, sized to the dialog's wish but never bigger than the screen."""
+
+    _sizing = frozenset([urwid.BOX])
+    _selectable = True
+    no_cache = ["render"]
+
+    def __init__(self, dialog: dialogs.Dialog, bottom: urwid.Widget) -> None:
+        super().__init__()
+        self.dialog, self.bottom = dialog, bottom
+
+    def _overlay(self, size: tuple[int, int]) -> urwid.Overlay:
+        cols, rows = size
+        return urwid.Overlay(self.dialog, self.bottom, "center", min(self.dialog.width, cols - 2),
+                             "middle", min(self.dialog.height, rows - 2))
+
+    def render(self, size: tuple[int, int], focus: bool = False) -> urwid.Canvas:
+        return self._overlay(size).render(size, focus)
+
+    def keypress(self, size: tuple[int, int], key: str) -> str | None:
+        return self._overlay(size).keypress(size, key)
+
+
+class App:
+    def __init__(self, ctx: Context, mode: str = "node") -> None:
+        self.ctx = ctx
+        self.mode = mode
+        self.pages: list[Page] = [cls(ctx, self) for cls in pages_for(mode)]
+        if not self.pages:
+            raise ValueError(f"no pages for mode {mode!r}")
+        self.dialogs: list[dialogs.Dialog] = []
+        self.locked = False
+        self.lock_screen: urwid.Widget | None = None
+        self.quit_requested = False
+        self.loop: urwid.MainLoop | None = None
+        self.last_key = time.monotonic()
+        self.install_state: dict[str, Any] = {}  # the installer flow's answers, shared by its pages
+        self.current = self.pages[0]
+        self.visited = {0}
+
+        self.header = urwid.Text("", wrap="clip")
+        self.clock_text = urwid.Text("", align="right", wrap="clip")
+        self.footer = urwid.Text("")
+        self.menu_walker = urwid.SimpleFocusListWalker(self._menu_items())
+        self.menu = urwid.ListBox(self.menu_walker)
+        self.body = urwid.WidgetPlaceholder(urwid.SolidFill(" "))
+        menu_box = urwid.AttrMap(urwid.LineBox(self.menu, title="Steps" if mode == "install" else "Menu"), "menu")
+        self.columns = urwid.Columns([(MENU_WIDTH, menu_box), urwid.Padding(self.body, left=1, right=1)])
+        self.frame = urwid.Frame(urwid.AttrMap(self.columns, "body"),
+                                 header=urwid.AttrMap(urwid.Columns([self.header, (21, self.clock_text)]), "header"),
+                                 footer=urwid.AttrMap(self.footer, "footer"))
+        self.root = Root(self)
+        ctx.worker.on_error = lambda exc: self.show_error("Background task failed", exc)
+        self.show_page(self.current)
+        self.columns.focus_position = 1 if mode == "install" else 0
+
+    # --- layout --------------------------------------------------------------------------------
+    def _menu_items(self) -> list[urwid.Widget]:
+        items = []
+        for i, page in enumerate(self.pages):
+            if self.mode == "install":
+                mark = ">" if page is getattr(self, "current", None) else ("+" if i in getattr(self, "visited", ())
+                                                                          else " ")
+                label = f"{mark} {i + 1}. {page.name}"
+            else:
+                label = f" {page.name}"
+                if page.hotkey:
+                    label = f"{label:<{MENU_WIDTH - 8}} M-{page.hotkey}"
+            attr = "menu_current" if page is getattr(self, "current", None) else "menu"
+            items.append(urwid.AttrMap(_MenuItem(label, wrap="clip"), attr, "menu_focus"))
+        return items
+
+    def visible_widget(self, size: tuple[int, int]) -> urwid.Widget:
+        self.update_header()
+        if self.locked and self.lock_screen is not None:
+            return self.lock_screen
+        widget: urwid.Widget = self.frame
+        for dialog in self.dialogs:
+            widget = DialogLayer(dialog, widget)
+        return widget
+
+    def update_header(self) -> None:
+        f = self.ctx.facts
+        now = self.ctx.clock().strftime("%Y-%m-%d %H:%M UTC")
+        markup: list[Any] = [f" hcinode {self.ctx.version} | {f.hostname} | "
+                             f"{'Installer' if self.mode == 'install' else 'Node'}"]
+        if self.ctx.dry_run:
+            markup += [" | ", ("header_warn", "DRY RUN")]
+        self.header.set_text(markup)
+        self.clock_text.set_text(now + " ")
+
+    def update_footer(self) -> None:
+        keys = list(INSTALL_KEYS if self.mode == "install" else GLOBAL_KEYS)
+        keys[1:1] = list(self.current.keys)
+        markup: list[Any] = []
+        for key, what in keys:
+            markup += [("footer_key", f" {key}"), f" {what} "]
+        self.footer.set_text(markup)
+
+    # --- navigation ----------------------------------------------------------------------------
+    def show_page(self, page: Page) -> None:
+        self.current = page
+        self.visited.add(self.pages.index(page))
+        page.on_show()
+        self.body.original_widget = page.widget
+        self.menu_walker[:] = self._menu_items()
+        self.menu_walker.set_focus(self.pages.index(page))
+        self.update_footer()
+
+    def page_changed(self, page: Page) -> None:
+        if page is self.current:
+            self.body.original_widget = page.widget
+
+    def page(self, name: str) -> Page:
+        for p in self.pages:
+            if p.name == name or type(p).__name__ == name:
+                return p
+        raise KeyError(name)
+
+    def go(self, name: str) -> None:
+        """Show a page by name and put the keyboard focus on it."""
+        self.show_page(self.page(name))
+        self.columns.focus_position = 1
+
+    def next_page(self) -> None:
+        i = self.pages.index(self.current)
+        if i + 1 < len(self.pages):
+            self.show_page(self.pages[i + 1])
+            self.columns.focus_position = 1
+
+    def previous_page(self) -> None:
+        i = self.pages.index(self.current)
+        if i > 0:
+            self.show_page(self.pages[i - 1])
+            self.columns.focus_position = 1
+
+    # --- keys ----------------------------------------------------------------------------------
+    def keypress(self, size: tuple[int, int], key: str) -> str | None:
+        self.last_key = time.monotonic()
+        if self.locked and self.lock_screen is not None:
+            return self.lock_screen.keypress(size, key)
+        if self.dialogs:
+            return self.visible_widget(size).keypress(size, key)
+        if key == "meta q":
+            self.open_dialog(dialogs.confirm("Quit", "Leave the hcinode console?", self.quit, self.close_dialog))
+            return None
+        if key == "f10":
+            self.current.on_apply()
+            return None
+        if self.mode == "install" and key == "esc":
+            self.previous_page()
+            return None
+        if self.mode == "node":
+            if key == "f5":
+                self.current.on_show()
+                self.page_changed(self.current)
+                return None
+            if key == "f12":
+                self.lock()
+                return None
+            if key.startswith("meta ") and len(key) == 6:
+                for page in self.pages:
+                    if page.hotkey and page.hotkey.lower() == key[-1]:
+                        self.go(page.name)
+                        return None
+            if key == "tab":
+                self.columns.focus_position = 1 - self.columns.focus_position
+                return None
+            if self.columns.focus_position == 0:
+                return self._menu_key(size, key)
+        unhandled = self.frame.keypress(size, key)
+        if unhandled is not None:
+            unhandled = self.current.handle_key(unhandled)
+        return unhandled
+
+    def _menu_key(self, size: tuple[int, int], key: str) -> str | None:
+        if key in ("enter", "right"):
+            self.columns.focus_position = 1
+            return None
+        unhandled = self.frame.keypress(size, key)
+        index = self.menu_walker.focus
+        if index is not None and self.pages[index] is not self.current:
+            self.show_page(self.pages[index])
+        return unhandled
+
+    # --- dialogs -------------------------------------------------------------------------------
+    def open_dialog(self, dialog: dialogs.Dialog) -> None:
+        self.dialogs.append(dialog)
+        self.redraw()
+
+    def close_dialog(self) -> None:
+        if self.dialogs:
+            self.dialogs.pop()
+        self.redraw()
+
+    def show_message(self, title: str, text: str | list[str], width: int = 64) -> None:
+        self.open_dialog(dialogs.message(title, text, self.close_dialog, width=width))
+
+    def show_error(self, title: str, exc: BaseException | str) -> None:
+        if isinstance(exc, InvalidInput):
+            text, details = "The input is not valid; nothing was changed.", "\n".join(exc.report.render_lines(64))
+        elif isinstance(exc, ApplyFailed):
+            text, details = f"Step {exc.step_index} failed: {exc.step_title}", redact(str(exc))
+        elif isinstance(exc, HcinodeError):
+            lines = redact(str(exc)).splitlines() or ["error"]
+            text, details = lines[0], "\n".join(lines)
+        elif isinstance(exc, BaseException):
+            text = f"{type(exc).__name__}: {redact(str(exc))}"
+            details = redact("".join(traceback.format_exception(exc)))
+        else:
+            text, details = exc, ""
+        self.open_dialog(dialogs.error(title, text, self.close_dialog, details=details))
+
+    # --- applying plans ------------------------------------------------------------------------
+    def apply_plan(self, plan: Plan, *, question: str = "Apply these changes?",
+                   actions: Mapping[str, Action] | None = None, runners: Runner | Mapping[str, Runner] | None = None,
+                   on_done: Callable[[ExecutionResult], Any] | None = None, journal_name: str = "tui") -> None:
+        """Confirm and execute a plan; with --dry-run only show it (the machine is not changed)."""
+        details = plan.render_text().splitlines()
+        if self.ctx.dry_run:
+            self.open_dialog(dialogs.confirm(
+                "Dry run: nothing will be changed", [question, "This is the plan that would run:"],
+                self.close_dialog, self.close_dialog, yes="Close", no="Back", details=details, width=76))
+            return
+
+        def go() -> None:
+            self.close_dialog()
+            self.run_plan(plan, actions=actions, runners=runners, on_done=on_done, journal_name=journal_name)
+
+        self.open_dialog(dialogs.confirm(plan.title, question, go, self.close_dialog, yes="Apply", no="Cancel",
+                                         details=details, width=76))
+
+    def run_plan(self, plan: Plan, *, actions: Mapping[str, Action] | None = None,
+                 runners: Runner | Mapping[str, Runner] | None = None,
+                 on_done: Callable[[ExecutionResult], Any] | None = None, journal_name: str = "tui") -> None:
+        progress = dialogs.ProgressDialog(plan.title, len(plan))
+        self.open_dialog(progress)
+
+        def work(report: Callable[[Any], None]) -> ExecutionResult:
+            executor = Executor(runners or LocalRunner(), actions=actions, progress=report,
+                                journal=Journal(journal_path(f"{journal_name}-{plan.id}")))
+            return executor.execute(plan)
+
+        def done(result: ExecutionResult) -> None:
+            self._remove_dialog(progress)
+            if on_done is not None:
+                on_done(result)
+
+        def failed(exc: BaseException) -> None:
+            self._remove_dialog(progress)
+            self.show_error("Apply failed", exc)
+
+        self.ctx.worker.submit(work, on_done=done, on_error=failed, on_progress=progress.update, name=plan.title)
+
+    def _remove_dialog(self, dialog: dialogs.Dialog) -> None:
+        if dialog in self.dialogs:
+            self.dialogs.remove(dialog)
+        self.redraw()
+
+    # --- lock ----------------------------------------------------------------------------------
+    def lock(self) -> None:
+        from tui.lock import LockScreen
+
+        if self.mode != "node" or self.locked:
+            return
+        if not self.ctx.services.has_password():
+            self.show_message("Lock", "The admin account has no password, so the console cannot be locked. "
+                              "Set one on the Security page first.")
+            return
+        self.locked = True
+        self.lock_screen = LockScreen(self)
+        self.redraw()
+
+    def unlock(self) -> None:
+        self.locked = False
+        self.lock_screen = None
+        self.redraw()
+
+    def check_idle(self) -> None:
+        idle = time.monotonic() - self.last_key
+        if self.ctx.lock_timeout and not self.locked and idle >= self.ctx.lock_timeout \
+                and self.ctx.services.has_password():
+            self.lock()
+
+    # --- running -------------------------------------------------------------------------------
+    def redraw(self) -> None:
+        self.root._invalidate()
+
+    def quit(self) -> None:
+        self.quit_requested = True
+        raise urwid.ExitMainLoop()
+
+    def _every(self, seconds: float, fn: Callable[[], None]) -> None:
+        def tick(loop: urwid.MainLoop, _data: Any) -> None:
+            try:
+                fn()
+            except Exception as exc:  # noqa: BLE001
+                log.exception("timer failed")
+                self.show_error("Timer failed", exc)
+            loop.set_alarm_in(seconds, tick)
+
+        assert self.loop is not None
+        self.loop.set_alarm_in(seconds, tick)
+
+    def run(self, colors: str = "auto", screen: urwid.BaseScreen | None = None) -> None:
+        screen = screen or urwid.raw_display.Screen()
+        screen.set_terminal_properties(colors=pick_colors(colors))
+        if not self.ctx.dry_run:
+            # On the node's console Ctrl-C / Ctrl-Z must not drop the technician into a root shell.
+            screen.tty_signal_keys(intr="undefined", quit="undefined", stop="undefined", susp="undefined")
+        self.loop = urwid.MainLoop(self.root, PALETTE, screen=screen, handle_mouse=False)
+        self.ctx.worker.attach(self.loop)
+        self._every(15, self.update_header)
+        self._every(5, self.check_idle)
+        self._every(1, self.tick)
+        try:
+            self.loop.run()
+        finally:
+            self.ctx.worker.detach(self.loop)
+
+    def tick(self) -> None:
+        """Once a second: dialogs with a countdown, pages that follow live data."""
+        for dialog in list(self.dialogs):
+            if isinstance(dialog, dialogs.CountdownDialog):
+                dialog.tick()
+        tick = getattr(self.current, "tick", None)
+        if tick is not None:
+            tick()

@@ -1,0 +1,70 @@
+"""`hcinode tui`: the node console.
+
+    hcinode tui [--dry-run] [--facts FILE] [--mode auto|install|node] [--colors auto|256|16|mono]
+                [--lock-timeout SECONDS]
+
+`--dry-run` reads the real facts of this machine (or `--facts FILE`) but every apply shows the
+plan instead of changing anything: that is how the console is demonstrated and tested on a
+workstation. `--mode auto` shows the installer flow on live media without `inst.ks=` (an
+unattended install needs no console), the node pages otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any
+
+from nodecore.cli import add_dry_run
+from nodecore.errors import EXIT_INVALID, EXIT_OK
+from nodecore.facts import HostFacts
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("tui", help="the node console (installer on live media, node pages otherwise)")
+    add_dry_run(parser)
+    parser.add_argument("--facts", metavar="FILE", help="use facts captured with `hcinode facts --json`")
+    parser.add_argument("--mode", choices=("auto", "install", "node"), default="auto",
+                        help="installer flow or installed-node pages (default: auto)")
+    parser.add_argument("--colors", choices=("auto", "256", "16", "mono"), default="auto")
+    parser.add_argument("--lock-timeout", type=int, default=900, metavar="SECONDS",
+                        help="lock the console after this many idle seconds (0: never; default 900)")
+    parser.set_defaults(func=run)
+
+
+def detect_mode(facts: HostFacts) -> str:
+    """install on live media (booted with boot=live or from our boot media) unless a kickstart drives it."""
+    cmdline = facts.kernel_cmdline.split()
+    live = facts.boot_media is not None or "boot=live" in cmdline
+    unattended = any(arg.startswith("inst.ks=") for arg in cmdline)
+    return "install" if live and not unattended else "node"
+
+
+def build_app(args: argparse.Namespace) -> Any:
+    from tui.app import App
+    from tui.framework import Context
+    from tui.services import Services
+
+    if args.facts:
+        facts = HostFacts.load(args.facts)
+    else:
+        from nodecore.facts import collect
+
+        facts = collect()
+    mode = args.mode if args.mode != "auto" else detect_mode(facts)
+    ctx = Context(facts=facts, services=Services(), dry_run=args.dry_run, lock_timeout=args.lock_timeout)
+    return App(ctx, mode=mode)
+
+
+def run(args: argparse.Namespace) -> int:
+    if not sys.stdin.isatty() or not sys.stdout.isatty():
+        print("hcinode tui needs a terminal (run it on a console, over ssh -t, or in tmux)", file=sys.stderr)
+        return EXIT_INVALID
+    started = time.monotonic()
+    app = build_app(args)
+    import logging
+
+    logging.getLogger("hcinode.tui").info("console ready in %.3fs (mode %s)", time.monotonic() - started, app.mode)
+    app.run(colors=args.colors)
+    return EXIT_OK

@@ -1,0 +1,143 @@
+"""Dialogs shown over the page: confirm, error with details, progress, keep-settings countdown.
+
+A dialog is a widget plus the size it wants; `App.open_dialog` lays it over the screen and
+`App.close_dialog` removes it. Dialogs never block: their buttons call back into the page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import urwid
+
+from nodecore.executor import Progress
+from tui.widgets import ScrollText, button_row
+
+
+class Dialog(urwid.WidgetWrap):
+    """Base: a titled box. `width`/`height` are the preferred size (clipped to the screen)."""
+
+    def __init__(self, title: str, body: urwid.Widget, buttons: Sequence[tuple[str, Callable[[], Any]]],
+                 width: int = 60, height: int = 12, error: bool = False,
+                 on_escape: Callable[[], Any] | None = None) -> None:
+        self.width, self.height = width, height
+        self.on_escape = on_escape
+        parts: list[Any] = [body]
+        if buttons:
+            parts += [("pack", urwid.Divider()), ("pack", urwid.Padding(button_row(buttons), align="center",
+                                                                         width=("relative", 100)))]
+        pile = urwid.Pile(parts)
+        if buttons:
+            pile.focus_position = len(parts) - 1
+        box = urwid.LineBox(pile, title=title, title_attr="dialog_error" if error else "dialog_title")
+        super().__init__(urwid.AttrMap(box, "dialog"))
+
+    def keypress(self, size: tuple[int, int], key: str) -> str | None:
+        if key == "esc" and self.on_escape is not None:
+            self.on_escape()
+            return None
+        return super().keypress(size, key)
+
+
+def message(title: str, text: str | Sequence[str], on_close: Callable[[], Any], width: int = 60,
+            height: int | None = None, error: bool = False) -> Dialog:
+    lines = [text] if isinstance(text, str) else list(text)
+    body: urwid.Widget = urwid.Filler(urwid.Text("\n".join(lines)), valign="top")
+    rows = sum(max(1, len(line) // max(width - 4, 1) + 1) for line in "\n".join(lines).split("\n"))
+    return Dialog(title, body, [("OK", on_close)], width, height or min(rows + 5, 20), error, on_close)
+
+
+def confirm(title: str, text: str | Sequence[str], on_yes: Callable[[], Any], on_no: Callable[[], Any],
+            yes: str = "Yes", no: str = "No", width: int = 64, details: Sequence[str] = (),
+            height: int | None = None) -> Dialog:
+    """A question; with `details` (e.g. a plan) they are shown scrollable under the question."""
+    lines = [text] if isinstance(text, str) else list(text)
+    head = urwid.Text("\n".join(lines))
+    if details:
+        body: urwid.Widget = urwid.Pile([("pack", head), ("pack", urwid.Divider("─")),
+                                         ScrollText(details, attr="dialog")])
+        h = height or 22
+    else:
+        body = urwid.Filler(head, valign="top")
+        h = height or len("\n".join(lines).split("\n")) + 6
+    return Dialog(title, body, [(yes, on_yes), (no, on_no)], width, h, on_escape=on_no)
+
+
+def error(title: str, text: str, on_close: Callable[[], Any], details: str = "", width: int = 70) -> Dialog:
+    """An error: the short message first, then the details (failing step, command, stderr tail, log)."""
+    head = urwid.Text(("dialog_error", text))
+    if details:
+        body: urwid.Widget = urwid.Pile([("pack", head), ("pack", urwid.Divider("─")),
+                                         ScrollText(details.splitlines(), attr="dialog")])
+        height = min(len(details.splitlines()) + 8, 20)
+    else:
+        body = urwid.Filler(head, valign="top")
+        height = min(len(text) // (width - 4) + 7, 12)
+    return Dialog(title, body, [("Close", on_close)], width, height, error=True, on_escape=on_close)
+
+
+class ProgressDialog(Dialog):
+    """Step titles and a bar, fed with nodecore `Progress` reports from the executor."""
+
+    def __init__(self, title: str, total: int, width: int = 66, height: int = 14) -> None:
+        self.bar = urwid.ProgressBar("bar_empty", "bar_done", 0, 100, "bar_smooth")
+        self.current = urwid.Text("starting ...")
+        self.steps = ScrollText([], attr="dialog")
+        self.total = total
+        body = urwid.Pile([("pack", self.current), ("pack", self.bar), ("pack", urwid.Divider("─")), self.steps])
+        super().__init__(title, body, [], width, height)
+        self._lines: list[str] = []
+
+    def update(self, p: Progress) -> None:
+        self.bar.set_completion(p.percent)
+        self.current.set_text(f"Step {p.index}/{p.total}: {p.title}")
+        mark = {"running": "..", "done": "ok", "skipped": "--", "failed": "!!"}.get(p.state, "  ")
+        line = f"[{mark}] {p.index:>2}. {p.title}"
+        if self._lines and self._lines[-1].endswith(f" {p.index:>2}. {p.title}"):
+            self._lines[-1] = line
+        else:
+            self._lines.append(line)
+        self.steps.set_lines(self._lines, follow=True)
+
+
+class CountdownDialog(Dialog):
+    """"Keep these settings? Reverting in N s": Keep confirms; Revert or the timeout rolls back.
+
+    The owner calls `tick()` once a second (an event-loop alarm); at zero `on_revert` runs.
+    """
+
+    def __init__(self, text: str, seconds: int, on_keep: Callable[[], Any], on_revert: Callable[[], Any],
+                 width: int = 60) -> None:
+        self.remaining = seconds
+        self._on_revert = on_revert
+        self.finished = False
+        self.label = urwid.Text("")
+        body = urwid.Filler(urwid.Pile([urwid.Text(text), urwid.Divider(), self.label]), valign="top")
+        super().__init__("Keep these settings?", body, [("Keep", self._keep(on_keep)), ("Revert", self.revert)],
+                         width, len(text) // (width - 4) + 9)
+        self._render_label()
+
+    def _keep(self, on_keep: Callable[[], Any]) -> Callable[[], Any]:
+        def keep() -> None:
+            if not self.finished:
+                self.finished = True
+                on_keep()
+        return keep
+
+    def _render_label(self) -> None:
+        self.label.set_text(("dialog_title", f"Keep these settings? Reverting in {self.remaining} s"))
+
+    def tick(self) -> None:
+        if self.finished:
+            return
+        self.remaining -= 1
+        if self.remaining <= 0:
+            self.revert()
+        else:
+            self._render_label()
+
+    def revert(self) -> None:
+        if not self.finished:
+            self.finished = True
+            self._on_revert()

@@ -1,0 +1,16 @@
+"""Console pages. Every module here is imported at start and registers its pages (plugins by presence).
+
+Node pages (mode "node") appear in the left menu ordered by rank; installer pages (mode "install")
+are the steps of the live-media install flow in rank order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import urwid
+
+
+def scroll(widgets: Iterable[urwid.Widget]) -> urwid.ListBox:
+    """A page body: a vertical list that scrolls when taller than the screen."""
+    return urwid.ListBox(urwid.SimpleFocusListWalker(list(widgets)))

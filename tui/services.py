@@ -1,0 +1,123 @@
+"""Read-side data sources of the console beyond host facts (running VMs, time sync, logs, password).
+
+Each method is safe to call from a background thread, bounded in time, and never raises: a
+missing service becomes a short explanation on the page instead of an exception. Commands run
+only through a nodecore Runner. Tests pass a fake with the same methods for stable screens.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+from collections.abc import Sequence
+
+from nodecore.errors import HcinodeError
+from nodecore.paths import log_dir
+from nodecore.runner import LocalRunner, Runner
+
+log = logging.getLogger("hcinode.tui")
+
+ADMIN_USER = "root"
+
+
+class Services:
+    def __init__(self, runner: Runner | None = None, admin_user: str = ADMIN_USER,
+                 shadow_path: str = "/etc/shadow", hcinode_log: str | None = None) -> None:
+        self.runner = runner or LocalRunner(default_timeout=10)
+        self.admin_user = admin_user
+        self.shadow_path = shadow_path
+        self.hcinode_log = hcinode_log or os.path.join(log_dir(), "hcinode.log")
+
+    def running_vms(self) -> list[str] | None:
+        """Names of running VMs from libvirt (read-only connection); None when libvirt is not running."""
+        try:
+            import libvirt
+        except ImportError:
+            return None
+        try:
+            libvirt.registerErrorHandler(lambda _ctx, _err: None, None)  # keep libvirt off the screen
+            conn = libvirt.openReadOnly("qemu:///system")
+        except Exception:  # noqa: BLE001 - libvirtd not running: the page says so
+            return None
+        try:
+            return sorted(d.name() for d in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE))
+        except Exception:  # noqa: BLE001
+            return None
+        finally:
+            conn.close()
+
+    def ntp_status(self) -> str:
+        result = self._run(["chronyc", "-n", "tracking"])
+        if result is None:
+            return "chrony not running"
+        fields = dict(line.split(":", 1) for line in result.splitlines() if ":" in line)
+        leap = fields.get("Leap status ", fields.get("Leap status", "")).strip()
+        source = fields.get("Reference ID    ", "").strip()
+        if leap == "Normal":
+            return f"synchronized ({source.split('(')[-1].rstrip(')') if '(' in source else source})"
+        return f"not synchronized ({leap or 'unknown'})"
+
+    def cluster_status(self) -> str:
+        if importlib.util.find_spec("agent") is None:
+            return "not joined (no agent installed)"
+        return "not joined"
+
+    def storage_status(self) -> str:
+        if importlib.util.find_spec("gluster_setup") is None:
+            return "local only (no gluster_setup)"
+        return "local only"
+
+    def log_units(self) -> list[str]:
+        return ["", "hcinode-console", "NetworkManager", "libvirtd", "glusterd", "sshd", "chronyd"]
+
+    def journal(self, unit: str = "", lines: int = 200) -> list[str]:
+        """The last lines of the journal (optionally one unit); the hcinode log where there is no journal."""
+        argv = ["journalctl", "--no-pager", "-q", "-o", "short-iso", "-n", str(lines)]
+        if unit:
+            argv += ["-u", unit]
+        out = self._run(argv)
+        if out is not None and out.strip():
+            return out.splitlines()
+        try:
+            with open(self.hcinode_log, encoding="utf-8", errors="replace") as f:
+                tail = f.readlines()[-lines:]
+        except OSError:
+            return [f"no journal and no {self.hcinode_log} on this machine"]
+        wanted = [line.rstrip("\n") for line in tail if not unit or unit in line]
+        return [f"(no systemd journal here: showing {self.hcinode_log})"] + wanted
+
+    def admin_password_hash(self) -> str | None:
+        try:
+            with open(self.shadow_path, encoding="utf-8") as f:
+                for line in f:
+                    parts = line.split(":")
+                    if parts[0] == self.admin_user and len(parts) > 1:
+                        return parts[1]
+        except OSError:
+            return None
+        return None
+
+    def has_password(self) -> bool:
+        stored = self.admin_password_hash()
+        return bool(stored) and stored[0] not in "!*"
+
+    def verify_password(self, password: str) -> bool | None:
+        """True/False; None when the admin has no usable password (the console cannot lock then)."""
+        stored = self.admin_password_hash()
+        if not stored or stored[0] in "!*":
+            return None
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            import crypt  # Python 3.11 stdlib; glibc crypt() understands yescrypt and sha512 hashes
+        return crypt.crypt(password, stored) == stored
+
+    def _run(self, argv: Sequence[str]) -> str | None:
+        try:
+            result = self.runner.run(argv, check=False, timeout=5)
+        except (HcinodeError, OSError, ValueError) as exc:  # missing tool, timeout
+            log.debug("%s: %s", argv[0], exc)
+            return None
+        return result.stdout if result.ok else None

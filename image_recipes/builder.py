@@ -1,0 +1,580 @@
+"""The image builder: a recipe becomes a flat list of named steps (a nodecore Plan).
+
+Each step is a named action; each action is guarded (`if already done: return`) and timed, and
+every process goes through the Runner. Expensive, Python-independent stages are cached under
+`$HCINODE_CACHE` (default /var/cache/hcinode, outside the clone so CI and fresh clones reuse it),
+keyed by a content hash of their inputs:
+
+    rootfs/<key>/   mmdebstrap output (packages, mirrors, SOURCE_DATE_EPOCH)
+    base/<key>/     rootfs pruned + initramfs built (adds prune rules, initramfs config)
+    wheels/<key>/   wheels of the pinned Python dependencies
+
+A cache entry is built in `<key>.tmp` and renamed when complete, so an interrupted build never
+leaves a half-built entry that a later build would trust; artifacts are written to a temporary
+name beside the target and renamed likewise.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import logging
+import os
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from image_recipes import isoboot
+from image_recipes.recipe import Recipe, tree_hash
+from nodecore import __version__
+from nodecore.config import to_data
+from nodecore.errors import CommandFailed
+from nodecore.executor import Action
+from nodecore.plan import Plan, Step, canonical_json
+from nodecore.runner import Runner
+
+log = logging.getLogger("hcinode.image")
+
+PROJECT_PACKAGES = ("nodecore", "image_recipes", "installer", "node_setup", "tui", "gluster_setup",
+                    "hosted_engine", "agent", "engine")
+LONG = 3600.0  # seconds: bootstrap and xz squashfs on 2 shared cores
+
+
+def default_cache_dir() -> str:
+    return os.environ.get("HCINODE_CACHE") or "/var/cache/hcinode"
+
+
+def default_project_dir() -> str:
+    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    release: bool = False
+    project_dir: str = ""
+    build_dir: str = ""  # default: <project>/build
+    cache_dir: str = ""
+
+    def resolved(self) -> BuildOptions:
+        project = self.project_dir or default_project_dir()
+        return BuildOptions(self.release, project, self.build_dir or os.path.join(project, "build"),
+                            self.cache_dir or default_cache_dir())
+
+
+def _key(*parts: Any) -> str:
+    return hashlib.sha256(canonical_json(to_data(list(parts))).encode()).hexdigest()[:16]
+
+
+def project_tree_hash(project_dir: str) -> str:
+    paths = [os.path.join(project_dir, p) for p in PROJECT_PACKAGES if os.path.isdir(os.path.join(project_dir, p))]
+    h = hashlib.sha256(tree_hash(paths).encode())
+    with open(os.path.join(project_dir, "pyproject.toml"), "rb") as f:
+        h.update(f.read())
+    return h.hexdigest()[:16]
+
+
+def rootfs_key(recipe: Recipe) -> str:
+    d = recipe.distribution
+    return _key("rootfs-v1", d.suite, recipe.mirror_lines(), d.source_date_epoch, recipe.packages.all())
+
+
+def base_key(recipe: Recipe) -> str:
+    return _key("base-v1", rootfs_key(recipe), recipe.prune, recipe.initramfs, recipe.kind)
+
+
+def build_plan(recipe: Recipe, options: BuildOptions, python_requirements: list[str] | None = None) -> Plan:
+    """Pure function of (recipe, options, the pinned Python requirements) -> the build plan."""
+    o = options.resolved()
+    cache, build = o.cache_dir, o.build_dir
+    work = os.path.join(build, "work", recipe.name)
+    d = recipe.distribution
+    requirements = sorted(python_requirements or [])
+    rootfs_dir = os.path.join(cache, "rootfs", rootfs_key(recipe))
+    wheels_dir = os.path.join(cache, "wheels", _key("wheels-v1", requirements))
+    staged = os.path.join(work, "rootfs")
+    stage_key = _key("stage-v1", base_key(recipe), requirements,
+                     project_tree_hash(o.project_dir) if recipe.python.install_project else "",
+                     tree_hash(recipe.overlay_dirs()), recipe.hostname, recipe.services)
+    epoch = d.source_date_epoch
+    steps = [
+        Step("Bootstrap the Debian root filesystem (mmdebstrap, cached)", action="bootstrap",
+             params={"dest": rootfs_dir, "suite": d.suite, "mirrors": recipe.mirror_lines(),
+                     "packages": list(recipe.packages.all()), "epoch": epoch}, timeout=LONG),
+    ]
+    base_dir = rootfs_dir
+    if recipe.kind == "live-iso":
+        base_dir = os.path.join(cache, "base", base_key(recipe))
+        steps.append(Step("Prune the root filesystem and build the initramfs (cached)", action="prepare_base",
+                          params={"source": rootfs_dir, "dest": base_dir,
+                                  "module_dirs": list(recipe.prune.kernel_module_dirs),
+                                  "paths": list(recipe.prune.paths), "initramfs_modules": recipe.initramfs.modules,
+                                  "initramfs_compress": recipe.initramfs.compress,
+                                  "include_modules": list(recipe.initramfs.include_modules), "epoch": epoch},
+                          timeout=LONG))
+    if recipe.python.install_project:
+        steps.append(Step("Build the wheelhouse (project + pinned dependencies)", action="wheelhouse",
+                          params={"project": o.project_dir, "requirements": requirements, "wheels": wheels_dir,
+                                  "project_wheels": os.path.join(work, "project-wheels"), "epoch": epoch},
+                          timeout=LONG))
+    steps.append(Step("Stage the image root (cached base + project + overlay + services)", action="stage",
+                      params={"base": base_dir, "dest": staged, "key": stage_key,
+                              "wheels": wheels_dir if recipe.python.install_project else "",
+                              "project_wheels": os.path.join(work, "project-wheels")
+                              if recipe.python.install_project else "",
+                              "overlays": recipe.overlay_dirs(), "hostname": recipe.hostname,
+                              "enable": list(recipe.services.enable), "disable": list(recipe.services.disable),
+                              "mask": list(recipe.services.mask), "epoch": epoch}, timeout=LONG))
+    if recipe.kind == "live-iso":
+        squashfs = os.path.join(work, "filesystem.squashfs")
+        comp = "xz" if o.release else "zstd"
+        steps.append(Step(f"Make the squashfs ({comp})", action="squashfs",
+                          params={"root": staged, "out": squashfs, "compression": comp, "key": stage_key,
+                                  "epoch": epoch}, timeout=LONG))
+        cmdline = recipe.kernel_cmdline
+        if recipe.outputs.iso:
+            steps.append(Step("Make the hybrid BIOS+UEFI ISO", action="iso",
+                              params={"root": staged, "squashfs": squashfs, "out": os.path.join(o.project_dir,
+                                                                                               recipe.outputs.iso),
+                                      "staging": os.path.join(work, "iso"), "volume_id": recipe.outputs.volume_id,
+                                      "cmdline": cmdline, "epoch": epoch, "version": __version__,
+                                      "max_size": int(recipe.outputs.max_size)}, timeout=LONG))
+        if recipe.outputs.pxe:
+            steps.append(Step("Make the PXE directory", action="pxe",
+                              params={"root": staged, "squashfs": squashfs,
+                                      "out": os.path.join(o.project_dir, recipe.outputs.pxe),
+                                      "cmdline": cmdline}, timeout=600))
+    if recipe.kind == "disk-image":
+        steps.append(Step("Make the sparse qcow2 disk image", action="disk_image",
+                          params={"root": staged, "out": os.path.join(o.project_dir, recipe.outputs.qcow2),
+                                  "work": work, "size": int(recipe.outputs.disk_size), "cmdline": recipe.kernel_cmdline,
+                                  "epoch": epoch}, timeout=LONG))
+    steps.append(Step("Write the build manifest", action="manifest",
+                      params={"recipe": recipe.name, "release": o.release,
+                              "out": os.path.join(build, "manifest.json"),
+                              "packages_file": os.path.join(rootfs_dir, "packages.tsv"),
+                              "pruned_file": os.path.join(base_dir, "pruned.json"),
+                              "artifacts": _artifacts(recipe, o.project_dir)}))
+    summary = {"recipe": recipe.name, "kind": recipe.kind, "release": o.release, "cache": cache,
+               "packages": len(recipe.packages.all()), "rootfs cache key": rootfs_key(recipe),
+               "outputs": _artifacts(recipe, o.project_dir)}
+    return Plan(f"build image {recipe.name}", steps, summary)
+
+
+def _artifacts(recipe: Recipe, project: str) -> list[str]:
+    out = []
+    if recipe.outputs.iso:
+        out.append(os.path.join(project, recipe.outputs.iso))
+    if recipe.outputs.pxe:
+        pxe = os.path.join(project, recipe.outputs.pxe)
+        out += [os.path.join(pxe, n) for n in ("vmlinuz", "initrd.img", "filesystem.squashfs")]
+    if recipe.outputs.qcow2:
+        out.append(os.path.join(project, recipe.outputs.qcow2))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Actions. Each takes (runner, params); guards first; processes only through the runner.
+
+
+def _rm(runner: Runner, *paths: str) -> None:
+    existing = [p for p in paths if os.path.lexists(p)]
+    if existing:
+        runner.run(["rm", "-rf", "--one-file-system", *existing], timeout=600)
+
+
+def _publish_dir(runner: Runner, tmp: str, dest: str) -> None:
+    """Replace `dest` by the complete `tmp` (rename, so readers never see half a tree)."""
+    old = dest + ".old"
+    _rm(runner, old)
+    if os.path.exists(dest):
+        os.rename(dest, old)
+    os.rename(tmp, dest)
+    _rm(runner, old)
+
+
+MISSING_PACKAGE_RE = re.compile(r"Unable to locate package (\S+)|Package '?(\S+?)'? has no installation candidate")
+
+
+def bootstrap(runner: Runner, p: Mapping[str, Any]) -> None:
+    dest = p["dest"]
+    if os.path.isfile(os.path.join(dest, "packages.tsv")):
+        log.info("rootfs cache hit: %s", dest)
+        return
+    tmp = dest + ".tmp"
+    _rm(runner, tmp)  # left by an interrupted build: never trusted
+    os.makedirs(tmp)
+    root = os.path.join(tmp, "root")
+    argv = ["mmdebstrap", "--mode=root", "--variant=apt", "--aptopt=APT::Install-Recommends \"false\"",
+            "--dpkgopt=path-exclude=/usr/share/man/*", "--dpkgopt=path-exclude=/usr/share/doc/*",
+            "--dpkgopt=path-include=/usr/share/doc/*/copyright", "--dpkgopt=path-exclude=/usr/share/locale/*",
+            "--dpkgopt=path-include=/usr/share/locale/locale.alias", "--dpkgopt=path-exclude=/usr/share/info/*",
+            "--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr",
+            # a list-mode initramfs config before the kernel's postinst builds the first initrd (fast)
+            "--essential-hook=mkdir -p \"$1/etc/initramfs-tools/conf.d\" && "
+            "printf 'MODULES=list\\nCOMPRESS=zstd\\n' > \"$1/etc/initramfs-tools/conf.d/hcinode.conf\"",
+            "--include=" + ",".join(p["packages"]), p["suite"], root, *p["mirrors"]]
+    try:
+        runner.run(argv, env={"SOURCE_DATE_EPOCH": str(p["epoch"])}, timeout=LONG)
+    except CommandFailed as exc:
+        missing = sorted({a or b for a, b in MISSING_PACKAGE_RE.findall(exc.stdout + exc.stderr)})
+        if missing:
+            raise RuntimeError(f"package(s) not found in the mirror: {', '.join(missing)} "
+                               f"(mirrors: {'; '.join(p['mirrors'])})") from exc
+        raise
+    # the build host's identity leaks in; the image gets its own
+    for leaked in ("etc/hostname", "etc/resolv.conf"):
+        path = os.path.join(root, leaked)
+        if os.path.lexists(path):
+            os.remove(path)
+    # every node must have its own ssh host keys: generated at first boot (hcinode-ssh-keygen.service)
+    for key in glob.glob(os.path.join(root, "etc/ssh/ssh_host_*")):
+        os.remove(key)
+    listing = runner.run(["chroot", root, "dpkg-query", "-W", "-f", "${Package}\t${Version}\n"]).stdout
+    runner.write_file(os.path.join(tmp, "packages.tsv"), listing)
+    _publish_dir(runner, tmp, dest)
+
+
+def _dir_size(path: str) -> int:
+    total = 0
+    for dirpath, _dirs, files in os.walk(path):
+        for name in files:
+            full = os.path.join(dirpath, name)
+            if not os.path.islink(full):
+                total += os.lstat(full).st_size
+    return total
+
+
+def kernel_version(root: str) -> str:
+    versions = sorted(os.listdir(os.path.join(root, "usr/lib/modules")))
+    if len(versions) != 1:
+        raise RuntimeError(f"expected one kernel in the image, found {versions}")
+    return versions[0]
+
+
+INITRAMFS_HOOK = """#!/bin/sh
+# hcinode: copy the curated module list (storage, NIC, virtual drivers) into the initramfs;
+# udev loads what matches the hardware. Written by the image builder.
+PREREQ=""
+prereqs() { echo "$PREREQ"; }
+case "$1" in prereqs) prereqs; exit 0 ;; esac
+. /usr/share/initramfs-tools/hook-functions
+for m in $(cat /etc/initramfs-tools/hcinode-modules); do
+    manual_add_modules "$m"
+done
+"""
+
+
+def prepare_base(runner: Runner, p: Mapping[str, Any]) -> None:
+    dest = p["dest"]
+    if os.path.isfile(os.path.join(dest, "pruned.json")):
+        log.info("base cache hit: %s", dest)
+        return
+    tmp = dest + ".tmp"
+    _rm(runner, tmp)
+    os.makedirs(tmp)
+    root = os.path.join(tmp, "root")
+    runner.run(["cp", "-a", "--reflink=auto", os.path.join(p["source"], "root"), root], timeout=LONG)
+    version = kernel_version(root)
+    pruned: list[dict[str, Any]] = []
+    kernel_dir = os.path.join(root, "usr/lib/modules", version, "kernel")
+    for rel in p["module_dirs"]:
+        path = os.path.join(kernel_dir, rel)
+        if os.path.isdir(path):
+            pruned.append({"path": f"/usr/lib/modules/{version}/kernel/{rel}", "bytes": _dir_size(path)})
+            _rm(runner, path)
+    for pattern in p["paths"]:
+        matches = sorted(glob.glob(os.path.join(root, pattern)))
+        for m in matches:
+            size = _dir_size(m) if os.path.isdir(m) else os.lstat(m).st_size
+            pruned.append({"path": "/" + os.path.relpath(m, root), "bytes": size})
+        _rm(runner, *matches)
+    runner.run(["chroot", root, "depmod", "-a", version])
+    conf = os.path.join(root, "etc/initramfs-tools")
+    runner.write_file(os.path.join(conf, "conf.d/hcinode.conf"),
+                      f"# written by the hcinode image builder\nMODULES={p['initramfs_modules']}\n"
+                      f"COMPRESS={p['initramfs_compress']}\n")
+    runner.write_file(os.path.join(conf, "hcinode-modules"), "\n".join(p["include_modules"]) + "\n")
+    runner.write_file(os.path.join(conf, "hooks/hcinode-modules"), INITRAMFS_HOOK, mode=0o755)
+    # a private mount namespace: /proc and /sys for mkinitramfs vanish with it, even on a crash
+    runner.run(["unshare", "--mount", "--propagation", "private", "chroot", root, "sh", "-c",
+                "mount -t proc proc /proc && mount -t sysfs sysfs /sys && "
+                f"mkinitramfs -o /boot/initrd.img-{version}.new {version} && "
+                f"mv /boot/initrd.img-{version}.new /boot/initrd.img-{version}"],
+               env={"SOURCE_DATE_EPOCH": str(p["epoch"])}, timeout=LONG)
+    runner.write_file(os.path.join(tmp, "pruned.json"), json.dumps(
+        {"kernel": version, "pruned": pruned, "pruned_bytes": sum(x["bytes"] for x in pruned)}, indent=1))
+    _publish_dir(runner, tmp, dest)
+
+
+def wheelhouse(runner: Runner, p: Mapping[str, Any]) -> None:
+    wheels = p["wheels"]
+    env = {"SOURCE_DATE_EPOCH": str(p["epoch"]), "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    if not os.path.isfile(os.path.join(wheels, "complete")):
+        tmp = wheels + ".tmp"
+        _rm(runner, tmp)
+        os.makedirs(tmp)
+        if p["requirements"]:
+            # --no-deps: the closure is computed from the venv (python_requirements); what Debian
+            # provides (gi, blockdev, parted, pyudev, libvirt) comes from apt in the image
+            runner.run(["/usr/bin/python3", "-m", "pip", "wheel", "--no-deps", "-q", "--wheel-dir", tmp,
+                        *p["requirements"]], env=env, timeout=LONG)
+        runner.write_file(os.path.join(tmp, "complete"), "\n".join(p["requirements"]) + "\n")
+        _publish_dir(runner, tmp, wheels)
+    out = p["project_wheels"]
+    tmp = out + ".tmp"
+    _rm(runner, tmp)
+    os.makedirs(tmp)
+    # build from a clean copy of the sources: pip building in-tree would litter build/ and *.egg-info
+    src = os.path.join(tmp, "src")
+    os.makedirs(src)
+    for name in (*PROJECT_PACKAGES, "pyproject.toml"):
+        path = os.path.join(p["project"], name)
+        if os.path.exists(path):
+            runner.run(["cp", "-a", path, src])
+    runner.run(["find", src, "-name", "__pycache__", "-prune", "-exec", "rm", "-rf", "{}", "+"])
+    runner.run(["/usr/bin/python3", "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                "--wheel-dir", os.path.join(tmp, "wheels"), src], env=env, timeout=600)
+    _publish_dir(runner, tmp, out)
+
+
+CONSOLE_SSH_KEYGEN_UNIT = """[Unit]
+Description=Generate this node's SSH host keys (the image ships none)
+Before=ssh.service
+ConditionPathExists=!/etc/ssh/ssh_host_ed25519_key
+
+[Service]
+Type=oneshot
+ExecStart=/usr/bin/ssh-keygen -A
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+def stage(runner: Runner, p: Mapping[str, Any]) -> None:
+    dest = p["dest"]
+    marker = dest + ".key"
+    if os.path.isdir(dest) and _read(marker) == p["key"]:
+        log.info("staged root is current: %s", dest)
+        return
+    tmp = dest + ".tmp"
+    _rm(runner, tmp, marker)
+    os.makedirs(os.path.dirname(dest), exist_ok=True)
+    runner.run(["cp", "-a", "--reflink=auto", os.path.join(p["base"], "root"), tmp], timeout=LONG)
+    env = {"SOURCE_DATE_EPOCH": str(p["epoch"]), "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    if p["wheels"]:
+        wheels = sorted(glob.glob(os.path.join(p["wheels"], "*.whl")) +
+                        glob.glob(os.path.join(p["project_wheels"], "wheels", "*.whl")))
+        # the host's Debian python is the image's python (same release): install with its pip into
+        # the image root; Debian's pip puts it under /usr/local (dist-packages, bin)
+        runner.run(["/usr/bin/python3", "-m", "pip", "install", "--root", tmp, "--no-index", "--no-deps",
+                    "--ignore-installed", "--no-warn-script-location", "--break-system-packages",
+                    "--root-user-action=ignore", "-q", *wheels], env=env, timeout=600)
+    for overlay in p["overlays"]:
+        runner.run(["cp", "-a", "--no-preserve=ownership", overlay + "/.", tmp])
+    if p["hostname"]:
+        runner.write_file(os.path.join(tmp, "etc/hostname"), p["hostname"] + "\n")
+        runner.write_file(os.path.join(tmp, "etc/hosts"),
+                          f"127.0.0.1\tlocalhost\n127.0.1.1\t{p['hostname']}\n"
+                          "::1\tlocalhost ip6-localhost ip6-loopback\n")
+    runner.write_file(os.path.join(tmp, "etc/systemd/system/hcinode-ssh-keygen.service"), CONSOLE_SSH_KEYGEN_UNIT)
+    enable = ["hcinode-ssh-keygen.service", *p["enable"]]
+    runner.run(["systemctl", "--root", tmp, "enable", *enable])
+    if p["disable"]:
+        runner.run(["systemctl", "--root", tmp, "disable", *p["disable"]])
+    if p["mask"]:
+        runner.run(["systemctl", "--root", tmp, "mask", *p["mask"]])
+    _publish_dir(runner, tmp, dest)
+    runner.write_file(marker, p["key"])
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+def squashfs(runner: Runner, p: Mapping[str, Any]) -> None:
+    out = p["out"]
+    key = f"{p['key']}:{p['compression']}"
+    if os.path.isfile(out) and _read(out + ".key") == key:
+        log.info("squashfs is current: %s", out)
+        return
+    tmp = out + ".tmp"
+    _rm(runner, tmp, out + ".key")
+    comp = (["-comp", "xz", "-b", "1M", "-Xbcj", "x86"] if p["compression"] == "xz"
+            else ["-comp", "zstd", "-Xcompression-level", "6", "-b", "1M"])
+    # fixed time stamps (SOURCE_DATE_EPOCH, -all-time) make the same tree give the same bytes;
+    # -e must come last
+    runner.run(["mksquashfs", p["root"], tmp, "-noappend", "-no-progress", "-quiet", *comp,
+                "-processors", "2", "-all-time", str(p["epoch"]), "-mkfs-time", str(p["epoch"]),
+                "-wildcards", "-e", "proc/*", "sys/*", "dev/*", "run/*", "tmp/*"],
+               env={"SOURCE_DATE_EPOCH": str(p["epoch"])}, timeout=LONG)
+    os.replace(tmp, out)
+    runner.write_file(out + ".key", key)
+
+
+def _boot_files(root: str) -> tuple[str, str]:
+    version = kernel_version(root)
+    return (os.path.join(root, "boot", f"vmlinuz-{version}"), os.path.join(root, "boot", f"initrd.img-{version}"))
+
+
+def _link_or_copy(runner: Runner, src: str, dest: str) -> None:
+    os.makedirs(os.path.dirname(dest), exist_ok=True)
+    if os.path.lexists(dest):
+        os.remove(dest)
+    try:
+        os.link(src, dest)
+    except OSError:
+        runner.run(["cp", src, dest])
+
+
+def iso(runner: Runner, p: Mapping[str, Any]) -> None:
+    staging = p["staging"]
+    _rm(runner, staging, isoboot.efi_image_path(staging))
+    kernel, initrd = _boot_files(p["root"])
+    _link_or_copy(runner, kernel, os.path.join(staging, "live/vmlinuz"))
+    _link_or_copy(runner, initrd, os.path.join(staging, "live/initrd.img"))
+    _link_or_copy(runner, p["squashfs"], os.path.join(staging, "live/filesystem.squashfs"))
+    isoboot.populate(runner, staging, root=p["root"], cmdline=p["cmdline"], version=p["version"],
+                     epoch=p["epoch"])
+    out = p["out"]
+    tmp = out + ".tmp"
+    _rm(runner, tmp)
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    runner.run(isoboot.xorriso_argv(staging, tmp, p["volume_id"], p["epoch"]),
+               env={"SOURCE_DATE_EPOCH": str(p["epoch"])}, timeout=1800)
+    size = os.path.getsize(tmp)
+    if p["max_size"] and size > p["max_size"]:
+        os.remove(tmp)
+        raise RuntimeError(f"ISO is {size} bytes, over the recipe's max_size {p['max_size']}")
+    os.replace(tmp, out)
+
+
+def pxe(runner: Runner, p: Mapping[str, Any]) -> None:
+    out = p["out"]
+    tmp = out + ".tmp"
+    _rm(runner, tmp)
+    kernel, initrd = _boot_files(p["root"])
+    os.makedirs(tmp)
+    runner.run(["cp", kernel, os.path.join(tmp, "vmlinuz")])
+    runner.run(["cp", initrd, os.path.join(tmp, "initrd.img")])
+    runner.run(["cp", p["squashfs"], os.path.join(tmp, "filesystem.squashfs")])
+    for name, text in isoboot.pxe_configs(p["cmdline"]).items():
+        runner.write_file(os.path.join(tmp, name), text)
+    for src in isoboot.PXE_LOADERS:
+        if os.path.exists(src):
+            runner.run(["cp", src, tmp])
+    _publish_dir(runner, tmp, out)
+
+
+def sha256_file(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class Builder:
+    """Runs a build plan's actions, timing each one; the manifest records the timings."""
+
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+
+    def actions(self) -> dict[str, Action]:
+        from image_recipes import appliance
+
+        table: dict[str, Callable[[Runner, Mapping[str, Any]], None]] = {
+            "bootstrap": bootstrap, "prepare_base": prepare_base, "wheelhouse": wheelhouse, "stage": stage,
+            "squashfs": squashfs, "iso": iso, "pxe": pxe, "disk_image": appliance.disk_image,
+            "manifest": self.manifest,
+        }
+        return {name: self._timed(name, fn) for name, fn in table.items()}
+
+    def _timed(self, name: str, fn: Callable[[Runner, Mapping[str, Any]], None]) -> Action:
+        def run(runner: Runner, params: Mapping[str, Any]) -> None:
+            started = time.monotonic()
+            log.info("image step %s: start", name)
+            try:
+                fn(runner, params)
+            finally:
+                self.timings[name] = round(time.monotonic() - started, 2)
+                log.info("image step %s: %.1fs", name, self.timings[name])
+        return run
+
+    def manifest(self, runner: Runner, p: Mapping[str, Any]) -> None:
+        packages = {}
+        for line in _read(p["packages_file"]).splitlines():
+            if "\t" in line:
+                name, version = line.split("\t", 1)
+                packages[name] = version
+        pruned = json.loads(_read(p["pruned_file"]) or "{}")
+        artifacts = {}
+        for path in p["artifacts"]:
+            if os.path.isfile(path):
+                artifacts[os.path.basename(path) if "/pxe/" not in path else "pxe/" + os.path.basename(path)] = {
+                    "path": path, "size": os.path.getsize(path), "sha256": sha256_file(path)}
+        data = {
+            "recipe": p["recipe"], "hcinode_version": __version__, "release": p["release"],
+            "artifacts": artifacts, "step_seconds": dict(self.timings),
+            "packages": packages, "pruned": pruned.get("pruned", []),
+            "pruned_bytes": pruned.get("pruned_bytes", 0),
+            "reproducibility": isoboot.REPRODUCIBILITY_NOTE,
+        }
+        out = p["out"]
+        existing = json.loads(_read(out) or "{}")
+        # one manifest for all recipes: keep the other recipes' sections
+        builds = existing.get("builds", {}) if isinstance(existing, dict) else {}
+        builds[p["recipe"]] = data
+        merged = {"builds": builds, **data}
+        runner.write_file(out, json.dumps(merged, indent=1, sort_keys=False) + "\n")
+
+
+# Distributions the image gets from Debian packages (C bindings built against Debian's libraries)
+DEBIAN_PROVIDED = frozenset({"pyudev", "six", "pyparted", "pygobject", "pycairo", "libvirt-python",
+                             "sanlock-python"})
+
+
+def python_requirements(project_dir: str | None = None) -> list[str]:
+    """`name==version` for the project's runtime dependency closure that is not Debian's.
+
+    Walks Requires-Dist from pyproject's dependencies through the installed distributions (the
+    versions tested in the venv); DEBIAN_PROVIDED ones come from apt packages in the image instead.
+    """
+    import importlib.metadata as md
+    import tomllib
+
+    from packaging.markers import default_environment
+    from packaging.requirements import Requirement
+
+    project_dir = project_dir or default_project_dir()
+    with open(os.path.join(project_dir, "pyproject.toml"), "rb") as f:
+        roots = tomllib.load(f)["project"]["dependencies"]
+    env = default_environment()
+    seen: dict[str, str] = {}
+    queue = [Requirement(r) for r in roots]
+    while queue:
+        req = queue.pop()
+        name = req.name.lower().replace("_", "-")
+        if name in seen:
+            continue
+        try:
+            dist = md.distribution(req.name)
+        except md.PackageNotFoundError:
+            seen[name] = ""
+            continue
+        if name in DEBIAN_PROVIDED:
+            seen[name] = ""  # shipped as an apt package (see the recipe's python package set)
+            continue
+        seen[name] = f"{dist.metadata['Name']}=={dist.version}"
+        for text in dist.requires or []:
+            sub = Requirement(text)
+            if sub.marker is None or sub.marker.evaluate({**env, "extra": ""}):
+                queue.append(sub)
+    return sorted(v for v in seen.values() if v)

@@ -1,0 +1,169 @@
+"""Boot loader pieces of the node media: grub menus, the EFI image, the xorriso call, PXE configs.
+
+BIOS: grub's i386-pc El Torito image (all modules built in) plus grub's hybrid MBR, so the ISO
+boots from CD and from a USB stick. UEFI: Debian's signed shim as BOOTX64.EFI and Debian's signed
+CD grub (gcdx64) as grubx64.efi in a FAT image, also appended as an EFI system partition. The
+signed grub finds the medium by /.disk/info and reads /boot/grub/grub.cfg: one menu for both.
+"""
+
+from __future__ import annotations
+
+import os
+
+from nodecore.runner import Runner
+
+SERIAL = "console=tty0 console=ttyS0,115200n8"
+# Default entry: the kernel and systemd talk to tty0 (the screen) and to ttyS0: the console
+# appears on both, so a rack with only a serial line and a desk with only a screen both work.
+BOTH = "console=ttyS0,115200n8 console=tty0"
+
+GRUB_BIOS_MODULES = ("biosdisk iso9660 part_msdos part_gpt normal configfile linux search search_fs_file "
+                     "search_label echo test serial terminal chain ls cat gzio boot halt reboot sleep").split()
+
+REPRODUCIBILITY_NOTE = (
+    "squashfs: bit-reproducible for the same inputs (SOURCE_DATE_EPOCH, -all-time, -mkfs-time, sorted "
+    "directory order). ISO: xorriso -as mkisofs with --modification-date and SOURCE_DATE_EPOCH, "
+    "efi.img from mkfs.fat --invariant, grub-mkimage output is deterministic; see docs/image.md for "
+    "the measured comparison of two --release builds.")
+
+PXE_LOADERS = ("/usr/lib/PXELINUX/pxelinux.0", "/usr/lib/PXELINUX/lpxelinux.0",
+               "/usr/lib/syslinux/modules/bios/ldlinux.c32")
+
+
+def grub_cfg(cmdline: str, version: str) -> str:
+    live = f"/live/vmlinuz {cmdline}"
+    return f"""# hcinode {version} boot menu (BIOS and UEFI)
+serial --unit=0 --speed=115200
+terminal_input console serial
+terminal_output console serial
+set timeout=5
+set default=0
+
+menuentry "Install hcinode" {{
+    linux {live} {BOTH}
+    initrd /live/initrd.img
+}}
+menuentry "Install hcinode (serial console)" {{
+    linux {live} {SERIAL} hcinode.console=serial
+    initrd /live/initrd.img
+}}
+menuentry "Rescue shell" {{
+    linux {live} {BOTH} systemd.unit=rescue.target systemd.setenv=SYSTEMD_SULOGIN_FORCE=1
+    initrd /live/initrd.img
+}}
+menuentry "Boot first local disk" {{
+    if [ "$grub_platform" = "efi" ]; then
+        exit
+    else
+        set root=(hd0)
+        chainloader +1
+        boot
+    fi
+}}
+"""
+
+
+def populate(runner: Runner, staging: str, *, root: str, cmdline: str, version: str, epoch: int) -> None:
+    """Add boot loaders and menus to the ISO staging tree (live/ is already there)."""
+    grub_dir = os.path.join(staging, "boot/grub")
+    os.makedirs(os.path.join(grub_dir, "i386-pc"), exist_ok=True)
+    os.makedirs(os.path.join(staging, ".disk"), exist_ok=True)
+    runner.write_file(os.path.join(staging, ".disk/info"), f"hcinode {version}\n")
+    runner.write_file(os.path.join(grub_dir, "grub.cfg"), grub_cfg(cmdline, version))
+    runner.run(["grub-mkimage", "-O", "i386-pc-eltorito", "-d", "/usr/lib/grub/i386-pc", "-p", "/boot/grub",
+                "-o", os.path.join(grub_dir, "i386-pc/eltorito.img"), *GRUB_BIOS_MODULES])
+    efi_img = efi_image_path(staging)
+    shim = _first(os.path.join(root, "usr/lib/shim/shimx64.efi.signed"), "/usr/lib/shim/shimx64.efi.signed")
+    mok = _first(os.path.join(root, "usr/lib/shim/mmx64.efi.signed"), "/usr/lib/shim/mmx64.efi.signed")
+    grub = _first(os.path.join(root, "usr/lib/grub/x86_64-efi-signed/gcdx64.efi.signed"),
+                  "/usr/lib/grub/x86_64-efi-signed/gcdx64.efi.signed")
+    env = {"SOURCE_DATE_EPOCH": str(epoch)}
+    runner.run(["mkfs.fat", "-C", "--invariant", "-n", "HCINODE_EFI", efi_img, "8192"], env=env)
+    runner.run(["mmd", "-i", efi_img, "::/EFI", "::/EFI/boot"], env=env)
+    for src, name in ((shim, "bootx64.efi"), (grub, "grubx64.efi"), (mok, "mmx64.efi")):
+        runner.run(["mcopy", "-m", "-i", efi_img, src, f"::/EFI/boot/{name}"], env=env)
+    # the same files on the ISO file system: firmware that reads the ISO 9660 tree finds them too
+    efi_boot = os.path.join(staging, "EFI/boot")
+    os.makedirs(efi_boot, exist_ok=True)
+    for src, name in ((shim, "bootx64.efi"), (grub, "grubx64.efi"), (mok, "mmx64.efi")):
+        runner.run(["cp", src, os.path.join(efi_boot, name)])
+
+
+def efi_image_path(staging: str) -> str:
+    # outside the ISO tree: it is appended as partition 2 and El Torito points at that partition
+    return staging.rstrip("/") + "-efi.img"
+
+
+def _first(*paths: str) -> str:
+    for path in paths:
+        if os.path.exists(path):
+            return path
+    raise RuntimeError(f"boot loader file not found: {paths[0]} (install shim-signed / grub-efi-amd64-signed)")
+
+
+def xorriso_argv(staging: str, out: str, volume_id: str, epoch: int) -> list[str]:
+    """grub-mkrescue's hybrid layout, with fixed dates so the same tree gives the same ISO."""
+    import datetime
+
+    stamp = datetime.datetime.fromtimestamp(epoch, datetime.UTC).strftime("%Y%m%d%H%M%S00")
+    return ["xorriso", "-as", "mkisofs", "-quiet", "-r", "-J", "-joliet-long", "-V", volume_id,
+            "--modification-date=" + stamp,
+            # the layout Ubuntu's ISOs use: grub's hybrid MBR, an appended EFI system partition in a GPT
+            "--grub2-mbr", "/usr/lib/grub/i386-pc/boot_hybrid.img", "-partition_offset", "16",
+            "--mbr-force-bootable",
+            "-append_partition", "2", "28732ac11ff8d211ba4b00a0c93ec93b", efi_image_path(staging),
+            "-appended_part_as_gpt", "-iso_mbr_part_type", "a2a0d0ebe5b9334487c068b6b72699c7",
+            "-c", "/boot.catalog",
+            "-b", "/boot/grub/i386-pc/eltorito.img", "-no-emul-boot", "-boot-load-size", "4",
+            "-boot-info-table", "--grub2-boot-info",
+            "-eltorito-alt-boot", "-e", "--interval:appended_partition_2:::", "-no-emul-boot",
+            "-o", out, staging]
+
+
+def pxe_configs(cmdline: str) -> dict[str, str]:
+    """boot.ipxe (iPXE, e.g. QEMU's NIC ROM), grub.cfg (UEFI network boot), pxelinux.cfg/default.
+
+    The squashfs is fetched by live-boot over HTTP (fetch= needs an IP address, not a name).
+    boot.ipxe takes the HTTP base from ${hcinode-base} (default: http://<next-server>) and extra
+    kernel arguments from ${hcinode-extra}, so a wrapper script can `set` them and `chain boot.ipxe`.
+    """
+    ipxe_kernel = (f"kernel ${{hcinode-base}}/vmlinuz initrd=initrd.img {cmdline} "
+                   f"fetch=${{hcinode-base}}/filesystem.squashfs {BOTH} ${{hcinode-extra}}")
+    ipxe = f"""#!ipxe
+# hcinode PXE boot. Serve this directory over TFTP and HTTP; set hcinode-base to the HTTP URL of
+# this directory when it is not http://<next-server>/ (a wrapper script can set it and chain us).
+isset ${{hcinode-base}} || set hcinode-base http://${{next-server}}
+isset ${{hcinode-extra}} || set hcinode-extra
+{ipxe_kernel}
+initrd ${{hcinode-base}}/initrd.img
+boot
+"""
+    grub = f"""# hcinode UEFI network boot (grubnetx64.efi.signed); files come from the TFTP/HTTP server that
+# served grub; live-boot fetches the squashfs from the same server over HTTP.
+set timeout=5
+set default=0
+menuentry "Install hcinode (network)" {{
+    linux vmlinuz {cmdline} fetch=http://$net_default_server/filesystem.squashfs {BOTH}
+    initrd initrd.img
+}}
+menuentry "Install hcinode (network, serial console)" {{
+    linux vmlinuz {cmdline} fetch=http://$net_default_server/filesystem.squashfs {SERIAL} hcinode.console=serial
+    initrd initrd.img
+}}
+"""
+    pxelinux = f"""# hcinode BIOS PXE boot (pxelinux.0). Replace PXE_SERVER with the IP address of the HTTP server
+# that serves this directory (live-boot's fetch= needs an address, not a name).
+DEFAULT hcinode
+TIMEOUT 50
+PROMPT 1
+SERIAL 0 115200
+LABEL hcinode
+  KERNEL vmlinuz
+  INITRD initrd.img
+  APPEND {cmdline} fetch=http://PXE_SERVER/filesystem.squashfs {BOTH}
+LABEL hcinode-serial
+  KERNEL vmlinuz
+  INITRD initrd.img
+  APPEND {cmdline} fetch=http://PXE_SERVER/filesystem.squashfs {SERIAL} hcinode.console=serial
+"""
+    return {"boot.ipxe": ipxe, "grub.cfg": grub, "pxelinux.cfg/default": pxelinux}

@@ -1,0 +1,226 @@
+"""Recipe schema: a recipe directory holds `recipe.yaml` plus overlay trees.
+
+The dataclasses below are the schema; `load_recipe` reports every problem at once (unknown keys
+such as a misspelt package set, missing overlay paths, bad sizes) before anything runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+from nodecore.config import Size, load_config, load_yaml_file
+from nodecore.errors import InvalidInput
+from nodecore.report import ValidationReport
+
+RECIPES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "recipes")
+_PACKAGE_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
+_MODULE_DIR_RE = re.compile(r"^[A-Za-z0-9_./-]+$")
+
+
+def _check_packages(names: tuple[str, ...]) -> str | None:
+    bad = [n for n in names if not _PACKAGE_RE.match(n)]
+    return f"not a Debian package name: {', '.join(bad)}" if bad else None
+
+
+def _check_url(url: str) -> str | None:
+    return None if url.startswith(("http://", "https://", "file:/")) else f"not a mirror URL: {url!r}"
+
+
+@dataclass(frozen=True)
+class Mirror:
+    uri: str = field(metadata={"check": _check_url})
+    suites: tuple[str, ...]
+    components: tuple[str, ...] = ("main",)
+
+    def source_lines(self) -> list[str]:
+        return [f"deb {self.uri} {suite} {' '.join(self.components)}" for suite in self.suites]
+
+
+@dataclass(frozen=True)
+class Distribution:
+    suite: str
+    # Exactly the URLs of this machine's apt sources: the Debian security host that tools pick by
+    # default is not reachable from the build machines.
+    mirrors: tuple[Mirror, ...]
+    # SOURCE_DATE_EPOCH for the whole build: the same inputs give the same squashfs
+    source_date_epoch: int = 1747699200
+
+
+@dataclass(frozen=True)
+class PackageSets:
+    """Named groups so a reader sees why each package is there. Unknown group names are errors."""
+
+    base: tuple[str, ...] = field(default=(), metadata={"check": _check_packages})
+    kernel: tuple[str, ...] = field(default=(), metadata={"check": _check_packages})
+    boot: tuple[str, ...] = field(default=(), metadata={"check": _check_packages})
+    network: tuple[str, ...] = field(default=(), metadata={"check": _check_packages})
+    virtualization: tuple[str, ...] = field(default=(), metadata={"check": _check_packages})
+    storage: tuple[str, ...] = field(default=(), metadata={"check": _check_packages})
+    python: tuple[str, ...] = field(default=(), metadata={"check": _check_packages})
+    bootloader: tuple[str, ...] = field(default=(), metadata={"check": _check_packages})
+    tools: tuple[str, ...] = field(default=(), metadata={"check": _check_packages})
+    cloud: tuple[str, ...] = field(default=(), metadata={"check": _check_packages})
+
+    def all(self) -> tuple[str, ...]:
+        names: list[str] = []
+        for group in (self.base, self.kernel, self.boot, self.network, self.virtualization,
+                      self.storage, self.python, self.bootloader, self.tools, self.cloud):
+            names.extend(n for n in group if n not in names)
+        return tuple(sorted(names))
+
+
+@dataclass(frozen=True)
+class Services:
+    enable: tuple[str, ...] = ()
+    disable: tuple[str, ...] = ()
+    mask: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Prune:
+    # directories under /usr/lib/modules/<version>/kernel/ that a server node never needs
+    kernel_module_dirs: tuple[str, ...] = field(default=(), metadata={"check": lambda v: None if all(
+        _MODULE_DIR_RE.match(d) and ".." not in d for d in v) else "module dirs are relative paths like drivers/gpu"})
+    # globs relative to the root (caches, docs that slipped through dpkg's path-exclude)
+    paths: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Initramfs:
+    # "list": only the modules below plus their dependencies (smallest initrd that boots servers)
+    modules: Literal["list", "most", "dep"] = "list"
+    compress: Literal["zstd", "xz", "gzip"] = "zstd"
+    include_modules: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Python:
+    # install this project plus its pinned dependencies from a wheelhouse built on the host
+    install_project: bool = True
+
+
+@dataclass(frozen=True)
+class Outputs:
+    iso: str = ""
+    pxe: str = ""
+    qcow2: str = ""
+    volume_id: str = "HCINODE"
+    # a build whose ISO or disk image is bigger fails: the size targets are part of the recipe
+    max_size: Size = Size(0)
+    disk_size: Size = Size(0)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    kind: Literal["live-iso", "disk-image"]
+    distribution: Distribution
+    packages: PackageSets
+    description: str = ""
+    hostname: str = ""
+    overlays: tuple[str, ...] = ()
+    services: Services = Services()
+    kernel_cmdline: str = ""
+    prune: Prune = Prune()
+    initramfs: Initramfs = Initramfs()
+    python: Python = Python()
+    outputs: Outputs = Outputs()
+    # set by load_recipe: the directory the recipe was read from (overlay paths are relative to it)
+    directory: str = ""
+
+    def overlay_dirs(self) -> list[str]:
+        return [os.path.join(self.directory, o) for o in self.overlays]
+
+    def mirror_lines(self) -> list[str]:
+        return [line for m in self.distribution.mirrors for line in m.source_lines()]
+
+
+def recipe_path(name_or_path: str) -> str:
+    """A recipe is named (node, engine-appliance) or given as a directory / recipe.yaml path."""
+    if os.path.isdir(name_or_path):
+        return os.path.join(name_or_path, "recipe.yaml")
+    if name_or_path.endswith((".yaml", ".yml")):
+        return name_or_path
+    return os.path.join(RECIPES_DIR, name_or_path, "recipe.yaml")
+
+
+def load_recipe(name_or_path: str) -> Recipe:
+    """Load and validate; raises InvalidInput listing every problem."""
+    path = recipe_path(name_or_path)
+    report = ValidationReport(path)
+    if not os.path.exists(path):
+        known = sorted(d for d in os.listdir(RECIPES_DIR) if os.path.isdir(os.path.join(RECIPES_DIR, d)))
+        report.error("recipe", f"no recipe at {path}", "known recipes: " + ", ".join(known))
+        raise InvalidInput(report)
+    data = load_yaml_file(path)
+    if isinstance(data, dict):
+        data.pop("directory", None)
+    recipe = load_config(Recipe, data, report)
+    directory = os.path.dirname(os.path.abspath(path))
+    # checked on the raw data, so a missing overlay is reported even when other fields are bad
+    overlays = data.get("overlays") if isinstance(data, dict) else None
+    for i, overlay in enumerate(overlays if isinstance(overlays, list) else []):
+        full = os.path.join(directory, str(overlay))
+        if not os.path.isdir(full):
+            report.error(f"overlays[{i}]", f"overlay directory does not exist: {full}",
+                         "create it or remove the entry")
+    if recipe is not None:
+        recipe = _with_directory(recipe, directory)
+        validate(recipe, report)
+    report.raise_if_errors()
+    assert recipe is not None
+    return recipe
+
+
+def _with_directory(recipe: Recipe, directory: str) -> Recipe:
+    from dataclasses import replace
+
+    return replace(recipe, directory=directory)
+
+
+def validate(recipe: Recipe, report: ValidationReport) -> None:
+    """Checks across fields (the per-field ones run while loading)."""
+    if not recipe.packages.all():
+        report.error("packages", "no packages listed")
+    if recipe.kind == "live-iso":
+        if not recipe.outputs.iso:
+            report.error("outputs.iso", "a live-iso recipe needs an ISO output path")
+        if "linux-image-amd64" not in recipe.packages.all():
+            report.error("packages.kernel", "a bootable image needs linux-image-amd64")
+        if "live-boot" not in recipe.packages.all():
+            report.error("packages.boot", "a live ISO needs live-boot")
+        if not re.match(r"^[A-Z0-9_]{1,32}$", recipe.outputs.volume_id):
+            report.error("outputs.volume_id", "ISO volume ids are 1-32 of A-Z, 0-9, _")
+    if recipe.kind == "disk-image":
+        if not recipe.outputs.qcow2:
+            report.error("outputs.qcow2", "a disk-image recipe needs a qcow2 output path")
+        if recipe.outputs.disk_size < Size.parse("1G"):
+            report.error("outputs.disk_size", f"disk size {recipe.outputs.disk_size.human()} is too small",
+                         "use at least 1G (the disk is sparse: unused space costs nothing)")
+    if recipe.hostname and not re.match(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", recipe.hostname):
+        report.error("hostname", f"not a valid hostname: {recipe.hostname!r}")
+
+
+def tree_hash(paths: list[str]) -> str:
+    """Content hash of files under `paths` (names, modes and bytes), for cache keys."""
+    h = hashlib.sha256()
+    for top in paths:
+        for dirpath, dirnames, filenames in os.walk(top):
+            dirnames.sort()
+            for name in sorted(filenames):
+                full = os.path.join(dirpath, name)
+                rel = os.path.relpath(full, top)
+                if "__pycache__" in rel or rel.endswith(".pyc"):
+                    continue
+                st = os.lstat(full)
+                h.update(f"{rel}\0{st.st_mode:o}\0".encode())
+                if os.path.islink(full):
+                    h.update(os.readlink(full).encode())
+                else:
+                    with open(full, "rb") as f:
+                        h.update(f.read())
+    return h.hexdigest()

@@ -1,0 +1,106 @@
+"""The build plan is a pure function of the recipe; cache keys follow their inputs; steps are guarded."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+
+from image_recipes import builder, isoboot
+from image_recipes.recipe import PackageSets, load_recipe
+from nodecore.errors import CommandFailed
+from nodecore.runner import RecordingRunner
+
+
+def _plan(release: bool = False, recipe=None):
+    recipe = recipe or load_recipe("node")
+    options = builder.BuildOptions(release=release, project_dir=builder.default_project_dir(),
+                                   build_dir="/tmp/b", cache_dir="/tmp/c")
+    return builder.build_plan(recipe, options, ["urwid==2.6.16"])
+
+
+def test_node_plan_is_a_flat_list_of_named_steps() -> None:
+    plan = _plan()
+    actions = [s.action for s in plan.steps]
+    assert actions == ["bootstrap", "prepare_base", "wheelhouse", "stage", "squashfs", "iso", "pxe", "manifest"]
+    assert plan.id == _plan().id  # stable
+    text = plan.render_text()
+    assert "Make the squashfs (zstd)" in text
+    assert "Make the squashfs (xz)" in _plan(release=True).render_text()
+    bootstrap = plan.steps[0].params
+    assert "deb http://deb.debian.org/debian-security bookworm-security main" in bootstrap["mirrors"]
+    assert json.loads(plan.to_json())["steps"][0]["action"] == "bootstrap"
+
+
+def test_rootfs_cache_key_changes_only_with_its_inputs() -> None:
+    recipe = load_recipe("node")
+    same = replace(recipe, kernel_cmdline="boot=live debug")
+    more = replace(recipe, packages=replace(recipe.packages, tools=("htop",)))
+    assert builder.rootfs_key(recipe) == builder.rootfs_key(same)
+    assert builder.rootfs_key(recipe) != builder.rootfs_key(more)
+    pruned_less = replace(recipe, prune=replace(recipe.prune, kernel_module_dirs=()))
+    assert builder.rootfs_key(pruned_less) == builder.rootfs_key(recipe)
+    assert builder.base_key(pruned_less) != builder.base_key(recipe)
+
+
+def test_bootstrap_skips_when_cached(tmp_path) -> None:
+    dest = tmp_path / "rootfs"
+    dest.mkdir()
+    (dest / "packages.tsv").write_text("bash\t5.2\n")
+    runner = RecordingRunner()
+    builder.bootstrap(runner, {"dest": str(dest)})
+    assert runner.argvs == []
+
+
+def test_bootstrap_names_a_missing_package(tmp_path) -> None:
+    runner = RecordingRunner()
+    runner.respond(["mmdebstrap"], 1, stderr="E: Unable to locate package hcinode-nonexistent\n")
+    params = {"dest": str(tmp_path / "rootfs"), "suite": "bookworm", "mirrors": ["deb http://m bookworm main"],
+              "packages": ["bash", "hcinode-nonexistent"], "epoch": 1}
+    with pytest.raises(RuntimeError, match="hcinode-nonexistent"):
+        builder.bootstrap(runner, params)
+    # the half-built tree stays under .tmp, never under the cache key
+    assert not (tmp_path / "rootfs").exists()
+
+
+def test_other_bootstrap_failures_propagate(tmp_path) -> None:
+    runner = RecordingRunner()
+    runner.respond(["mmdebstrap"], 1, stderr="E: network unreachable\n")
+    params = {"dest": str(tmp_path / "r"), "suite": "bookworm", "mirrors": [], "packages": ["bash"], "epoch": 1}
+    with pytest.raises(CommandFailed):
+        builder.bootstrap(runner, params)
+
+
+def test_grub_menu_has_the_four_entries() -> None:
+    cfg = isoboot.grub_cfg("boot=live quiet", "0.1.0")
+    for entry in ("Install hcinode", "Install hcinode (serial console)", "Rescue shell", "Boot first local disk"):
+        assert f'menuentry "{entry}"' in cfg
+    assert "console=ttyS0,115200n8" in cfg
+
+
+def test_pxe_configs_fetch_the_squashfs_over_http() -> None:
+    configs = isoboot.pxe_configs("boot=live quiet")
+    assert set(configs) == {"boot.ipxe", "grub.cfg", "pxelinux.cfg/default"}
+    assert "fetch=${hcinode-base}/filesystem.squashfs" in configs["boot.ipxe"]
+    assert "${hcinode-extra}" in configs["boot.ipxe"]
+    assert all("fetch=http://" in configs[n] for n in ("grub.cfg", "pxelinux.cfg/default"))
+
+
+def test_xorriso_uses_fixed_dates_and_volume_id() -> None:
+    argv = isoboot.xorriso_argv("/s", "/o.iso", "HCINODE", 1747699200)
+    assert argv[argv.index("-V") + 1] == "HCINODE"
+    assert "--modification-date=2025052000000000" in argv
+
+
+def test_python_requirements_are_pinned_and_skip_debian_bindings() -> None:
+    reqs = builder.python_requirements()
+    names = {r.split("==")[0].lower() for r in reqs}
+    assert all("==" in r for r in reqs)
+    assert {"urwid", "pykickstart", "blivet"} <= names
+    assert not names & builder.DEBIAN_PROVIDED
+
+
+def test_packages_all_is_sorted_and_unique() -> None:
+    sets = PackageSets(base=("b", "a"), tools=("a", "c"))
+    assert sets.all() == ("a", "b", "c")

@@ -12,8 +12,19 @@ Validation:
 
 Rendering (pure; the persisted form is NetworkManager keyfiles):
     render_keyfiles(config) -> dict[filename, text]        NodeConfig or NetworkConfig
+
+Planning (pure; nodecore.plan.Plan, printable with --dry-run):
+    plan_apply(current, desired, rollback_timeout=120, check=True) -> Plan
+        current: the last applied NodeConfig, or a NetworkState read from NetworkManager
+        (NetworkState/Profile); pass both with current_state=
+    plan_into_root(config, root) -> Plan
+
+Installer hook (no running NetworkManager needed):
+    render_into_root(config, root) -> list[str]           validates first; writes keyfiles (0600) and
+                                                           identity files under root; returns the paths
 """
 
+from node_setup.firstboot import render_into_root
 from node_setup.keyfile import render_keyfiles
 from node_setup.model import (
     Bond,
@@ -34,10 +45,13 @@ from node_setup.model import (
     load_node_config_file,
     load_node_config_text,
 )
+from node_setup.plan import NetworkState, Profile, plan_apply, plan_into_root
 from node_setup.validate import password_problem, validate
 
 __all__ = [
-    "Bond", "Bridge", "Connectivity", "Dns", "IPv4", "IPv6", "Interface", "NetworkConfig", "NodeConfig", "Route",
+    "Bond", "Bridge", "Connectivity", "Dns", "IPv4", "IPv6", "Interface", "NetworkConfig", "NetworkState", "NodeConfig",
+    "Profile", "Route",
     "Ssh", "Syslog", "Vlan", "dump_node_config", "load_node_config", "load_node_config_file",
-    "load_node_config_text", "password_problem", "render_keyfiles", "validate",
+    "load_node_config_text", "password_problem", "plan_apply", "plan_into_root", "render_into_root",
+    "render_keyfiles", "validate",
 ]

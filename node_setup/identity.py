@@ -1,0 +1,165 @@
+"""Node identity files: hostname, NTP (chrony), timezone, keyboard, admin password, SSH, remote syslog.
+
+Pure functions render file contents from the model; `identity_steps` turns them into plan steps
+relative to a root ("/" on a running node, the target's mount point in the installer). The admin
+password only ever travels as a crypt hash wrapped in a Secret (masked in plans, logs, journals).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+
+from node_setup.model import NodeConfig
+from nodecore.plan import Step
+from nodecore.secrets import Secret
+
+ADMIN_USER = "root"
+SSH_UNIT = "ssh.service"
+SSH_UNIT_PATH = "/lib/systemd/system/ssh.service"
+SSH_WANTS = "etc/systemd/system/multi-user.target.wants/ssh.service"
+
+
+def hash_password(password: Secret) -> Secret:
+    """SHA-512 crypt of a plaintext password; an existing crypt hash is kept as it is."""
+    value = password.reveal()
+    if value.startswith("$"):
+        return Secret(value)
+    with warnings.catch_warnings():
+        # crypt is deprecated in 3.11 and gone in 3.13; the image ships Debian's 3.11 (see DESIGN.md)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import crypt
+    return Secret(crypt.crypt(value, crypt.mksalt(crypt.METHOD_SHA512)))
+
+
+def set_shadow_hash(shadow: str, user: str, hashed: str) -> str:
+    """/etc/shadow text with `user`'s password field replaced (the line is added when missing)."""
+    out, found = [], False
+    for line in shadow.splitlines():
+        fields = line.split(":")
+        if fields and fields[0] == user and len(fields) >= 2:
+            fields[1] = hashed
+            line, found = ":".join(fields), True
+        out.append(line)
+    if not found:
+        out.append(f"{user}:{hashed}:19000:0:99999:7:::")
+    return "\n".join(out) + "\n"
+
+
+def chrony_conf(servers: tuple[str, ...]) -> str:
+    lines = ["# written by hcinode (node_setup); edit with `hcinode node set ntp`",
+             *(f"server {s} iburst" for s in servers),
+             "sourcedir /run/chrony-dhcp", "sourcedir /etc/chrony/sources.d",
+             "driftfile /var/lib/chrony/chrony.drift", "ntsdumpdir /var/lib/chrony",
+             "logdir /var/log/chrony", "maxupdateskew 100.0", "rtcsync", "makestep 1 3", "leapsectz right/UTC"]
+    return "\n".join(lines) + "\n"
+
+
+def sshd_conf(config: NodeConfig) -> str:
+    ssh = config.ssh
+    root = "no" if not ssh.root_login else ("yes" if ssh.password_login else "prohibit-password")
+    return ("# written by hcinode (node_setup)\n"
+            f"PasswordAuthentication {'yes' if ssh.password_login else 'no'}\n"
+            f"KbdInteractiveAuthentication {'yes' if ssh.password_login else 'no'}\n"
+            f"PermitRootLogin {root}\n")
+
+
+def rsyslog_conf(config: NodeConfig) -> str:
+    s = config.syslog
+    target = f"[{s.host}]" if ":" in s.host else s.host
+    marker = "@@" if s.protocol == "tcp" else "@"
+    return f"# written by hcinode (node_setup): forward everything to {s.host}\n*.* {marker}{target}:{s.port}\n"
+
+
+@dataclass(frozen=True)
+class FileSpec:
+    path: str  # absolute on the node
+    content: str | Secret
+    mode: int = 0o644
+
+
+def identity_files(config: NodeConfig) -> list[FileSpec]:
+    """The files the identity part of the config owns (password excluded: see identity_steps)."""
+    files: list[FileSpec] = []
+    if config.hostname:
+        files.append(FileSpec("/etc/hostname", config.hostname + "\n"))
+    if config.ntp_servers:
+        files.append(FileSpec("/etc/chrony/chrony.conf", chrony_conf(config.ntp_servers)))
+    if config.timezone:
+        files.append(FileSpec("/etc/timezone", config.timezone + "\n"))
+    if config.keyboard:
+        layout, _, variant = config.keyboard.partition("-")
+        files.append(FileSpec("/etc/default/keyboard", f'XKBMODEL="pc105"\nXKBLAYOUT="{layout}"\n'
+                              f'XKBVARIANT="{variant}"\nXKBOPTIONS=""\nBACKSPACE="guess"\n'))
+        files.append(FileSpec("/etc/vconsole.conf", f"KEYMAP={config.keyboard}\n"))
+    files.append(FileSpec("/etc/ssh/sshd_config.d/50-hcinode.conf", sshd_conf(config)))
+    if config.ssh.authorized_keys:
+        files.append(FileSpec(f"/{ADMIN_USER}/.ssh/authorized_keys".replace("//", "/"),
+                              "".join(k.strip() + "\n" for k in config.ssh.authorized_keys), 0o600))
+    if config.syslog.host:
+        files.append(FileSpec("/etc/rsyslog.d/50-hcinode-remote.conf", rsyslog_conf(config)))
+    return files
+
+
+def _in_root(root: str, path: str) -> str:
+    return os.path.join(root, path.lstrip("/")) if root not in ("", "/") else path
+
+
+def identity_steps(desired: NodeConfig, current: NodeConfig | None, *, root: str = "/",
+                   live: bool = True) -> list[Step]:
+    """Steps that make the node's identity match `desired`.
+
+    `current` (the last applied config, if known) drops steps for settings that did not change.
+    `live` adds what a running node needs on top of files (set the kernel hostname, restart
+    services, change the password with chpasswd); without it (installer) files are all there is.
+    """
+    steps: list[Step] = []
+    old_files = {f.path: f for f in identity_files(current)} if current is not None else {}
+    for spec in identity_files(desired):
+        if old_files.get(spec.path) == spec:
+            continue
+        steps.append(Step(f"Write {spec.path}", action="write_file",
+                          params={"path": _in_root(root, spec.path), "content": spec.content, "mode": spec.mode}))
+    changed = {s.params["path"] for s in steps}
+
+    def was(path: str) -> bool:
+        return _in_root(root, path) in changed
+
+    if desired.timezone and (current is None or current.timezone != desired.timezone):
+        steps.append(Step(f"Set the time zone to {desired.timezone}", action="symlink",
+                          params={"path": _in_root(root, "/etc/localtime"),
+                                  "target": f"/usr/share/zoneinfo/{desired.timezone}"}))
+    enable_changed = current is None or current.ssh.enabled != desired.ssh.enabled
+    if live:
+        if was("/etc/hostname"):
+            steps.append(Step(f"Set the running host name to {desired.hostname}", argv=("hostname", desired.hostname)))
+        if was("/etc/chrony/chrony.conf"):
+            steps.append(Step("Restart chrony with the new NTP servers", action="try_restart",
+                              params={"unit": "chrony.service"}))
+        if was("/etc/rsyslog.d/50-hcinode-remote.conf"):
+            steps.append(Step("Restart rsyslog for remote logging", action="try_restart",
+                              params={"unit": "rsyslog.service"}))
+        if enable_changed:
+            verb = "enable" if desired.ssh.enabled else "disable"
+            steps.append(Step(f"{verb.capitalize()} the SSH server", action="service_enable",
+                              params={"unit": SSH_UNIT, "enable": desired.ssh.enabled}))
+        elif was("/etc/ssh/sshd_config.d/50-hcinode.conf") and desired.ssh.enabled:
+            steps.append(Step("Restart the SSH server with the new settings", action="try_restart",
+                              params={"unit": SSH_UNIT}))
+    elif enable_changed:
+        wants = _in_root(root, SSH_WANTS)
+        if desired.ssh.enabled:
+            steps.append(Step("Enable the SSH server at boot", action="symlink",
+                              params={"path": wants, "target": SSH_UNIT_PATH}))
+        else:
+            steps.append(Step("Disable the SSH server at boot", action="remove", params={"path": wants}))
+    if desired.admin_password is not None and (current is None or current.admin_password != desired.admin_password):
+        hashed = hash_password(desired.admin_password)
+        if live:
+            steps.append(Step(f"Set the {ADMIN_USER} password", argv=("chpasswd", "-e"),
+                              stdin=Secret(f"{ADMIN_USER}:{hashed.reveal()}")))
+        else:
+            steps.append(Step(f"Set the {ADMIN_USER} password", action="set_shadow_hash",
+                              params={"path": _in_root(root, "/etc/shadow"), "user": ADMIN_USER, "hash": hashed}))
+    return steps

@@ -1,0 +1,198 @@
+"""Plans: from the current state and a desired NodeConfig to the steps that get there.
+
+`plan_apply` is pure. The network part of a live apply always has the same shape:
+
+    checkpoint (rollback timer starts) -> remove/add/update profiles in memory -> activate
+    -> connectivity check -> pending (wait for `confirm`; NetworkManager rolls back by itself
+    when the timer runs out)
+
+Profiles are only changed in NetworkManager's memory until the change is confirmed, so the keyfiles
+on disk (the last good config) are untouched by an apply that is never confirmed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from node_setup.identity import identity_steps
+from node_setup.keyfile import KEYFILE_DIR, controllers, keyfile_name, nm_type, profile_uuid
+from node_setup.keyfile import render_profile as _render_profile
+from node_setup.model import Interface, NetworkConfig, NodeConfig
+from nodecore.plan import Plan, Step
+
+DEFAULT_ROLLBACK_TIMEOUT = 120
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One NetworkManager connection profile as the plan sees it."""
+
+    uuid: str
+    id: str
+    type: str
+    interface_name: str = ""
+    mac: str = ""
+    managed: bool = False  # made by hcinode ([user] hcinode.managed=1)
+    keyfile: str = ""  # normalized keyfile text, compared to find changes
+    active: bool = False
+
+
+@dataclass(frozen=True)
+class NetworkState:
+    """What NetworkManager has now (read by the backend), or what a config renders to."""
+
+    profiles: tuple[Profile, ...] = ()
+
+    @classmethod
+    def from_config(cls, network: NetworkConfig) -> NetworkState:
+        """The state NetworkManager is in after `network` was applied (all profiles active)."""
+        profiles = []
+        for dev in network.devices():
+            mac = dev.mac.upper() if isinstance(dev, Interface) else ""
+            profiles.append(Profile(profile_uuid(dev), dev.name, nm_type(dev), "" if mac else dev.name, mac,
+                                    True, normalize_keyfile(_render_profile(network, dev)), active=True))
+        return cls(tuple(profiles))
+
+    def by_uuid(self) -> dict[str, Profile]:
+        return {p.uuid: p for p in self.profiles}
+
+
+def normalize_keyfile(text: str) -> str:
+    """NetworkManager's own rendering of a keyfile when libnm is available (so texts compare), else as is."""
+    try:
+        from node_setup.nmkeyfile import parse_keyfile, write_keyfile
+
+        return write_keyfile(parse_keyfile(text))
+    except (RuntimeError, ValueError):
+        return text
+
+
+def _gateways(network: NetworkConfig) -> list[str]:
+    return [g for dev in network.devices() for g in (dev.ipv4.gateway, dev.ipv6.gateway) if g]
+
+
+def _activation_order(network: NetworkConfig) -> list[str]:
+    """Names to activate: profiles without a controller first, in model order, then ports.
+
+    Activating a bond or bridge brings its ports up (autoconnect-slaves); ports are listed after
+    them so the backend can activate any port that did not come up on its own.
+    """
+    ports = controllers(network)
+    names = [d.name for d in network.devices()]
+    return [n for n in names if n not in ports] + [n for n in names if n in ports]
+
+
+def plan_network(current: NetworkState, desired: NetworkConfig, *,
+                 rollback_timeout: int = DEFAULT_ROLLBACK_TIMEOUT, check: bool = True) -> list[Step]:
+    """Network steps of a live apply (empty when NetworkManager already has exactly these profiles)."""
+    want = NetworkState.from_config(desired)
+    have = current.by_uuid()
+    names = {d.name for d in desired.devices()}
+    macs = {d.mac.upper() for d in desired.interfaces if d.mac}
+    wanted = want.by_uuid()
+    remove = [p for p in current.profiles if p.uuid not in wanted
+              and (p.managed or p.interface_name in names or (p.mac and p.mac.upper() in macs))]
+    put = [p for p in want.profiles if p.uuid not in have or have[p.uuid].keyfile != p.keyfile]
+    inactive = [p for p in want.profiles if p.uuid in have and not have[p.uuid].active]
+    if not remove and not put and not inactive:
+        return []
+    steps = [Step(f"Create a NetworkManager checkpoint (rolls back in {rollback_timeout} s unless confirmed)",
+                  action="nm_checkpoint", params={"rollback_timeout": rollback_timeout})]
+    for p in remove:
+        steps.append(Step(f"Remove profile {p.id} ({'hcinode' if p.managed else 'foreign'}, {p.type})",
+                          action="nm_remove", params={"uuid": p.uuid, "id": p.id}))
+    for p in put:
+        verb = "Update" if p.uuid in have else "Add"
+        steps.append(Step(f"{verb} profile {p.id} ({p.type}) in memory", action="nm_put",
+                          params={"uuid": p.uuid, "id": p.id, "keyfile": p.keyfile}))
+    by_name = {p.id: p for p in want.profiles}
+    ports = controllers(desired)
+    for name in _activation_order(desired):
+        p = by_name[name]
+        steps.append(Step(f"Activate {name}" + (f" (port of {ports[name].name})" if name in ports else ""),
+                          action="nm_activate", params={"uuid": p.uuid, "id": name, "port": name in ports}))
+    if check:
+        targets = {"gateways": _gateways(desired) if desired.check.gateway else [],
+                   "hosts": list(desired.check.hosts), "resolve": desired.check.resolve,
+                   "timeout": desired.check.timeout}
+        what = ", ".join([*(f"ping {g}" for g in targets["gateways"]), *(f"ping {h}" for h in targets["hosts"])]
+                         + ([f"resolve {targets['resolve']}"] if targets["resolve"] else []))
+        steps.append(Step(f"Check connectivity ({what or 'devices active'}); roll back on failure",
+                          action="connectivity_check", params=targets))
+    steps.append(Step("Keep the checkpoint pending until `hcinode network confirm` (or roll back)",
+                      action="nm_pending", params={"persist": [p.uuid for p in put],
+                                                   "delete": [p.uuid for p in remove]}))
+    return steps
+
+
+def plan_apply(current: NodeConfig | NetworkState | None, desired: NodeConfig, *,
+               rollback_timeout: int = DEFAULT_ROLLBACK_TIMEOUT, check: bool = True,
+               current_state: NetworkState | None = None) -> Plan:
+    """Steps to go from `current` to `desired` on a running node.
+
+    `current` is the last applied NodeConfig (identity steps are skipped when unchanged) or the
+    NetworkState read from NetworkManager; pass both with `current_state=` when known. An empty
+    `desired.network` (no devices) leaves the network alone.
+    """
+    old_config = current if isinstance(current, NodeConfig) else None
+    state = current_state if current_state is not None else (
+        current if isinstance(current, NetworkState) else
+        NetworkState.from_config(current.network) if isinstance(current, NodeConfig) else NetworkState())
+    steps = identity_steps(desired, old_config, live=True)
+    net_steps = plan_network(state, desired.network, rollback_timeout=rollback_timeout, check=check) \
+        if desired.network.devices() else []
+    names = {p.uuid: p.id for p in state.profiles}
+    summary = {
+        "network": {
+            "add": [s.params["id"] for s in net_steps if s.action == "nm_put" and s.params["uuid"] not in names],
+            "change": [s.params["id"] for s in net_steps if s.action == "nm_put" and s.params["uuid"] in names],
+            "remove": [s.params["id"] for s in net_steps if s.action == "nm_remove"],
+            "rollback_timeout": rollback_timeout if net_steps else 0,
+        },
+        "addresses": _addresses(desired.network),
+    }
+    return Plan("Apply node settings", (*steps, *net_steps), summary)
+
+
+def _addresses(network: NetworkConfig) -> dict[str, str]:
+    out = {}
+    for dev in network.devices():
+        parts = list(dev.ipv4.addresses) + list(dev.ipv6.addresses)
+        if dev.ipv4.method == "dhcp":
+            parts.append("dhcp")
+        if dev.ipv6.method in ("auto", "dhcp"):
+            parts.append(f"ipv6 {dev.ipv6.method}")
+        if parts:
+            out[dev.name] = ", ".join(parts)
+    return out
+
+
+def plan_into_root(config: NodeConfig, root: str) -> Plan:
+    """First-boot files in a target root (no running NetworkManager): keyfiles and identity files."""
+    steps: list[Step] = []
+    from node_setup.keyfile import render_keyfiles
+
+    for name, text in render_keyfiles(config.network).items():
+        steps.append(Step(f"Write network profile {name}", action="write_file",
+                          params={"path": f"{root.rstrip('/')}/{KEYFILE_DIR}/{name}", "content": text,
+                                  "mode": 0o600}))
+    steps.extend(identity_steps(config, None, root=root, live=False))
+    return Plan(f"Write node settings into {root}", steps,
+                {"profiles": [keyfile_name(d) for d in config.network.devices()],
+                 "addresses": _addresses(config.network)})
+
+
+def gateways_of(network: NetworkConfig) -> list[str]:
+    return _gateways(network)
+
+
+def summary_lines(plan: Plan) -> list[str]:
+    """Short human summary of a plan's network changes (for the TUI's confirm dialog)."""
+    net: Mapping[str, object] = plan.summary.get("network", {})
+    lines = []
+    for key in ("add", "change", "remove"):
+        items = net.get(key) or []
+        if items:
+            lines.append(f"{key}: " + ", ".join(map(str, items)))  # type: ignore[call-overload]
+    return lines or ["no network changes"]

@@ -1,0 +1,141 @@
+"""Plan computation old -> new, identity steps, and the first-boot hook into a scratch root."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from node_setup import (
+    Bond,
+    Interface,
+    IPv4,
+    NetworkConfig,
+    NetworkState,
+    NodeConfig,
+    Profile,
+    Ssh,
+    Vlan,
+    plan_apply,
+    render_into_root,
+)
+from node_setup.identity import hash_password, set_shadow_hash
+from nodecore.errors import InvalidInput
+from nodecore.secrets import Secret
+
+OLD = NodeConfig(hostname="node1", network=NetworkConfig(interfaces=(
+    Interface("eth0", ipv4=IPv4("static", ("198.51.100.10/25",), "198.51.100.1")),)))
+
+NEW = NodeConfig(hostname="node1", network=NetworkConfig(
+    interfaces=(Interface("eth0"), Interface("eth1")),
+    bonds=(Bond("bond0", ("eth0", "eth1")),),
+    vlans=(Vlan("bond0.100", "bond0", 100, ipv4=IPv4("static", ("198.51.100.130/25",), "198.51.100.129")),),
+))
+
+
+def actions(plan) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    return [(s.action or s.argv[0], str(s.params.get("id", s.params.get("path", "")))) for s in plan.steps]
+
+
+def test_same_config_gives_empty_plan() -> None:
+    assert plan_apply(OLD, OLD).steps == ()
+    assert plan_apply(NEW, NEW).steps == ()
+
+
+def test_nic_to_bond_and_vlan() -> None:
+    plan = plan_apply(OLD, NEW, rollback_timeout=60)
+    got = actions(plan)
+    assert got[0] == ("nm_checkpoint", "")
+    assert ("nm_put", "eth0") in got and ("nm_put", "bond0") in got and ("nm_put", "bond0.100") in got
+    assert [a for a in got if a[0] == "nm_activate"] == [
+        ("nm_activate", "bond0"), ("nm_activate", "bond0.100"), ("nm_activate", "eth0"), ("nm_activate", "eth1")]
+    assert got[-2][0] == "connectivity_check" and got[-1][0] == "nm_pending"
+    check = plan.steps[-2].params
+    assert check["gateways"] == ["198.51.100.129"]
+    assert plan.summary["network"] == {"add": ["eth1", "bond0", "bond0.100"], "change": ["eth0"], "remove": [],
+                                       "rollback_timeout": 60}
+    pending = plan.steps[-1].params
+    assert len(pending["persist"]) == 4 and pending["delete"] == []
+    assert "rolls back in 60 s" in plan.render_text()
+
+
+def test_bond_back_to_nic_removes_bond_profiles() -> None:
+    got = actions(plan_apply(NEW, OLD))
+    assert ("nm_remove", "bond0") in got and ("nm_remove", "bond0.100") in got and ("nm_remove", "eth1") in got
+    assert ("nm_put", "eth0") in got
+
+
+def test_no_check_skips_connectivity() -> None:
+    got = actions(plan_apply(OLD, NEW, check=False))
+    assert "connectivity_check" not in [a for a, _ in got]
+
+
+def test_foreign_profile_on_managed_device_is_removed_others_kept() -> None:
+    state = NetworkState((
+        Profile("11111111-1111-1111-1111-111111111111", "Wired connection 1", "ethernet", "eth0", active=True),
+        Profile("22222222-2222-2222-2222-222222222222", "lab", "ethernet", "eth9", active=True),
+    ))
+    got = actions(plan_apply(state, OLD))
+    assert ("nm_remove", "Wired connection 1") in got
+    assert ("nm_remove", "lab") not in got
+
+
+def test_inactive_profile_is_activated_even_when_unchanged() -> None:
+    state = NetworkState.from_config(OLD.network)
+    inactive = NetworkState(tuple(replace(p, active=False) for p in state.profiles))
+    got = actions(plan_apply(inactive, OLD))
+    assert ("nm_activate", "eth0") in got and not any(a == "nm_put" for a, _ in got)
+
+
+def test_plan_id_is_stable_and_secrets_masked() -> None:
+    desired = replace(OLD, admin_password=Secret("Sup3r-secret-pw"))
+    a, b = plan_apply(OLD, desired), plan_apply(OLD, desired)
+    assert a.id == b.id  # the hash's random salt is a Secret: masked, so it does not change the id
+    text = a.render_text() + a.to_json()
+    assert "Sup3r-secret-pw" not in text and "$6$" not in text
+
+
+def test_identity_steps_only_for_changes() -> None:
+    desired = replace(OLD, hostname="node7", ntp_servers=("198.51.100.123",), timezone="Europe/Berlin")
+    got = actions(plan_apply(OLD, desired))
+    assert ("write_file", "/etc/hostname") in got and ("hostname", "") in got
+    assert ("write_file", "/etc/chrony/chrony.conf") in got and ("symlink", "/etc/localtime") in got
+    assert ("write_file", "/etc/ssh/sshd_config.d/50-hcinode.conf") not in got  # unchanged
+
+
+def test_password_is_hashed_and_shadow_updated() -> None:
+    hashed = hash_password(Secret("Corr3ct-horse")).reveal()
+    assert hashed.startswith("$6$")
+    import crypt  # noqa: F401  (Debian 3.11 has it; hash_password relies on it)
+
+    assert hash_password(Secret(hashed)).reveal() == hashed
+    shadow = "root:*:19000:0:99999:7:::\nadmin:!:19000::::::\n"
+    assert set_shadow_hash(shadow, "root", hashed).splitlines()[0] == f"root:{hashed}:19000:0:99999:7:::"
+
+
+def test_render_into_root_writes_keyfiles_and_identity(tmp_path: Path) -> None:
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc/shadow").write_text("root:*:19000:0:99999:7:::\n")
+    config = replace(NEW, timezone="UTC", keyboard="de", ntp_servers=("ntp.example.com",),
+                     admin_password=Secret("Corr3ct-horse"), ssh=Ssh(True, False, True, ()))
+    written = render_into_root(config, str(tmp_path))
+    conns = tmp_path / "etc/NetworkManager/system-connections"
+    assert sorted(os.listdir(conns)) == ["bond0.100.nmconnection", "bond0.nmconnection", "eth0.nmconnection",
+                                         "eth1.nmconnection"]
+    assert oct((conns / "bond0.nmconnection").stat().st_mode & 0o777) == "0o600"
+    assert (tmp_path / "etc/hostname").read_text() == "node1\n"
+    assert os.readlink(tmp_path / "etc/localtime") == "/usr/share/zoneinfo/UTC"
+    assert os.readlink(tmp_path / "etc/systemd/system/multi-user.target.wants/ssh.service").endswith("ssh.service")
+    assert (tmp_path / "etc/shadow").read_text().startswith("root:$6$")
+    assert 'XKBLAYOUT="de"' in (tmp_path / "etc/default/keyboard").read_text()
+    assert "server ntp.example.com iburst" in (tmp_path / "etc/chrony/chrony.conf").read_text()
+    assert str(conns / "bond0.nmconnection") in written
+
+
+def test_render_into_root_rejects_invalid_and_writes_nothing(tmp_path: Path) -> None:
+    bad = replace(NEW, hostname="bad_name")
+    with pytest.raises(InvalidInput):
+        render_into_root(bad, str(tmp_path))
+    assert list(tmp_path.iterdir()) == []

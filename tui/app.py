@@ -130,6 +130,7 @@ class App:
         self.locked = False
         self.lock_screen: urwid.Widget | None = None
         self.quit_requested = False
+        self.exit_code = 0
         self.loop: urwid.MainLoop | None = None
         self.last_key = time.monotonic()
         self.install_state: dict[str, Any] = {}  # the installer flow's answers, shared by its pages

@@ -1,0 +1,117 @@
+"""The installer flow driven by keys, from the welcome screen to the summary."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("installer.checks", reason="the installer package is not in this tree yet")
+
+from installer.config import InstallConfig  # noqa: E402
+from tui import install_flow  # noqa: E402
+from tui.render import press, render_text, type_text  # noqa: E402
+
+from .conftest import check_golden, make_app  # noqa: E402
+
+
+def drive_to_summary(app, password: str = "Node-pass-2026") -> None:  # type: ignore[no-untyped-def]
+    root = app.root
+    press(root, ["f10"])  # welcome: Install
+    press(root, ["f10"])  # keyboard us, time zone UTC
+    assert app.current.name == "Target disks"
+    press(root, ["down", " "])  # sda (has data) is first; take sdb
+    press(root, ["f10"])
+    assert app.current.name == "Network"
+    press(root, ["f10"])  # DHCP on the first NIC with link
+    assert app.current.name == "Hostname"
+    type_text(root, "node07.lab.example")
+    press(root, ["f10"])
+    assert app.current.name == "Admin password"
+    type_text(root, password)
+    press(root, ["down"])
+    type_text(root, password)
+    press(root, ["f10"])
+
+
+def test_install_flow_reaches_summary_with_plan_and_erased_disks() -> None:
+    app = make_app("install")
+    drive_to_summary(app)
+    assert app.current.name == "Summary"
+    screen = render_text(app.root, 132, 43)
+    assert "Disks to ERASE" in screen and "sdb (960GiB INTEL SSDSC2KB960G8)" in screen
+    assert "/dev/sdb (ERASED, new GPT)" in screen and "thin pool" in screen
+    assert "node07.lab.example" in screen and "Node-pass-2026" not in screen
+    check_golden("flow-install-summary-132x43", screen)
+    check_golden("flow-install-summary-80x24", render_text(app.root, 80, 24))
+
+
+def test_answers_become_the_same_install_config_a_kickstart_gives() -> None:
+    from installer.kickstart import parse
+
+    app = make_app("install")
+    drive_to_summary(app)
+    answers = app.install_state["answers"]
+    config = install_flow.to_install_config(answers)
+    assert isinstance(config, InstallConfig)
+    assert config.storage.only_use == ("sdb",) and config.storage.autopart == "thinp"
+    assert config.network.hostname == "node07.lab.example"
+    assert config.rootpw.hash.startswith("$6$")
+    parsed = parse(install_flow.kickstart_text(answers))
+    assert parsed.config == config if hasattr(parsed, "config") else True
+
+
+def test_disk_page_requires_a_disk_and_warns_about_data() -> None:
+    app = make_app("install")
+    app.go("Target disks")
+    screen = render_text(app.root, 80, 24)
+    assert "has data: msdos partition table" in screen and "boot media" in screen
+    press(app.root, ["f10"])
+    assert app.current.name == "Target disks"
+    assert "choose at least one disk" in render_text(app.root, 80, 24)
+
+
+def test_weak_or_different_passwords_are_refused() -> None:
+    app = make_app("install")
+    app.go("Admin password")
+    type_text(app.root, "abc")
+    assert "weak: is shorter than 8 characters" in render_text(app.root, 80, 24)
+    press(app.root, ["f10"])
+    assert app.current.name == "Admin password"
+    assert "the password is shorter than 8 characters" in render_text(app.root, 80, 24)
+    press(app.root, ["backspace"] * 3)
+    type_text(app.root, "Good-pass-1")
+    press(app.root, ["down"])
+    type_text(app.root, "Good-pass-2")
+    press(app.root, ["f10"])
+    assert "the two passwords differ" in render_text(app.root, 80, 24)
+
+
+def test_static_network_with_invalid_ip_shows_field_error() -> None:
+    app = make_app("install")
+    app.go("Network")
+    press(app.root, ["down"] * 4 + [" "])  # past three NICs and DHCP: Static
+    press(app.root, ["down"])
+    type_text(app.root, "192.0.2.300/24")
+    press(app.root, ["f10"])
+    assert app.current.name == "Network"
+    assert "'192.0.2.300/24' is not an IPv4 address" in render_text(app.root, 80, 24)
+
+
+def test_summary_refuses_install_while_checks_fail() -> None:
+    app = make_app("install")
+    app.go("Summary")
+    screen = render_text(app.root, 80, 24)
+    assert "Fix these before installing" in screen
+    press(app.root, ["f10"])
+    assert "Cannot install yet" in render_text(app.root, 80, 24)
+
+
+def test_rescue_exits_with_rescue_code() -> None:
+    import urwid
+
+    app = make_app("install")
+    press(app.root, ["down", " "])
+    try:
+        press(app.root, ["f10"])
+    except urwid.ExitMainLoop:
+        pass
+    assert app.exit_code == 3

@@ -1,0 +1,336 @@
+"""The live-media installer flow: welcome, keyboard/time, disks, network, hostname, password,
+summary (the plan and the disks to be erased), progress, done.
+
+Each step validates its own fields with the installer's checks before F10 moves on; the summary
+runs every check against this machine. The answers become one `installer.InstallConfig`
+(see tui.install_flow), the same object a kickstart produces.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import urwid
+
+from nodecore.config import human_size
+from nodecore.report import ValidationReport
+from nodecore.secrets import Secret
+from tui import install_flow
+from tui.framework import Page, register
+from tui.pages import scroll
+from tui.pages.power import power_plan
+from tui.widgets import Choice, Field, Form, button_row, kv, title
+
+EXIT_RESCUE = 3  # `hcinode tui` exit code asking the console service for a rescue shell
+
+
+class InstallStep(Page):
+    mode = "install"
+    intro = ""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.form = Form()
+
+    @property
+    def answers(self) -> install_flow.Answers:
+        state = self.app.install_state
+        if "answers" not in state:
+            state["answers"] = install_flow.Answers(nic=install_flow.default_nic(self.ctx.facts))
+        answers: install_flow.Answers = state["answers"]
+        return answers
+
+    def fields(self) -> list[urwid.Widget]:
+        return []
+
+    def save(self, values: dict[str, Any]) -> None:
+        """Copy the form values into the answers."""
+
+    def check(self) -> ValidationReport:
+        return self.validate(self.form.values())
+
+    def content(self) -> urwid.Widget:
+        self.form = Form()
+        body: list[urwid.Widget] = [title(self.name), urwid.Divider()]
+        if self.intro:
+            body += [urwid.Text(self.intro), urwid.Divider()]
+        body += self.fields()
+        body += [self.form.messages, urwid.Divider(), self.nav()]
+        return scroll(body)
+
+    def nav(self) -> urwid.Widget:
+        return button_row([("Back", self.app.previous_page), ("Next", self.on_apply)])
+
+    def on_apply(self) -> None:
+        self.save(self.form.values())
+        report = self.check()
+        self.form.show_report(report, self.field_map())
+        if report.ok:
+            self.app.next_page()
+
+    def field_map(self) -> dict[str, str]:
+        return {}
+
+
+@register
+class WelcomePage(InstallStep):
+    name = "Welcome"
+    rank = 10
+    intro = ("This installs hcinode, a hyperconverged virtualization node, on this machine's disks. "
+             "Nothing is written before you confirm the summary.")
+
+    def fields(self) -> list[urwid.Widget]:
+        f = self.ctx.facts
+        info = [kv("Machine", f"{f.cpu.model}"), kv("Memory", human_size(f.memory_bytes)),
+                kv("Firmware", f.firmware.upper()), kv("Disks", str(len(f.disks))), urwid.Divider()]
+        choice = self.form.add(Choice("action", "What to do", [
+            ("install", "Install hcinode"), ("rescue", "Rescue shell"), ("reboot", "Reboot")], self.answers.action))
+        return [*info, choice]
+
+    def nav(self) -> urwid.Widget:
+        return button_row([("Next", self.on_apply)])
+
+    def save(self, values: dict[str, Any]) -> None:
+        self.answers.action = values["action"]
+
+    def on_apply(self) -> None:
+        self.save(self.form.values())
+        if self.answers.action == "rescue":
+            self.app.exit_code = EXIT_RESCUE
+            self.app.quit()
+        elif self.answers.action == "reboot":
+            self.app.apply_plan(power_plan("reboot", self.ctx.facts.hostname), question="Reboot now?",
+                                journal_name="tui-power")
+        else:
+            self.app.next_page()
+
+
+@register
+class KeyboardTimePage(InstallStep):
+    name = "Keyboard & time"
+    rank = 20
+
+    def fields(self) -> list[urwid.Widget]:
+        a = self.answers
+        return [
+            self.form.add(Field("keyboard", "Keyboard layout", a.keyboard, hint="e.g. us, de, fr, gb, es, it")),
+            self.form.add(Field("timezone", "Time zone", a.timezone, hint="e.g. UTC, Europe/Berlin")),
+            self.form.add(Field("ntp", "NTP servers", " ".join(a.ntp_servers),
+                                hint="space separated; empty: the defaults of the node")),
+        ]
+
+    def save(self, values: dict[str, Any]) -> None:
+        self.answers.keyboard = values["keyboard"].strip()
+        self.answers.timezone = values["timezone"].strip()
+        self.answers.ntp_servers = install_flow.split_list(values["ntp"])
+
+    def check(self) -> ValidationReport:
+        from installer.checks import check_locale
+
+        report = ValidationReport()
+        check_locale(install_flow.to_install_config(self.answers), report)
+        return report
+
+    def field_map(self) -> dict[str, str]:
+        return {"timezone": "timezone", "timesource": "ntp", "keyboard": "keyboard"}
+
+
+@register
+class DisksPage(InstallStep):
+    name = "Target disks"
+    rank = 30
+    intro = "Choose the disk(s) to install on. EVERYTHING on the chosen disks will be erased."
+
+    def fields(self) -> list[urwid.Widget]:
+        self.boxes: dict[str, urwid.CheckBox] = {}
+        rows: list[urwid.Widget] = []
+        for d in install_flow.candidate_disks(self.ctx.facts):
+            label = f"{d.name:<8}{human_size(d.size):>8}  {(d.model or '-')[:24]}"
+            if d.is_4kn:
+                label += "  4Kn"
+            if d.is_boot_media:
+                rows.append(urwid.Text(("dim", f"    {label}: boot media")))
+                continue
+            box = urwid.CheckBox(label, d.name in self.answers.disks)
+            self.boxes[d.name] = box
+            rows.append(urwid.AttrMap(box, None, "button_focus"))
+            if d.in_use:
+                rows.append(urwid.Padding(urwid.Text(("warning", f"has data: {self._use(d)}")), left=4))
+        self.error = urwid.Text("")
+        return [*rows, self.error]
+
+    @staticmethod
+    def _use(d: Any) -> str:
+        kinds = sorted({c.fstype for c in d.children for c in c.walk() if c.fstype})
+        parts = [f"{d.partition_table} partition table" if d.partition_table else "",
+                 f"{len(d.children)} partition(s)" if d.children else "", ", ".join(kinds)]
+        return ", ".join(p for p in parts if p) or "a signature"
+
+    def save(self, values: dict[str, Any]) -> None:
+        self.answers.disks = tuple(name for name, box in self.boxes.items() if box.state)
+
+    def check(self) -> ValidationReport:
+        from installer.storage import resolve_layout
+
+        report = ValidationReport()
+        if not self.answers.disks:
+            report.error("disks", "choose at least one disk")
+        else:
+            resolve_layout(install_flow.to_install_config(self.answers), self.ctx.facts, report)
+        return report
+
+
+@register
+class InstallNetworkPage(InstallStep):
+    name = "Network"
+    rank = 40
+    intro = "The network used during the install and on first boot (change it later on the Network page)."
+
+    def fields(self) -> list[urwid.Widget]:
+        a = self.answers
+        nics = [(n.name, f"{n.name:<11}{n.mac}  {'link up' if n.link else 'no link'}"
+                 + (f" {n.speed_mbps // 1000}G" if n.speed_mbps and n.speed_mbps >= 1000 else ""))
+                for n in self.ctx.facts.nics if not n.virtual]
+        return [
+            self.form.add(Choice("nic", "Interface", nics, a.nic)),
+            self.form.add(Choice("bootproto", "IPv4", [("dhcp", "DHCP"), ("static", "Static")], a.bootproto)),
+            self.form.add(Field("address", "Address/prefix", a.address, hint="static only, e.g. 192.0.2.10/24")),
+            self.form.add(Field("gateway", "Gateway", a.gateway)),
+            self.form.add(Field("dns", "DNS servers", " ".join(a.dns))),
+        ]
+
+    def save(self, values: dict[str, Any]) -> None:
+        a = self.answers
+        a.nic, a.bootproto = values["nic"], values["bootproto"]
+        a.address, a.gateway = values["address"].strip(), values["gateway"].strip()
+        a.dns = install_flow.split_list(values["dns"])
+
+    def check(self) -> ValidationReport:
+        from installer.checks import check_network
+
+        report = ValidationReport()
+        a = self.answers
+        if a.bootproto == "static" and not a.address:
+            report.error("address", "a static address is required (or choose DHCP)")
+        elif a.bootproto == "static":
+            import ipaddress
+
+            try:
+                ipaddress.ip_interface(a.address)
+            except ValueError:
+                report.error("address", f"{a.address!r} is not an IPv4 address with a prefix, e.g. 192.0.2.10/24")
+                return report
+        check_network(install_flow.to_install_config(a), report)
+        return report
+
+    def field_map(self) -> dict[str, str]:
+        return {"kickstart": "address"}
+
+
+@register
+class HostnamePage(InstallStep):
+    name = "Hostname"
+    rank = 50
+
+    def fields(self) -> list[urwid.Widget]:
+        return [self.form.add(Field("hostname", "Hostname", self.answers.hostname,
+                                    hint="fully qualified, e.g. node01.example.com"))]
+
+    def save(self, values: dict[str, Any]) -> None:
+        self.answers.hostname = values["hostname"].strip()
+
+    def check(self) -> ValidationReport:
+        from installer.checks import check_hostname
+
+        report = ValidationReport()
+        if not self.answers.hostname:
+            report.error("hostname", "a hostname is required")
+            return report
+        check_hostname(install_flow.to_install_config(self.answers), report)
+        return report
+
+    def field_map(self) -> dict[str, str]:
+        return {"kickstart": "hostname", "network.hostname": "hostname"}
+
+
+@register
+class PasswordPage(InstallStep):
+    name = "Admin password"
+    rank = 60
+    intro = "The password of the admin account (root) for the console and SSH."
+
+    def fields(self) -> list[urwid.Widget]:
+        self.strength = urwid.Text("")
+        pw = self.form.add(Field("password", "Password", "", mask="*"))
+        urwid.connect_signal(pw.edit, "postchange", lambda *_: self._show_strength(pw.value))
+        return [pw, self.form.add(Field("confirm", "Again", "", mask="*")), urwid.Padding(self.strength, left=20)]
+
+    def _show_strength(self, text: str) -> None:
+        problems = install_flow.password_problems(text)
+        if not text:
+            self.strength.set_text("")
+        elif problems:
+            self.strength.set_text(("warning", "weak: " + "; ".join(problems)))
+        else:
+            classes = sum(any(f(c) for c in text) for f in (str.islower, str.isupper, str.isdigit))
+            strong = len(text) >= 12 and classes >= 3
+            self.strength.set_text(("ok", "strong" if strong else "acceptable"))
+
+    def save(self, values: dict[str, Any]) -> None:
+        if values["password"]:
+            self.answers.password = Secret(values["password"])
+            self.answers.password_hash = ""
+
+    def check(self) -> ValidationReport:
+        values = self.form.values()
+        report = ValidationReport()
+        problems = install_flow.password_problems(values["password"])
+        if not values["password"] and self.answers.password is not None:
+            return report  # already set on an earlier visit
+        if problems:
+            report.error("password", "the password " + "; ".join(problems))
+        elif values["password"] != values["confirm"]:
+            report.error("confirm", "the two passwords differ")
+        return report
+
+
+@register
+class SummaryPage(InstallStep):
+    name = "Summary"
+    rank = 70
+
+    def content(self) -> urwid.Widget:
+        a, facts = self.answers, self.ctx.facts
+        report = install_flow.check(a, facts)
+        self.report = report
+        body: list[urwid.Widget] = [title("Summary"), urwid.Divider()]
+        erase = [facts.disk(n) for n in a.disks]
+        erase_text = ", ".join(f"{d.name} ({human_size(d.size)} {d.model})".replace(" )", ")")
+                               for d in erase if d is not None) or "none chosen"
+        body += [
+            kv("Disks to ERASE", erase_text, "error"),
+            kv("Keyboard / zone", f"{a.keyboard} / {a.timezone}"),
+            kv("Network", f"{a.nic or 'first NIC with link'}: "
+               + (f"static {a.address} gw {a.gateway or '-'}" if a.bootproto == "static" else "DHCP")),
+            kv("Hostname", a.hostname or "-"),
+            kv("Admin password", "set" if a.password is not None else "NOT SET", "value" if a.password else "error"),
+            urwid.Divider(),
+        ]
+        if not report.ok:
+            body.append(urwid.Text(("error", "Fix these before installing:")))
+        body += [urwid.Text(("error" if p.severity == "error" else "warning", p.render())) for p in report]
+        body += [urwid.Divider(), title("Storage layout")]
+        body += [urwid.Text(line) for line in install_flow.layout_lines(a, facts)]
+        body += [urwid.Divider(), button_row([("Back", self.app.previous_page), ("Install", self.on_apply)])]
+        return scroll(body)
+
+    def on_show(self) -> None:
+        self._widget = None  # the answers may have changed: recheck every time
+
+    def on_apply(self) -> None:
+        report = install_flow.check(self.answers, self.ctx.facts)
+        if not report.ok:
+            self.app.show_message("Cannot install yet", report.render_lines(60))
+            return
+        self.app.show_message("Installer not available",
+                              "This build's installer has no install plan yet; nothing was changed.")

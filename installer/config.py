@@ -1,0 +1,264 @@
+"""InstallConfig: everything an install needs, as frozen dataclasses.
+
+Kickstart (installer.kickstart) and the console's interactive installer both produce this one
+object; checks, the storage plan and the install plan only ever look at it. Passwords are kept
+only as crypt(3) hashes: a plaintext password is hashed the moment it is read.
+"""
+
+from __future__ import annotations
+
+import secrets as _random
+import warnings
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+from nodecore.secrets import Secret
+
+with warnings.catch_warnings():
+    # crypt is deprecated (removed in 3.13) but is the stdlib's only crypt(3); the node image runs 3.11.
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import crypt as _crypt
+
+MiB = 1024 * 1024
+
+BootProto = Literal["dhcp", "static", "none"]
+FinishAction = Literal["reboot", "poweroff"]
+AutopartType = Literal["thinp", "lvm", "plain"]
+ClearpartKind = Literal["none", "all", "linux", "list"]
+GlusterRole = Literal["", "none", "replica", "arbiter"]
+
+
+@dataclass(frozen=True)
+class NetworkDevice:
+    # a kernel name (eno1), a MAC, "link" (first NIC with carrier) or "bootif" (the PXE NIC)
+    device: str = ""
+    bootproto: BootProto = "dhcp"
+    ip: str = ""
+    netmask: str = ""
+    gateway: str = ""
+    nameservers: tuple[str, ...] = ()
+    ipv6: str = ""  # "", "auto", "dhcp" or "ADDR/PREFIX"
+    ipv6gateway: str = ""
+    noipv4: bool = False
+    noipv6: bool = False
+    vlanid: int | None = None
+    interfacename: str = ""
+    bondslaves: tuple[str, ...] = ()
+    bondopts: str = ""  # kickstart form: "mode=802.3ad,miimon=100" (',' or ';' separated)
+    bridgeslaves: tuple[str, ...] = ()
+    bridgeopts: str = ""
+    activate: bool = False
+    onboot: bool = True
+    mtu: int | None = None
+    lineno: int = field(default=0, compare=False)
+
+    @property
+    def kind(self) -> str:
+        if self.bondslaves:
+            return "bond"
+        if self.bridgeslaves:
+            return "bridge"
+        if self.vlanid is not None:
+            return "vlan"
+        return "ethernet"
+
+    @property
+    def connection_name(self) -> str:
+        """The name the first-boot connection gets (and the interface, for bonds/bridges/VLANs)."""
+        if self.vlanid is not None:
+            return self.interfacename or f"{self.device}.{self.vlanid}"
+        return self.device
+
+
+@dataclass(frozen=True)
+class Network:
+    devices: tuple[NetworkDevice, ...] = ()
+    hostname: str = ""
+
+
+@dataclass(frozen=True)
+class RootPassword:
+    hash: str = ""  # crypt(3) hash; "" = no password (then --lock is required)
+    locked: bool = False
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    password_hash: str = ""
+    groups: tuple[str, ...] = ()
+    uid: int | None = None
+    gecos: str = ""
+    homedir: str = ""
+    shell: str = ""
+    locked: bool = False
+    lineno: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True)
+class SshKey:
+    username: str
+    key: str
+
+
+@dataclass(frozen=True)
+class Time:
+    timezone: str = "UTC"
+    utc: bool = True
+    ntpservers: tuple[str, ...] = ()
+    nontp: bool = False
+
+
+@dataclass(frozen=True)
+class Partition:
+    mountpoint: str  # "/boot", "/boot/efi", "biosboot", "swap", "pv.01", "/"
+    size_mib: int = 0
+    grow: bool = False
+    maxsize_mib: int = 0
+    fstype: str = ""
+    ondisk: tuple[str, ...] = ()
+    label: str = ""
+    fsoptions: str = ""
+    lineno: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True)
+class VolumeGroup:
+    name: str
+    pvs: tuple[str, ...]
+    pesize_kib: int = 0
+    lineno: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True)
+class LogicalVolume:
+    mountpoint: str  # "none" for a thin pool
+    name: str
+    vgname: str
+    size_mib: int = 0
+    grow: bool = False
+    percent: int = 0
+    maxsize_mib: int = 0
+    fstype: str = ""
+    fsoptions: str = ""
+    thinpool: bool = False
+    thin: bool = False
+    poolname: str = ""
+    metadatasize_mib: int = 0
+    chunksize_kib: int = 0
+    lineno: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True)
+class Storage:
+    zerombr: bool = False
+    clearpart: ClearpartKind = "none"
+    clearpart_drives: tuple[str, ...] = ()
+    clearpart_list: tuple[str, ...] = ()
+    initlabel: bool = False
+    only_use: tuple[str, ...] = ()  # ignoredisk --only-use
+    autopart: AutopartType | None = None
+    autopart_fstype: str = ""
+    reqpart_add_boot: bool | None = None  # None: no reqpart; False: reqpart; True: reqpart --add-boot
+    partitions: tuple[Partition, ...] = ()
+    volgroups: tuple[VolumeGroup, ...] = ()
+    logvols: tuple[LogicalVolume, ...] = ()
+
+    @property
+    def explicit(self) -> bool:
+        return bool(self.partitions or self.volgroups or self.logvols)
+
+
+@dataclass(frozen=True)
+class Bootloader:
+    append: str = ""
+    timeout: int | None = None
+    location: Literal["mbr", "none", "partition", "boot"] = "mbr"
+
+
+@dataclass(frozen=True)
+class Payload:
+    url: str = ""  # "" = the image on the boot media
+    checksum: str = ""  # sha256 hex
+
+
+@dataclass(frozen=True)
+class Script:
+    kind: Literal["pre", "post", "onerror"]
+    body: str
+    interpreter: str = "/bin/sh"
+    nochroot: bool = False
+    erroronfail: bool = False
+    log: str = ""
+    lineno: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True)
+class NodeSettings:
+    """The %hcinode section: settings for what happens after the install (later features read these)."""
+
+    engine_url: str = ""
+    join_token: Secret | None = None
+    ca_fingerprint: str = ""
+    gluster_role: GlusterRole = ""
+
+
+@dataclass(frozen=True)
+class InstallConfig:
+    network: Network = Network()
+    rootpw: RootPassword = RootPassword()
+    users: tuple[User, ...] = ()
+    sshkeys: tuple[SshKey, ...] = ()
+    time: Time = Time()
+    keyboard: str = "us"
+    lang: str = "en_US.UTF-8"
+    storage: Storage = Storage()
+    bootloader: Bootloader = Bootloader()
+    payload: Payload = Payload()
+    scripts: tuple[Script, ...] = ()
+    finish: FinishAction = "reboot"
+    text: bool = False
+    eula_agreed: bool = False
+    node: NodeSettings = NodeSettings()
+
+    @property
+    def hostname(self) -> str:
+        return self.network.hostname
+
+    def scripts_of(self, kind: str) -> tuple[Script, ...]:
+        return tuple(s for s in self.scripts if s.kind == kind)
+
+    def with_storage(self, storage: Storage) -> InstallConfig:
+        return replace(self, storage=storage)
+
+
+HASH_PREFIXES = {"$y$": "yescrypt", "$6$": "sha512crypt", "$5$": "sha256crypt", "$2b$": "bcrypt",
+                 "$2y$": "bcrypt", "$1$": "md5crypt"}
+WEAK_HASHES = ("md5crypt",)
+
+
+def hash_password(plain: str, salt: str | None = None) -> str:
+    """SHA-512 crypt, the format every Debian/RHEL login accepts (yescrypt would need libxcrypt's API)."""
+    if salt is None:
+        alphabet = "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+        salt = "".join(_random.choice(alphabet) for _ in range(16))
+    return _crypt.crypt(plain, f"$6${salt}$")
+
+
+def hash_scheme(hashed: str) -> str | None:
+    for prefix, name in HASH_PREFIXES.items():
+        if hashed.startswith(prefix):
+            return name
+    return None
+
+
+def password_problems(plain: str) -> list[str]:
+    """The password policy, applied to plaintext before it is hashed (the TUI uses it too)."""
+    problems = []
+    if len(plain) < 8:
+        problems.append("is shorter than 8 characters")
+    classes = sum(any(f(c) for c in plain) for f in (str.islower, str.isupper, str.isdigit,
+                                                     lambda c: not c.isalnum()))
+    if len(plain) >= 8 and classes < 2:
+        problems.append("uses only one kind of character (mix letters, digits or symbols)")
+    return problems

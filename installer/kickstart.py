@@ -1,0 +1,532 @@
+"""Kickstart front end: pykickstart parses, we translate to InstallConfig and back.
+
+Anything we cannot honour is an error naming its line: an unknown command, a known command we do
+not support (`url`, `repo`, `firewall`...), an option of a supported command that we would
+otherwise silently drop (`part --encrypted`, `network --teamslaves`), and sections other than
+%pre/%post/%onerror/%hcinode (`%packages`: the node image is fixed). Every problem is reported at
+once, like ksvalidator does with its error list.
+
+`%include` of a file that a `%pre` script writes (a common pattern: generate `part` lines from
+the disks present) works in two passes, as in anaconda: parse without includes, run %pre, parse
+again with them (`parse(..., follow_includes=True)`).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import shlex
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from typing import Any
+
+from pykickstart import constants
+from pykickstart.errors import KickstartError, KickstartParseWarning
+from pykickstart.parser import KickstartParser
+from pykickstart.sections import Section
+from pykickstart.version import makeVersion
+
+from installer.config import (
+    Bootloader,
+    InstallConfig,
+    LogicalVolume,
+    Network,
+    NetworkDevice,
+    NodeSettings,
+    Partition,
+    Payload,
+    RootPassword,
+    Script,
+    SshKey,
+    Storage,
+    Time,
+    User,
+    VolumeGroup,
+    hash_password,
+    hash_scheme,
+    password_problems,
+)
+from nodecore.report import ValidationReport
+from nodecore.secrets import Secret
+
+SUPPORTED_COMMANDS = frozenset({
+    "network", "rootpw", "sshkey", "user", "timezone", "timesource", "keyboard", "lang", "zerombr",
+    "clearpart", "ignoredisk", "autopart", "reqpart", "part", "partition", "volgroup", "logvol",
+    "bootloader", "liveimg", "reboot", "poweroff", "shutdown", "text", "eula",
+})
+
+# Attributes of pykickstart's data objects that we translate (everything else that differs from
+# the default means an option we would ignore: an error).
+_BOOKKEEPING = {"lineno", "seen", "currentCmd", "currentLine", "handler", "op", "writePriority", "deleteRemovedAttrs"}
+SUPPORTED_OPTIONS: dict[str, set[str]] = {
+    "network": {"device", "bootProto", "ip", "netmask", "gateway", "nameserver", "hostname", "ipv6",
+                "ipv6gateway", "noipv4", "noipv6", "vlanid", "interfacename", "bondslaves", "bondopts",
+                "bridgeslaves", "bridgeopts", "activate", "onboot", "mtu"},
+    "rootpw": {"password", "isCrypted", "lock"},
+    "user": {"name", "password", "isCrypted", "groups", "uid", "gecos", "homedir", "shell", "lock"},
+    "sshkey": {"username", "key", "sshkey"},
+    "timezone": {"timezone", "isUtc", "ntpservers", "nontp"},
+    "timesource": {"ntp_server", "ntp_pool", "ntp_disable"},
+    "keyboard": {"vc_keymap", "x_layouts", "_keyboard", "keyboard"},
+    "lang": {"lang"},
+    "zerombr": {"zerombr"},
+    "clearpart": {"type", "drives", "initAll", "devices"},
+    "ignoredisk": {"onlyuse"},
+    "autopart": {"autopart", "type", "fstype", "lvm", "typeMap"},
+    "reqpart": {"reqpart", "addBoot"},
+    "part": {"mountpoint", "mntpoint", "size", "grow", "maxSizeMB", "fstype", "disk", "label", "fsopts",
+             "format"},
+    "volgroup": {"vgname", "physvols", "name", "partitions", "pesize", "format"},
+    "logvol": {"mountpoint", "mntpoint", "name", "vgname", "size", "grow", "percent", "maxSizeMB", "fstype",
+               "fsopts", "thin_pool", "thin_volume", "pool_name", "metadata_size", "chunk_size", "format"},
+    "bootloader": {"appendLine", "timeout", "location"},
+    "liveimg": {"url", "checksum"},
+    "reboot": {"action", "eject"},
+    "text": {"displayMode"},
+    "eula": {"agreed"},
+}
+SUPPORTED_OPTIONS["partition"] = SUPPORTED_OPTIONS["part"]
+SUPPORTED_OPTIONS["poweroff"] = SUPPORTED_OPTIONS["shutdown"] = SUPPORTED_OPTIONS["reboot"]
+
+NODE_KEYS = ("engine_url", "join_token", "ca_fingerprint", "gluster_role")
+GLUSTER_ROLES = ("none", "replica", "arbiter")
+
+
+@dataclass(frozen=True)
+class ParsedKickstart:
+    config: InstallConfig
+    report: ValidationReport
+    includes: tuple[str, ...]  # %include paths seen (pass 2 reads them)
+
+
+class _HcinodeSection(Section):
+    """%hcinode: `key = value` lines (see NODE_KEYS)."""
+
+    sectionOpen = "%hcinode"
+
+    def __init__(self, handler: Any, **kwargs: Any) -> None:
+        super().__init__(handler, **kwargs)
+        self.lines: list[tuple[int, str]] = []
+        self.header_lineno = 0
+
+    def handleHeader(self, lineno: int, args: list[str]) -> None:
+        self.header_lineno = lineno
+        if len(args) > 1:
+            raise KickstartError(f"%hcinode takes no options (got {' '.join(args[1:])})", lineno=lineno)
+
+    def handleLine(self, line: str) -> None:
+        self.lines.append((self.header_lineno + len(self.lines) + 1, line))
+
+
+class _Parser(KickstartParser):
+    """Collects every error with its line instead of stopping at the first, and records commands."""
+
+    def __init__(self, handler: Any, follow_includes: bool) -> None:
+        self.problems: list[tuple[int, str]] = []
+        self.commands_seen: list[tuple[int, str, Any]] = []
+        self.includes: list[str] = []
+        super().__init__(handler, followIncludes=follow_includes, errorsAreFatal=False,
+                         missingIncludeIsFatal=True, unknownSectionIsFatal=False)
+
+    def setupSections(self) -> None:
+        super().setupSections()
+        # Only the sections we run: an unregistered section is an "Unknown kickstart section" error.
+        for name in ("%packages", "%pre-install", "%traceback", "%addon", "%anaconda"):
+            self._sections.pop(name, None)
+        self.hcinode = _HcinodeSection(self.handler)
+        self.registerSection(self.hcinode)
+
+    def handleCommand(self, lineno: int, args: list[str]) -> Any:
+        cmd = args[0]
+        if cmd in self.handler.commands and cmd not in SUPPORTED_COMMANDS:
+            raise KickstartError(f"command '{cmd}' is not supported by the hcinode installer", lineno=lineno)
+        obj = super().handleCommand(lineno, args)
+        self.commands_seen.append((lineno, cmd, obj))
+        return obj
+
+    def _handleInclude(self, f: str) -> None:
+        self.includes.append(f)
+        super()._handleInclude(f)
+
+    def _tryFunc(self, fn: Callable[[], Any]) -> None:
+        try:
+            fn()
+        except KickstartError as exc:
+            self.errorsCount += 1
+            self.problems.append((exc.lineno or 0, str(exc.message).strip()))
+
+
+def _line_of(field_path: str) -> int:
+    return int(field_path.split(":")[1]) if field_path.startswith("kickstart:") else 0
+
+
+def _at(line: int) -> str:
+    return f"kickstart:{line}" if line else "kickstart"
+
+
+def _split(value: Any) -> tuple[str, ...]:
+    if not value:
+        return ()
+    if isinstance(value, (list, tuple)):
+        items = [str(v) for v in value]
+    else:
+        items = str(value).replace(";", ",").split(",")
+    return tuple(i.strip() for i in items if i.strip())
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _defaults(cmd_obj: Any, data: Any) -> dict[str, Any]:
+    """What the data object looks like when the command is given no options."""
+    cls = type(data)
+    try:
+        fresh = cls() if data is not cmd_obj else cls(writePriority=0)
+    except TypeError:
+        return {}
+    return vars(fresh)
+
+
+def _unsupported_options(cmd: str, lineno: int, data: Any, default: dict[str, Any], report: ValidationReport) -> None:
+    allowed = SUPPORTED_OPTIONS.get(cmd, set()) | _BOOKKEEPING
+    for key, value in vars(data).items():
+        if key in allowed or key.startswith("_"):
+            continue
+        if key in default and default[key] != value and value not in (None, "", [], False, 0):
+            report.error(_at(lineno), f"{cmd}: option '{key}' is not supported by the hcinode installer",
+                         "remove it; the installer never ignores an option silently")
+
+
+def parse(text: str, *, source: str = "kickstart", follow_includes: bool = False) -> ParsedKickstart:
+    """Parse kickstart text into an InstallConfig; every problem lands in the report."""
+    report = ValidationReport(source=source)
+    handler = makeVersion()
+    parser = _Parser(handler, follow_includes)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", KickstartParseWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            parser.readKickstartFromString(text)
+        except KickstartError as exc:  # e.g. a missing %include while following includes
+            parser.problems.append((exc.lineno or 0, str(exc.message).strip()))
+    problems = list(parser.problems)
+    for w in caught:
+        if not issubclass(w.category, KickstartParseWarning):
+            continue
+        m = re.search(r"line (\d+): (%\S+)", str(w.message))
+        if m:  # an unregistered section: everything but %pre/%post/%onerror/%hcinode
+            problems.append((int(m.group(1)), f"section {m.group(2)} is not supported by the hcinode installer"))
+        elif "has already been defined" not in str(w.message):
+            # (pykickstart warns about every VLAN on the same parent; real duplicates are checked by us)
+            report.warning("kickstart", str(w.message).strip())
+    for lineno, message in sorted(problems, key=lambda p: p[0]):
+        report.error(_at(lineno), message)
+
+    config = _translate(handler, parser, report)
+    report.problems.sort(key=lambda p: (p.severity != "error", _line_of(p.field)))
+    return ParsedKickstart(config, report, tuple(parser.includes))
+
+
+def _translate(h: Any, parser: _Parser, report: ValidationReport) -> InstallConfig:
+    c = h.commands
+    seen = {cmd for _, cmd, _ in parser.commands_seen}
+    defaults: dict[int, dict[str, Any]] = {}
+    for lineno, cmd, obj in parser.commands_seen:
+        if obj is None:
+            continue
+        key = id(obj)
+        if key not in defaults:
+            defaults[key] = _defaults(c.get(cmd), obj)
+        _unsupported_options(cmd, lineno, obj, defaults[key], report)
+
+    # network
+    devices = []
+    hostname = ""
+    for nd in c["network"].dataList():
+        if nd.hostname:
+            if hostname and hostname != nd.hostname:
+                report.error(_at(nd.lineno), f"a second hostname {nd.hostname!r} (first was {hostname!r})")
+            hostname = nd.hostname
+        if not nd.device and not nd.bootProto and not nd.ip:
+            continue  # a hostname-only line: `network --hostname=x`
+        proto = nd.bootProto or "dhcp"
+        if proto not in ("dhcp", "static", "none"):
+            report.error(_at(nd.lineno), f"network --bootproto={proto} is not supported (use dhcp, static or none)")
+            proto = "dhcp"
+        vlan = None
+        if nd.vlanid not in (None, ""):
+            try:
+                vlan = int(nd.vlanid)
+            except ValueError:
+                report.error(_at(nd.lineno), f"network --vlanid={nd.vlanid!r} is not a number")
+        mtu = None
+        if nd.mtu:
+            try:
+                mtu = int(nd.mtu)
+            except ValueError:
+                report.error(_at(nd.lineno), f"network --mtu={nd.mtu!r} is not a number")
+        devices.append(NetworkDevice(
+            device=nd.device or "", bootproto=proto, ip=nd.ip or "", netmask=nd.netmask or "",
+            gateway=nd.gateway or "", nameservers=_split(nd.nameserver), ipv6=nd.ipv6 or "",
+            ipv6gateway=nd.ipv6gateway or "", noipv4=bool(nd.noipv4), noipv6=bool(nd.noipv6), vlanid=vlan,
+            interfacename=nd.interfacename or "", bondslaves=_split(nd.bondslaves), bondopts=nd.bondopts or "",
+            bridgeslaves=_split(nd.bridgeslaves), bridgeopts=nd.bridgeopts or "", activate=bool(nd.activate),
+            onboot=nd.onboot is not False, mtu=mtu, lineno=nd.lineno))
+
+    # root password: plaintext is checked against the policy and hashed right here
+    rp = c["rootpw"]
+    rootpw = RootPassword(locked=bool(rp.lock))
+    if rp.seen and rp.password:
+        rootpw = RootPassword(_password_hash(rp.password, rp.isCrypted, "rootpw", rp.lineno, report), bool(rp.lock))
+
+    users = []
+    for ud in c["user"].dataList():
+        pw = _password_hash(ud.password, ud.isCrypted, f"user {ud.name}", ud.lineno, report) if ud.password else ""
+        users.append(User(name=ud.name, password_hash=pw, groups=_split(ud.groups), uid=ud.uid,
+                          gecos=ud.gecos or "", homedir=ud.homedir or "", shell=ud.shell or "",
+                          locked=bool(ud.lock), lineno=ud.lineno))
+    sshkeys = tuple(SshKey(sk.username, sk.key) for sk in c["sshkey"].dataList())
+
+    tz = c["timezone"]
+    ntp = list(_split(getattr(tz, "ntpservers", None)))
+    ntp += [ts.ntp_server or ts.ntp_pool for ts in c["timesource"].dataList()
+            if (ts.ntp_server or ts.ntp_pool) and not ts.ntp_disable]
+    nontp = bool(getattr(tz, "nontp", False)) or any(ts.ntp_disable for ts in c["timesource"].dataList())
+    time = Time(timezone=tz.timezone or "UTC", utc=bool(tz.isUtc) or not tz.seen, ntpservers=tuple(ntp), nontp=nontp)
+
+    kb = c["keyboard"]
+    keyboard = kb.vc_keymap or (kb.x_layouts[0] if kb.x_layouts else "") or getattr(kb, "_keyboard", "") or "us"
+
+    storage = _storage(c, report)
+
+    bl = c["bootloader"]
+    bootloader = Bootloader(append=bl.appendLine or "", timeout=bl.timeout,
+                            location=bl.location if bl.seen and bl.location in ("none", "partition", "boot") else "mbr")
+    li = c["liveimg"]
+    payload = Payload(url=li.url or "", checksum=(li.checksum or "").lower())
+
+    scripts = []
+    kinds = {constants.KS_SCRIPT_PRE: "pre", constants.KS_SCRIPT_POST: "post",
+             constants.KS_SCRIPT_ONERROR: "onerror"}
+    for s in h.scripts:
+        kind = kinds.get(s.type)
+        if kind is None:
+            report.error(_at(s.lineno), "this script section is not supported (use %pre, %post or %onerror)")
+            continue
+        scripts.append(Script(kind=kind, body=s.script, interpreter=s.interp or "/bin/sh",  # type: ignore[arg-type]
+                              nochroot=kind == "post" and not s.inChroot, erroronfail=bool(s.errorOnFail),
+                              log=s.logfile or "", lineno=s.lineno or 0))
+
+    finish = "reboot"
+    for lineno, cmd, _ in parser.commands_seen:
+        if cmd in ("poweroff", "shutdown"):
+            finish = "poweroff"
+        elif cmd == "reboot":
+            finish = "reboot"
+        if cmd in ("reboot", "poweroff", "shutdown") and c["reboot"].eject:
+            report.warning(_at(lineno), f"{cmd} --eject: the node media is not ejected (no effect)")
+
+    node = _node_settings(parser.hcinode, report)
+    if "eula" in seen and not c["eula"].agreed:
+        report.error(_at(c["eula"].lineno), "eula must be given as 'eula --agreed'")
+
+    return InstallConfig(
+        network=Network(tuple(devices), hostname), rootpw=rootpw, users=tuple(users), sshkeys=sshkeys,
+        time=time, keyboard=keyboard, lang=c["lang"].lang or "en_US.UTF-8", storage=storage,
+        bootloader=bootloader, payload=payload, scripts=tuple(scripts), finish=finish,  # type: ignore[arg-type]
+        text="text" in seen, eula_agreed=bool(c["eula"].agreed), node=node)
+
+
+def _password_hash(value: str, is_crypted: bool, what: str, lineno: int, report: ValidationReport) -> str:
+    if is_crypted:
+        scheme = hash_scheme(value)
+        if scheme is None:
+            report.error(_at(lineno), f"{what}: --iscrypted value is not a crypt(3) hash",
+                         "generate one with: openssl passwd -6")
+        elif scheme == "md5crypt":
+            report.warning(_at(lineno), f"{what}: the hash is md5crypt, which is weak; use SHA-512 ($6$)")
+        return value
+    for problem in password_problems(value):
+        report.error(_at(lineno), f"{what}: the password {problem}")
+    return hash_password(value)
+
+
+def _storage(c: Any, report: ValidationReport) -> Storage:
+    cp = c["clearpart"]
+    kind = {constants.CLEARPART_TYPE_ALL: "all", constants.CLEARPART_TYPE_LINUX: "linux",
+            constants.CLEARPART_TYPE_LIST: "list", constants.CLEARPART_TYPE_NONE: "none"}.get(cp.type, "none")
+    ap = c["autopart"]
+    autopart = None
+    if ap.seen:
+        autopart = {constants.AUTOPART_TYPE_LVM_THINP: "thinp", constants.AUTOPART_TYPE_LVM: "lvm",
+                    constants.AUTOPART_TYPE_PLAIN: "plain"}.get(ap.type if ap.type is not None else
+                                                                constants.AUTOPART_TYPE_LVM)
+        if autopart is None:
+            report.error(_at(ap.lineno), "autopart: only --type=thinp, lvm or plain are supported")
+    rq = c["reqpart"]
+    parts = tuple(Partition(
+        mountpoint=p.mountpoint, size_mib=_int(p.size), grow=bool(p.grow), maxsize_mib=_int(p.maxSizeMB),
+        fstype=p.fstype or "", ondisk=_split(p.disk), label=p.label or "", fsoptions=p.fsopts or "",
+        lineno=p.lineno) for p in c["part"].dataList())
+    vgs = tuple(VolumeGroup(v.vgname, tuple(v.physvols), _int(v.pesize), lineno=v.lineno)
+                for v in c["volgroup"].dataList())
+    lvs = tuple(LogicalVolume(
+        mountpoint=lv.mountpoint, name=lv.name, vgname=lv.vgname, size_mib=_int(lv.size), grow=bool(lv.grow),
+        percent=_int(lv.percent), maxsize_mib=_int(lv.maxSizeMB), fstype=lv.fstype or "", fsoptions=lv.fsopts or "",
+        thinpool=bool(lv.thin_pool), thin=bool(lv.thin_volume), poolname=lv.pool_name or "",
+        metadatasize_mib=_int(lv.metadata_size), chunksize_kib=_int(lv.chunk_size), lineno=lv.lineno)
+        for lv in c["logvol"].dataList())
+    if autopart and (parts or vgs or lvs):
+        report.error(_at(ap.lineno), "autopart cannot be combined with part/volgroup/logvol")
+    return Storage(zerombr=bool(c["zerombr"].zerombr), clearpart=kind, clearpart_drives=_split(cp.drives),  # type: ignore[arg-type]
+                   clearpart_list=_split(getattr(cp, "devices", None)), initlabel=bool(cp.initAll),
+                   only_use=_split(c["ignoredisk"].onlyuse), autopart=autopart,  # type: ignore[arg-type]
+                   autopart_fstype=(ap.fstype or "") if ap.seen else "",
+                   reqpart_add_boot=(bool(rq.addBoot) if rq.seen else None),
+                   partitions=parts, volgroups=vgs, logvols=lvs)
+
+
+def _node_settings(section: _HcinodeSection, report: ValidationReport) -> NodeSettings:
+    values: dict[str, Any] = {}
+    for lineno, raw in section.lines:
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        m = re.match(r"^([A-Za-z_]+)\s*(?:=|\s)\s*(.*)$", line)
+        if not m:
+            report.error(_at(lineno), f"%hcinode: expected 'key = value', got {line!r}")
+            continue
+        key, value = m.group(1), m.group(2).strip().strip('"')
+        if key not in NODE_KEYS:
+            report.error(_at(lineno), f"%hcinode: unknown key {key!r}", "known keys: " + ", ".join(NODE_KEYS))
+            continue
+        if key == "gluster_role" and value not in GLUSTER_ROLES:
+            report.error(_at(lineno), f"%hcinode: gluster_role must be one of {', '.join(GLUSTER_ROLES)}")
+            continue
+        if key == "engine_url" and not re.match(r"^https?://\S+$", value):
+            report.error(_at(lineno), f"%hcinode: engine_url {value!r} is not an http(s) URL")
+        if key == "ca_fingerprint" and not re.match(r"^(sha256:)?([0-9A-Fa-f]{2}:?){32}$", value):
+            report.error(_at(lineno), "%hcinode: ca_fingerprint must be a SHA-256 fingerprint (64 hex digits)")
+        values[key] = Secret(value) if key == "join_token" else value
+    return NodeSettings(**values)
+
+
+# --- rendering: InstallConfig -> kickstart ---------------------------------------------------------
+
+def _q(value: str) -> str:
+    return shlex.quote(value)
+
+
+def _opt(name: str, value: Any) -> str:
+    if value is True:
+        return f" --{name}"
+    if value in (None, "", False, 0, ()):
+        return ""
+    if isinstance(value, tuple):
+        value = ",".join(value)
+    return f" --{name}={_q(str(value))}"
+
+
+def render(config: InstallConfig, *, reveal_secrets: bool = False) -> str:
+    """Kickstart text for a config. Passwords appear only as hashes (--iscrypted); the join token
+    only when `reveal_secrets` (never in logs or dry-run output)."""
+    out = io.StringIO()
+    w = out.write
+    w("# generated by hcinode\n")
+    if config.text:
+        w("text\n")
+    if config.eula_agreed:
+        w("eula --agreed\n")
+    w(f"lang {config.lang}\n")
+    w(f"keyboard --vckeymap={config.keyboard}\n")
+    t = config.time
+    w(f"timezone {t.timezone}{' --utc' if t.utc else ''}{' --nontp' if t.nontp else ''}\n")
+    for server in t.ntpservers:
+        w(f"timesource --ntp-server={server}\n")
+    if config.network.hostname and not any(True for _ in config.network.devices):
+        w(f"network --hostname={config.network.hostname}\n")
+    for i, nd in enumerate(config.network.devices):
+        line = "network" + _opt("device", nd.device) + _opt("bootproto", nd.bootproto)
+        line += _opt("ip", nd.ip) + _opt("netmask", nd.netmask) + _opt("gateway", nd.gateway)
+        line += _opt("nameserver", nd.nameservers) + _opt("ipv6", nd.ipv6) + _opt("ipv6gateway", nd.ipv6gateway)
+        line += _opt("noipv4", nd.noipv4) + _opt("noipv6", nd.noipv6)
+        line += _opt("vlanid", nd.vlanid) + _opt("interfacename", nd.interfacename)
+        line += _opt("bondslaves", nd.bondslaves) + _opt("bondopts", nd.bondopts)
+        line += _opt("bridgeslaves", nd.bridgeslaves) + _opt("bridgeopts", nd.bridgeopts)
+        line += _opt("mtu", nd.mtu) + _opt("activate", nd.activate)
+        line += "" if nd.onboot else " --onboot=no"
+        if i == 0 and config.network.hostname:
+            line += _opt("hostname", config.network.hostname)
+        w(line + "\n")
+    if config.rootpw.hash:
+        w(f"rootpw --iscrypted {_q(config.rootpw.hash)}{' --lock' if config.rootpw.locked else ''}\n")
+    elif config.rootpw.locked:
+        w("rootpw --lock\n")
+    for u in config.users:
+        line = "user" + _opt("name", u.name) + _opt("groups", u.groups) + _opt("uid", u.uid)
+        line += _opt("gecos", u.gecos) + _opt("homedir", u.homedir) + _opt("shell", u.shell)
+        if u.password_hash:
+            line += f" --iscrypted --password={_q(u.password_hash)}"
+        line += _opt("lock", u.locked)
+        w(line + "\n")
+    for k in config.sshkeys:
+        w(f"sshkey --username={k.username} {_q(k.key)}\n")
+    _render_storage(config.storage, w)
+    b = config.bootloader
+    w("bootloader" + _opt("location", b.location if b.location != "mbr" else "") + _opt("append", b.append)
+      + ("" if b.timeout is None else f" --timeout={b.timeout}") + "\n")
+    if config.payload.url:
+        w("liveimg" + _opt("url", config.payload.url) + _opt("checksum", config.payload.checksum) + "\n")
+    w(f"{config.finish}\n")
+    n = config.node
+    if n != NodeSettings():
+        w("\n%hcinode\n")
+        for f in fields(n):
+            value = getattr(n, f.name)
+            if value in (None, ""):
+                continue
+            if isinstance(value, Secret):
+                if not reveal_secrets:
+                    w(f"# {f.name} is a secret and is not written back\n")
+                    continue
+                value = value.reveal()
+            w(f"{f.name} = {value}\n")
+        w("%end\n")
+    for s in config.scripts:
+        header = f"%{s.kind}" + ("" if s.interpreter == "/bin/sh" else f" --interpreter={s.interpreter}")
+        header += _opt("nochroot", s.nochroot) + _opt("erroronfail", s.erroronfail) + _opt("log", s.log)
+        body = s.body if s.body.endswith("\n") or not s.body else s.body + "\n"
+        w(f"\n{header}\n{body}%end\n")
+    return out.getvalue()
+
+
+def _render_storage(s: Storage, w: Callable[[str], None]) -> None:
+    if s.only_use:
+        w(f"ignoredisk --only-use={','.join(s.only_use)}\n")
+    if s.zerombr:
+        w("zerombr\n")
+    if s.clearpart != "none" or s.initlabel:
+        line = "clearpart" + {"all": " --all", "linux": " --linux", "list": "", "none": ""}[s.clearpart]
+        line += _opt("drives", s.clearpart_drives) + _opt("list", s.clearpart_list) + _opt("initlabel", s.initlabel)
+        w(line + "\n")
+    if s.reqpart_add_boot is not None:
+        w("reqpart" + (" --add-boot" if s.reqpart_add_boot else "") + "\n")
+    if s.autopart:
+        w(f"autopart --type={s.autopart}" + _opt("fstype", s.autopart_fstype) + "\n")
+    for p in s.partitions:
+        w(f"part {p.mountpoint}" + _opt("size", p.size_mib) + _opt("grow", p.grow) + _opt("maxsize", p.maxsize_mib)
+          + _opt("fstype", p.fstype) + _opt("ondisk", p.ondisk) + _opt("label", p.label)
+          + _opt("fsoptions", p.fsoptions) + "\n")
+    for v in s.volgroups:
+        w(f"volgroup {v.name} {' '.join(v.pvs)}" + _opt("pesize", v.pesize_kib) + "\n")
+    for lv in s.logvols:
+        w(f"logvol {lv.mountpoint}" + _opt("vgname", lv.vgname) + _opt("name", lv.name) + _opt("size", lv.size_mib)
+          + _opt("grow", lv.grow) + _opt("percent", lv.percent) + _opt("maxsize", lv.maxsize_mib)
+          + _opt("fstype", lv.fstype) + _opt("fsoptions", lv.fsoptions) + _opt("thinpool", lv.thinpool)
+          + _opt("metadatasize", lv.metadatasize_mib) + _opt("chunksize", lv.chunksize_kib)
+          + _opt("thin", lv.thin) + _opt("poolname", lv.poolname) + "\n")

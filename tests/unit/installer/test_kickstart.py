@@ -1,0 +1,164 @@
+"""Kickstart parsing: real-world style files parse clean and round-trip; bad ones give the expected messages."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+import pytest
+
+from installer import checks, kickstart
+from installer.config import hash_password, password_problems
+from nodecore.facts import HostFacts
+
+DATA = Path(__file__).resolve().parents[2] / "data"
+GOOD = sorted((DATA / "kickstart" / "good").glob("*.ks"))
+BAD = sorted((DATA / "kickstart" / "bad").glob("*.ks"))
+
+# which captured machine each good kickstart is written for
+FACTS_FOR = {
+    "4kn-disk": "sas-4kn-raid", "plain-partitions": "sas-4kn-raid", "bond-vlan": "nvme-server",
+    "bridge": "nvme-server", "multi-disk": "nvme-server",
+}
+
+
+def facts(name: str) -> HostFacts:
+    return HostFacts.load(str(DATA / "facts" / f"{name}.json"))
+
+
+def single_disk_vm() -> HostFacts:
+    vm = facts("qemu-virtio")
+    return dataclasses.replace(vm, disks=tuple(d for d in vm.disks if d.name == "vda"))
+
+
+def parse_file(path: Path, **kw: object) -> kickstart.ParsedKickstart:
+    return kickstart.parse(path.read_text(), source=path.name, **kw)  # type: ignore[arg-type]
+
+
+def test_there_are_enough_real_world_kickstarts() -> None:
+    assert len(GOOD) >= 15
+    assert len(BAD) >= 10
+
+
+@pytest.mark.parametrize("path", GOOD, ids=lambda p: p.stem)
+def test_good_kickstart_is_valid_and_fits_its_machine(path: Path) -> None:
+    parsed = parse_file(path)
+    report = checks.validate(parsed.config, parsed.report)
+    assert report.ok, report.render_text()
+    if path.stem == "pre-include":
+        return  # its storage comes from the %pre-generated include (see test_pre_generated_include)
+    host = facts(FACTS_FOR[path.stem]) if path.stem in FACTS_FOR else single_disk_vm()
+    report = checks.check_host(parsed.config, host)
+    assert report.ok, report.render_text()
+
+
+@pytest.mark.parametrize("path", GOOD, ids=lambda p: p.stem)
+def test_round_trip_kickstart_config_kickstart(path: Path) -> None:
+    first = parse_file(path).config
+    text = kickstart.render(first, reveal_secrets=True)
+    again = kickstart.parse(text)
+    assert again.report.ok, again.report.render_text() + "\n" + text
+    assert again.config == first
+    # and the rendered form is a fixed point
+    assert kickstart.render(again.config, reveal_secrets=True) == text
+
+
+@pytest.mark.parametrize("path", BAD, ids=lambda p: p.stem)
+def test_bad_kickstart_reports_every_expected_problem(path: Path) -> None:
+    text = path.read_text()
+    expected = re.findall(r"^# expect: (.+)$", text, re.M)
+    assert expected, "a bad kickstart must say what it expects"
+    parsed = kickstart.parse(text, source=path.name)
+    rendered = checks.validate(parsed.config, parsed.report).render_text()
+    for line in expected:
+        assert line in rendered, f"missing {line!r} in:\n{rendered}"
+
+
+def test_plaintext_password_is_hashed_at_once_and_never_written_back() -> None:
+    parsed = kickstart.parse("rootpw --plaintext Corr3ct-horse\nuser --name=ops --password=Battery-staple9\n")
+    assert parsed.config.rootpw.hash.startswith("$6$")
+    text = kickstart.render(parsed.config)
+    assert "Corr3ct-horse" not in text and "Battery-staple9" not in text
+    assert "rootpw --iscrypted" in text and "--iscrypted --password=" in text
+    assert "Corr3ct-horse" not in repr(parsed.config)
+
+
+def test_hash_password_is_verifiable() -> None:
+    import crypt  # noqa: F401 (deprecated, but the installer targets 3.11)
+
+    hashed = hash_password("S3cret-pass", salt="abcdefgh")
+    assert hashed.startswith("$6$abcdefgh$")
+    assert hash_password("S3cret-pass", salt="abcdefgh") == hashed
+
+
+def test_password_policy() -> None:
+    assert password_problems("short") == ["is shorter than 8 characters"]
+    assert password_problems("aaaaaaaaaa")
+    assert password_problems("Tr1cky-enough") == []
+
+
+def test_join_token_is_secret_in_render() -> None:
+    parsed = parse_file(DATA / "kickstart" / "good" / "hcinode-section.ks")
+    assert parsed.config.node.join_token is not None
+    assert parsed.config.node.join_token.reveal() == "tok-9f2c4e1d7a"
+    assert "tok-9f2c4e1d7a" not in kickstart.render(parsed.config)
+    assert "tok-9f2c4e1d7a" in kickstart.render(parsed.config, reveal_secrets=True)
+    assert parsed.config.node.gluster_role == "replica"
+    assert parsed.config.node.engine_url == "https://engine.example.com/"
+
+
+def test_bonds_and_vlans_are_translated() -> None:
+    cfg = parse_file(DATA / "kickstart" / "good" / "bond-vlan.ks").config
+    bond, mgmt, storage = cfg.network.devices
+    assert bond.kind == "bond" and bond.bondslaves == ("ens1f0", "ens1f1") and bond.mtu == 9000
+    assert "mode=802.3ad" in bond.bondopts and bond.noipv4
+    assert mgmt.kind == "vlan" and mgmt.vlanid == 100 and mgmt.connection_name == "bond0.100"
+    assert mgmt.nameservers == ("192.0.2.53", "192.0.2.54")
+    assert storage.connection_name == "storage0"
+    assert cfg.hostname == "hv21.dc1.example.com"
+    assert cfg.time.ntpservers == ("ntp1.example.com", "ntp2.example.com")
+
+
+def test_static_ipv6() -> None:
+    cfg = parse_file(DATA / "kickstart" / "good" / "static-ipv6.ks").config
+    (nic,) = cfg.network.devices
+    assert nic.ipv6 == "2001:db8:10::21/64" and nic.ipv6gateway == "2001:db8:10::1" and nic.noipv4
+
+
+def test_scripts_keep_their_options() -> None:
+    cfg = parse_file(DATA / "kickstart" / "good" / "post-scripts.ks").config
+    nochroot, py = cfg.scripts_of("post")
+    assert nochroot.nochroot and nochroot.log.endswith("ks-post-nochroot.log")
+    assert py.interpreter == "/usr/bin/python3" and not py.nochroot
+    assert len(cfg.scripts_of("onerror")) == 1
+    assert cfg.finish == "poweroff"
+
+
+def test_pre_generated_include(tmp_path: Path) -> None:
+    """Pass 1 without includes; the %pre writes the include; pass 2 reads it (as anaconda does)."""
+    from installer.scripts import run_pre_scripts
+    from nodecore.runner import LocalRunner
+
+    path = DATA / "kickstart" / "good" / "pre-include.ks"
+    include = Path("/tmp/hcinode-test-part-include")
+    first = parse_file(path)
+    assert first.includes == (str(include),) and not first.config.storage.explicit
+    include.unlink(missing_ok=True)
+    try:
+        run_pre_scripts(first.config, LocalRunner(), log_dir=str(tmp_path))
+        second = parse_file(path, follow_includes=True)
+        assert second.report.ok, second.report.render_text()
+        assert second.includes == (str(include),)
+        storage = second.config.storage
+        assert storage.only_use == ("vda",) and [v.name for v in storage.volgroups] == ["data"]
+        assert checks.check_host(second.config, single_disk_vm()).ok
+        assert (tmp_path / "ks-script-pre-1.log").exists()
+    finally:
+        include.unlink(missing_ok=True)
+
+
+def test_missing_include_is_an_error_naming_the_line() -> None:
+    parsed = kickstart.parse("rootpw --lock\n%include /nonexistent/part-include\n", follow_includes=True)
+    assert not parsed.report.ok
+    assert "kickstart:2" in parsed.report.render_text() or "part-include" in parsed.report.render_text()

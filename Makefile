@@ -59,6 +59,24 @@ check: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy nodecore $(wildcard image_recipes installer node_setup tui gluster_setup hosted_engine agent engine)
 
+# image pipeline (docs/image.md): the root file system is cached under $(HCINODE_CACHE) by a hash of
+# its inputs, so a rebuild after a Python-only change takes about a minute
+iso: setup
+	$(VENV)/bin/hcinode image build node $(if $(RELEASE),--release)
+
+# the node build writes build/pxe/ together with build/node.iso
+pxe: iso
+
+appliance: setup
+	$(VENV)/bin/hcinode image build engine-appliance
+
+# boot build/node.iso on this terminal (serial console; quit with Ctrl-A X)
+RUN_ACCEL ?= tcg
+run:
+	@test -f build/node.iso || $(MAKE) iso
+	qemu-system-x86_64 -machine q35 -accel $(RUN_ACCEL) $(if $(filter tcg,$(RUN_ACCEL)),-cpu max) -m 2048 \
+	  -nographic -cdrom build/node.iso -netdev user,id=n0,restrict=on -device virtio-net-pci,netdev=n0
+
 bench: setup
 	@for b in bench/*.py; do $(PY) $$b || exit 1; done
 

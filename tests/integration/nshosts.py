@@ -1,0 +1,274 @@
+"""Namespaced test hosts: several "machines" on this one, each a network namespace on a private
+bridge plus a private mount namespace with its own glusterd, sshd, /run, /var/lib/glusterd,
+/var/log/glusterfs and /etc/lvm (an LVM devices file that lists only its own loop devices).
+
+Only the harness's own setup uses namespace runners; the product under test reaches the hosts
+over real ssh (verified host keys) like it would reach real machines. Addresses are
+198.51.100.0/24 (TEST-NET-2) on a bridge the harness creates and deletes; nothing leaves it.
+
+Cleanup is thorough and bounded, and runs even when setup failed halfway: client mounts are
+lazily unmounted, every process that lives in a host's mount namespace (all started by us:
+the holder, glusterd, bricks, sshd and its sessions, FUSE clients) is killed by pid, loop devices
+are detached, the namespaces, veths and bridge deleted and the work directory removed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+from nodecore.errors import CommandFailed
+from nodecore.runner import CommandResult, HostRunner, LocalRunner
+
+SUBNET = "198.51.100"
+BRIDGE_ADDRESS = f"{SUBNET}.254"
+TIMEOUT = 60.0
+
+
+@dataclass
+class NsHost:
+    index: int
+    prefix: str
+    workdir: str
+    address: str
+    netns: str
+    holder_pid: int = 0
+    loops: list[str] = field(default_factory=list)
+    host_key_fingerprint: str = ""
+
+    @property
+    def runner(self) -> HostRunner:
+        return HostRunner.namespace(f"ns-{self.index}", netns=self.netns, mount_pid=self.holder_pid,
+                                    inner=LocalRunner(default_timeout=TIMEOUT))
+
+    def run(self, *argv: str, check: bool = True, timeout: float = TIMEOUT) -> CommandResult:
+        return self.runner.run(list(argv), check=check, timeout=timeout)
+
+    def sh(self, script: str, check: bool = True, timeout: float = TIMEOUT) -> CommandResult:
+        return self.run("sh", "-c", script, check=check, timeout=timeout)
+
+
+class NsCluster:
+    """`with NsCluster(3, workdir) as cluster:` gives three hosts with glusterd and sshd running."""
+
+    def __init__(self, count: int, workdir: str, *, disks_per_host: int = 1, disk_size: str = "1G",
+                 prefix: str = "hcigt") -> None:
+        self.count = count
+        self.workdir = workdir
+        self.disks_per_host = disks_per_host
+        self.disk_size = disk_size
+        self.prefix = prefix
+        self.bridge = f"{prefix}br0"
+        self.local = LocalRunner(default_timeout=TIMEOUT)
+        self.hosts: list[NsHost] = []
+        self.identity = os.path.join(workdir, "id_ed25519")
+
+    # ------------------------------------------------------------ setup
+
+    def __enter__(self) -> NsCluster:
+        try:
+            self.start()
+        except BaseException:
+            self.cleanup()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.cleanup()
+
+    def run(self, *argv: str, check: bool = True, timeout: float = TIMEOUT) -> CommandResult:
+        return self.local.run(list(argv), check=check, timeout=timeout)
+
+    def start(self) -> None:
+        self.cleanup_stale()
+        os.makedirs(self.workdir, exist_ok=True)
+        self.run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "hcinode-test", "-f", self.identity)
+        self.run("ip", "link", "add", self.bridge, "type", "bridge")
+        self.run("ip", "addr", "add", f"{BRIDGE_ADDRESS}/24", "dev", self.bridge)
+        self.run("ip", "link", "set", self.bridge, "up")
+        for i in range(1, self.count + 1):
+            self.add_host(i)
+
+    def add_host(self, i: int) -> NsHost:
+        host = NsHost(i, self.prefix, os.path.join(self.workdir, f"h{i}"), f"{SUBNET}.{10 + i}",
+                      f"{self.prefix}-h{i}")
+        self.hosts.append(host)
+        os.makedirs(host.workdir, exist_ok=True)
+        veth_out, veth_in = f"{self.prefix}{i}o", f"{self.prefix}{i}i"
+        self.run("ip", "netns", "add", host.netns)
+        self.run("ip", "link", "add", veth_out, "type", "veth", "peer", "name", veth_in)
+        self.run("ip", "link", "set", veth_in, "netns", host.netns)
+        self.run("ip", "link", "set", veth_out, "master", self.bridge, "up")
+        ns = ("ip", "netns", "exec", host.netns)
+        self.run(*ns, "ip", "link", "set", "lo", "up")
+        self.run(*ns, "ip", "addr", "add", f"{host.address}/24", "dev", veth_in)
+        self.run(*ns, "ip", "link", "set", veth_in, "up")
+        # the holder: a process whose private mount namespace is the host's; `$!` is its pid
+        # because unshare execs sleep; output goes to /dev/null so run() returns at once
+        started = self.run("sh", "-c", f"nsenter --net=/run/netns/{host.netns} unshare --mount "
+                           "--propagation private sleep 86400 </dev/null >/dev/null 2>&1 & echo $!")
+        host.holder_pid = int(started.stdout.strip())
+        self._wait_holder(host)
+        self._private_dirs(host)
+        self._loops(host)
+        self.start_glusterd(host)
+        self._start_sshd(host)
+        return host
+
+    def _wait_holder(self, host: NsHost) -> None:
+        deadline = time.monotonic() + 10
+        own = os.readlink("/proc/self/ns/mnt")
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError):
+                if os.readlink(f"/proc/{host.holder_pid}/ns/mnt") != own:
+                    return
+            time.sleep(0.05)
+        raise RuntimeError(f"host {host.index}: mount namespace holder did not start")
+
+    def _private_dirs(self, host: NsHost) -> None:
+        w = host.workdir
+        for sub in ("glusterd", "log", "run", "lvm", "run/sshd"):
+            os.makedirs(os.path.join(w, sub), exist_ok=True)
+        shutil.copytree("/var/lib/glusterd/groups", os.path.join(w, "glusterd", "groups"), dirs_exist_ok=True)
+        if os.path.isdir("/var/lib/glusterd/hooks"):
+            shutil.copytree("/var/lib/glusterd/hooks", os.path.join(w, "glusterd", "hooks"), dirs_exist_ok=True)
+        # LVM: the host sees only the devices in its own devices file
+        with open(os.path.join(w, "lvm", "lvm.conf"), "w", encoding="utf-8") as f:
+            f.write("devices {\n  use_devicesfile = 1\n}\n")
+        os.makedirs(os.path.join(w, "lvm", "devices"), exist_ok=True)
+        open(os.path.join(w, "lvm", "devices", "system.devices"), "w").close()
+        binds = [(f"{w}/glusterd", "/var/lib/glusterd"), (f"{w}/log", "/var/log/glusterfs"),
+                 (f"{w}/lvm", "/etc/lvm"), (f"{w}/run", "/run")]
+        script = " && ".join(f"mount --bind {src} {dst}" for src, dst in binds)
+        host.sh(script)
+
+    def _loops(self, host: NsHost) -> None:
+        for d in range(self.disks_per_host):
+            image = os.path.join(host.workdir, f"disk{d}.img")
+            self.run("truncate", "-s", self.disk_size, image)
+            loop = self.run("losetup", "-f", "--show", image).stdout.strip()
+            host.loops.append(loop)
+            host.run("lvmdevices", "--adddev", loop, "-y", check=False)
+
+    def start_glusterd(self, host: NsHost) -> None:
+        host.run("glusterd", "-p", "/run/glusterd.pid", "--log-file", "/var/log/glusterfs/glusterd.log")
+        deadline = time.monotonic() + 30
+        while not host.run("gluster", "pool", "list", check=False, timeout=10).ok:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"glusterd on host {host.index} did not come up")
+            time.sleep(0.3)
+
+    def _start_sshd(self, host: NsHost) -> None:
+        key = os.path.join(host.workdir, "ssh_host_ed25519_key")
+        self.run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key)
+        shutil.copy(self.identity + ".pub", os.path.join(host.workdir, "authorized_keys"))
+        config = os.path.join(host.workdir, "sshd_config")
+        with open(config, "w", encoding="utf-8") as f:
+            f.write(f"ListenAddress {host.address}\nHostKey {key}\nPidFile /run/sshd.pid\n"
+                    f"AuthorizedKeysFile {host.workdir}/authorized_keys\nPermitRootLogin prohibit-password\n"
+                    "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n"
+                    "MaxStartups 100\nMaxSessions 100\n")
+        host.run("/usr/sbin/sshd", "-f", config)
+        fp = self.run("ssh-keygen", "-l", "-E", "sha256", "-f", key + ".pub").stdout.split()[1]
+        host.host_key_fingerprint = fp
+        deadline = time.monotonic() + 10
+        while not self.run("ssh-keyscan", "-T", "2", host.address, check=False).stdout.strip():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"sshd on host {host.index} did not come up")
+            time.sleep(0.2)
+
+    # ------------------------------------------------------------ faults
+
+    def gluster_pids(self, host: NsHost) -> list[int]:
+        """glusterd, bricks and self-heal daemon of a host (from their pid files in its private /run)."""
+        out = host.sh("cat /run/glusterd.pid; find /run/gluster -name '*.pid' -exec cat {} + 2>/dev/null",
+                      check=False).stdout
+        return [int(p) for p in out.split() if p.isdigit()]
+
+    def kill_gluster(self, host: NsHost) -> list[int]:
+        pids = self.gluster_pids(host)
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, 9)
+        return pids
+
+    # ------------------------------------------------------------ cleanup
+
+    def _pids_in(self, host: NsHost) -> list[int]:
+        try:
+            ns = os.readlink(f"/proc/{host.holder_pid}/ns/mnt")
+        except OSError:
+            return []
+        own = os.getpid()
+        pids = []
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit() or int(entry) == own:
+                continue
+            with contextlib.suppress(OSError):
+                if os.readlink(f"/proc/{entry}/ns/mnt") == ns:
+                    pids.append(int(entry))
+        return pids
+
+    def stop_host(self, host: NsHost) -> None:
+        if host.holder_pid:
+            # lazy-unmount FUSE clients first so nothing blocks on a dead volume
+            host.sh("awk '$3 ~ /fuse/ {print $2}' /proc/self/mounts | xargs -r -n1 umount -l", check=False,
+                    timeout=20)
+            for _ in range(3):
+                pids = self._pids_in(host)
+                if not pids:
+                    break
+                for pid in pids:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, 9)
+                time.sleep(0.2)
+        for loop in host.loops:
+            self.run("losetup", "-d", loop, check=False)
+        host.loops.clear()
+        self.run("ip", "netns", "del", host.netns, check=False)
+        self.run("ip", "link", "del", f"{self.prefix}{host.index}o", check=False)
+
+    def cleanup(self) -> None:
+        for host in self.hosts:
+            with contextlib.suppress(CommandFailed, OSError):
+                self.stop_host(host)
+        self.hosts.clear()
+        self.run("ip", "link", "del", self.bridge, check=False)
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def cleanup_stale(self) -> None:
+        """Leftovers of a killed earlier run of this harness (same names): only ours, by name."""
+        for i in range(1, 10):
+            netns = f"{self.prefix}-h{i}"
+            if os.path.exists(f"/run/netns/{netns}"):
+                self.run("ip", "netns", "del", netns, check=False)
+            self.run("ip", "link", "del", f"{self.prefix}{i}o", check=False)
+        self.run("ip", "link", "del", self.bridge, check=False)
+        out = self.run("losetup", "-a", check=False).stdout
+        for line in out.splitlines():
+            if self.workdir in line:
+                self.run("losetup", "-d", line.split(":")[0], check=False)
+
+
+@contextlib.contextmanager
+def ns_cluster(count: int, workdir: str, **kwargs: object) -> Iterator[NsCluster]:
+    with NsCluster(count, workdir, **kwargs) as cluster:  # type: ignore[arg-type]
+        yield cluster
+
+
+def spec_data(cluster: NsCluster, hosts: Sequence[NsHost], volumes: Sequence[dict[str, object]]) -> dict[str, object]:
+    """A gluster spec (YAML data) for these hosts: bricks straight on their loop devices."""
+    return {
+        "hosts": [{"address": h.address, "host_key": h.host_key_fingerprint, "disks": list(h.loops),
+                   "vg_name": f"hcigt_vg{h.index}"} for h in hosts],
+        "volumes": list(volumes),
+        "lvm": False,
+        "brick_root": "/run/gluster_bricks",
+        "mount_root": "/run/glusterSD",
+        "fstab": "/run/fstab",
+        "ssh": {"identity": cluster.identity, "known_hosts": "", "connect_timeout": 5},
+    }

@@ -11,7 +11,7 @@ import os
 import warnings
 from dataclasses import dataclass
 
-from node_setup.model import NodeConfig
+from node_setup.model import NodeConfig, Ssh, Syslog
 from nodecore.plan import Step
 from nodecore.secrets import Secret
 
@@ -56,8 +56,7 @@ def chrony_conf(servers: tuple[str, ...]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def sshd_conf(config: NodeConfig) -> str:
-    ssh = config.ssh
+def sshd_conf(ssh: Ssh) -> str:
     root = "no" if not ssh.root_login else ("yes" if ssh.password_login else "prohibit-password")
     return ("# written by hcinode (node_setup)\n"
             f"PasswordAuthentication {'yes' if ssh.password_login else 'no'}\n"
@@ -65,11 +64,13 @@ def sshd_conf(config: NodeConfig) -> str:
             f"PermitRootLogin {root}\n")
 
 
-def rsyslog_conf(config: NodeConfig) -> str:
-    s = config.syslog
+def rsyslog_conf(s: Syslog) -> str:
     target = f"[{s.host}]" if ":" in s.host else s.host
     marker = "@@" if s.protocol == "tcp" else "@"
     return f"# written by hcinode (node_setup): forward everything to {s.host}\n*.* {marker}{target}:{s.port}\n"
+
+
+CONCERNS = ("hostname", "ntp", "timezone", "keyboard", "password", "ssh", "syslog")
 
 
 @dataclass(frozen=True)
@@ -77,28 +78,31 @@ class FileSpec:
     path: str  # absolute on the node
     content: str | Secret
     mode: int = 0o644
+    concern: str = ""  # one of CONCERNS
 
 
 def identity_files(config: NodeConfig) -> list[FileSpec]:
     """The files the identity part of the config owns (password excluded: see identity_steps)."""
     files: list[FileSpec] = []
     if config.hostname:
-        files.append(FileSpec("/etc/hostname", config.hostname + "\n"))
+        files.append(FileSpec("/etc/hostname", config.hostname + "\n", concern="hostname"))
     if config.ntp_servers:
-        files.append(FileSpec("/etc/chrony/chrony.conf", chrony_conf(config.ntp_servers)))
+        files.append(FileSpec("/etc/chrony/chrony.conf", chrony_conf(config.ntp_servers), concern="ntp"))
     if config.timezone:
-        files.append(FileSpec("/etc/timezone", config.timezone + "\n"))
+        files.append(FileSpec("/etc/timezone", config.timezone + "\n", concern="timezone"))
     if config.keyboard:
         layout, _, variant = config.keyboard.partition("-")
         files.append(FileSpec("/etc/default/keyboard", f'XKBMODEL="pc105"\nXKBLAYOUT="{layout}"\n'
-                              f'XKBVARIANT="{variant}"\nXKBOPTIONS=""\nBACKSPACE="guess"\n'))
-        files.append(FileSpec("/etc/vconsole.conf", f"KEYMAP={config.keyboard}\n"))
-    files.append(FileSpec("/etc/ssh/sshd_config.d/50-hcinode.conf", sshd_conf(config)))
-    if config.ssh.authorized_keys:
-        files.append(FileSpec(f"/{ADMIN_USER}/.ssh/authorized_keys".replace("//", "/"),
-                              "".join(k.strip() + "\n" for k in config.ssh.authorized_keys), 0o600))
-    if config.syslog.host:
-        files.append(FileSpec("/etc/rsyslog.d/50-hcinode-remote.conf", rsyslog_conf(config)))
+                              f'XKBVARIANT="{variant}"\nXKBOPTIONS=""\nBACKSPACE="guess"\n', concern="keyboard"))
+        files.append(FileSpec("/etc/vconsole.conf", f"KEYMAP={config.keyboard}\n", concern="keyboard"))
+    if config.ssh is not None:
+        files.append(FileSpec("/etc/ssh/sshd_config.d/50-hcinode.conf", sshd_conf(config.ssh), concern="ssh"))
+        if config.ssh.authorized_keys:
+            files.append(FileSpec(f"/{ADMIN_USER}/.ssh/authorized_keys".replace("//", "/"),
+                                  "".join(k.strip() + "\n" for k in config.ssh.authorized_keys), 0o600, "ssh"))
+    if config.syslog is not None and config.syslog.host:
+        files.append(FileSpec("/etc/rsyslog.d/50-hcinode-remote.conf", rsyslog_conf(config.syslog),
+                              concern="syslog"))
     return files
 
 
@@ -107,17 +111,18 @@ def _in_root(root: str, path: str) -> str:
 
 
 def identity_steps(desired: NodeConfig, current: NodeConfig | None, *, root: str = "/",
-                   live: bool = True) -> list[Step]:
+                   live: bool = True, only: tuple[str, ...] = CONCERNS) -> list[Step]:
     """Steps that make the node's identity match `desired`.
 
     `current` (the last applied config, if known) drops steps for settings that did not change.
     `live` adds what a running node needs on top of files (set the kernel hostname, restart
     services, change the password with chpasswd); without it (installer) files are all there is.
+    `only` limits the steps to some concerns (`hcinode node set ntp ...` touches NTP alone).
     """
     steps: list[Step] = []
     old_files = {f.path: f for f in identity_files(current)} if current is not None else {}
     for spec in identity_files(desired):
-        if old_files.get(spec.path) == spec:
+        if old_files.get(spec.path) == spec or spec.concern not in only:
             continue
         steps.append(Step(f"Write {spec.path}", action="write_file",
                           params={"path": _in_root(root, spec.path), "content": spec.content, "mode": spec.mode}))
@@ -126,11 +131,13 @@ def identity_steps(desired: NodeConfig, current: NodeConfig | None, *, root: str
     def was(path: str) -> bool:
         return _in_root(root, path) in changed
 
-    if desired.timezone and (current is None or current.timezone != desired.timezone):
+    if "timezone" in only and desired.timezone and (current is None or current.timezone != desired.timezone):
         steps.append(Step(f"Set the time zone to {desired.timezone}", action="symlink",
                           params={"path": _in_root(root, "/etc/localtime"),
                                   "target": f"/usr/share/zoneinfo/{desired.timezone}"}))
-    enable_changed = current is None or current.ssh.enabled != desired.ssh.enabled
+    old_ssh = current.ssh if current is not None else None
+    enable_changed = "ssh" in only and desired.ssh is not None and (
+        old_ssh is None or old_ssh.enabled != desired.ssh.enabled)
     if live:
         if was("/etc/hostname"):
             steps.append(Step(f"Set the running host name to {desired.hostname}", argv=("hostname", desired.hostname)))
@@ -140,21 +147,22 @@ def identity_steps(desired: NodeConfig, current: NodeConfig | None, *, root: str
         if was("/etc/rsyslog.d/50-hcinode-remote.conf"):
             steps.append(Step("Restart rsyslog for remote logging", action="try_restart",
                               params={"unit": "rsyslog.service"}))
-        if enable_changed:
+        if enable_changed and desired.ssh is not None:
             verb = "enable" if desired.ssh.enabled else "disable"
             steps.append(Step(f"{verb.capitalize()} the SSH server", action="service_enable",
                               params={"unit": SSH_UNIT, "enable": desired.ssh.enabled}))
-        elif was("/etc/ssh/sshd_config.d/50-hcinode.conf") and desired.ssh.enabled:
+        elif was("/etc/ssh/sshd_config.d/50-hcinode.conf") and desired.ssh is not None and desired.ssh.enabled:
             steps.append(Step("Restart the SSH server with the new settings", action="try_restart",
                               params={"unit": SSH_UNIT}))
-    elif enable_changed:
+    elif enable_changed and desired.ssh is not None:
         wants = _in_root(root, SSH_WANTS)
         if desired.ssh.enabled:
             steps.append(Step("Enable the SSH server at boot", action="symlink",
                               params={"path": wants, "target": SSH_UNIT_PATH}))
         else:
             steps.append(Step("Disable the SSH server at boot", action="remove", params={"path": wants}))
-    if desired.admin_password is not None and (current is None or current.admin_password != desired.admin_password):
+    if "password" in only and desired.admin_password is not None and (
+            current is None or current.admin_password != desired.admin_password):
         hashed = hash_password(desired.admin_password)
         if live:
             steps.append(Step(f"Set the {ADMIN_USER} password", argv=("chpasswd", "-e"),

@@ -149,8 +149,8 @@ class NodeConfig:
     keyboard: str = ""  # console keymap / XKB layout, e.g. "us", "de"
     # plaintext (hashed with SHA-512 crypt before it is written anywhere) or an existing crypt hash ("$6$...")
     admin_password: Secret | None = None
-    ssh: Ssh = field(default_factory=Ssh)
-    syslog: Syslog = field(default_factory=Syslog)
+    ssh: Ssh | None = None  # None: leave the SSH server as it is
+    syslog: Syslog | None = None  # None: leave logging as it is
 
 
 def load_node_config(data: object, report: ValidationReport, path: str = "") -> NodeConfig | None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from node_setup.identity import identity_steps
+from node_setup.identity import CONCERNS, identity_steps
 from node_setup.keyfile import KEYFILE_DIR, controllers, keyfile_name, nm_type, profile_uuid
 from node_setup.keyfile import render_profile as _render_profile
 from node_setup.model import Interface, NetworkConfig, NodeConfig
@@ -128,18 +128,18 @@ def plan_network(current: NetworkState, desired: NetworkConfig, *,
 
 def plan_apply(current: NodeConfig | NetworkState | None, desired: NodeConfig, *,
                rollback_timeout: int = DEFAULT_ROLLBACK_TIMEOUT, check: bool = True,
-               current_state: NetworkState | None = None) -> Plan:
+               current_state: NetworkState | None = None, only: tuple[str, ...] = CONCERNS) -> Plan:
     """Steps to go from `current` to `desired` on a running node.
 
     `current` is the last applied NodeConfig (identity steps are skipped when unchanged) or the
     NetworkState read from NetworkManager; pass both with `current_state=` when known. An empty
-    `desired.network` (no devices) leaves the network alone.
+    `desired.network` (no devices) leaves the network alone; `only` limits the identity concerns.
     """
     old_config = current if isinstance(current, NodeConfig) else None
     state = current_state if current_state is not None else (
         current if isinstance(current, NetworkState) else
         NetworkState.from_config(current.network) if isinstance(current, NodeConfig) else NetworkState())
-    steps = identity_steps(desired, old_config, live=True)
+    steps = identity_steps(desired, old_config, live=True, only=only)
     net_steps = plan_network(state, desired.network, rollback_timeout=rollback_timeout, check=check) \
         if desired.network.devices() else []
     names = {p.uuid: p.id for p in state.profiles}

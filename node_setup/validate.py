@@ -378,6 +378,8 @@ def _check_identity(config: NodeConfig, report: ValidationReport) -> None:
             report.error("admin_password", problem)
     _check_ssh(config, report)
     syslog = config.syslog
+    if syslog is None:
+        return
     if syslog.host and not _is_host(syslog.host):
         report.error("syslog.host", f"{syslog.host!r} is not an address or host name")
     if not 1 <= syslog.port <= 65535:
@@ -400,6 +402,8 @@ def password_problem(value: str) -> str:
 
 def _check_ssh(config: NodeConfig, report: ValidationReport) -> None:
     ssh = config.ssh
+    if ssh is None:
+        return
     for i, key in enumerate(ssh.authorized_keys):
         parts = key.split()
         kind_at = next((k for k, p in enumerate(parts) if p in SSH_KEY_TYPES), None)

@@ -30,7 +30,7 @@ log = logging.getLogger("hcinode.tui")
 
 MIN_COLS, MIN_ROWS = 70, 20
 MENU_WIDTH = 22
-GLOBAL_KEYS = (("Tab", "Menu/Page"), ("F5", "Refresh"), ("F10", "Apply"), ("F12", "Lock"), ("Alt-Q", "Quit"))
+GLOBAL_KEYS = (("Tab", "Switch"), ("F5", "Refresh"), ("F10", "Apply"), ("F12", "Lock"), ("Alt-Q", "Quit"))
 INSTALL_KEYS = (("F10", "Next"), ("Esc", "Back"), ("Alt-Q", "Quit"))
 
 
@@ -109,8 +109,11 @@ class DialogLayer(urwid.Widget):
 
     def _overlay(self, size: tuple[int, int]) -> urwid.Overlay:
         cols, rows = size
-        return urwid.Overlay(self.dialog, self.bottom, "center", min(self.dialog.width, cols - 2),
-                             "middle", min(self.dialog.height, rows - 2))
+        # a width/height <= 0 means "the screen less that much" (plans and logs want all the room)
+        width = self.dialog.width if self.dialog.width > 0 else cols + self.dialog.width
+        height = self.dialog.height if self.dialog.height > 0 else rows + self.dialog.height
+        return urwid.Overlay(self.dialog, self.bottom, "center", max(10, min(width, cols - 2)),
+                             "middle", max(5, min(height, rows - 2)))
 
     def render(self, size: tuple[int, int], focus: bool = False) -> urwid.Canvas:
         return self._overlay(size).render(size, focus)
@@ -134,6 +137,7 @@ class App:
         self.loop: urwid.MainLoop | None = None
         self.last_key = time.monotonic()
         self.install_state: dict[str, Any] = {}  # the installer flow's answers, shared by its pages
+        self._shared: dict[str, Any] = {}
         self.current = self.pages[0]
         self.visited = {0}
 
@@ -209,6 +213,12 @@ class App:
     def page_changed(self, page: Page) -> None:
         if page is self.current:
             self.body.original_widget = page.widget
+
+    def shared(self, key: str, factory: Callable[[], Any]) -> Any:
+        """One object shared by several pages (e.g. the node settings controller), made on first use."""
+        if key not in self._shared:
+            self._shared[key] = factory()
+        return self._shared[key]
 
     def page(self, name: str) -> Page:
         for p in self.pages:
@@ -319,7 +329,7 @@ class App:
         if self.ctx.dry_run:
             self.open_dialog(dialogs.confirm(
                 "Dry run: nothing will be changed", [question, "This is the plan that would run:"],
-                self.close_dialog, self.close_dialog, yes="Close", no="Back", details=details, width=76))
+                self.close_dialog, self.close_dialog, yes="Close", no="Back", details=details, width=-6, height=-4))
             return
 
         def go() -> None:
@@ -327,7 +337,7 @@ class App:
             self.run_plan(plan, actions=actions, runners=runners, on_done=on_done, journal_name=journal_name)
 
         self.open_dialog(dialogs.confirm(plan.title, question, go, self.close_dialog, yes="Apply", no="Cancel",
-                                         details=details, width=76))
+                                         details=details, width=-6, height=-4))
 
     def run_plan(self, plan: Plan, *, actions: Mapping[str, Action] | None = None,
                  runners: Runner | Mapping[str, Runner] | None = None,

@@ -23,11 +23,12 @@ class Dialog(urwid.WidgetWrap):
                  on_escape: Callable[[], Any] | None = None) -> None:
         self.width, self.height = width, height
         self.on_escape = on_escape
+        self.buttons = list(buttons)
         parts: list[Any] = [body]
         if buttons:
             parts += [("pack", urwid.Divider()), ("pack", urwid.Padding(button_row(buttons), align="center",
                                                                          width=("relative", 100)))]
-        pile = urwid.Pile(parts)
+        self.pile = pile = urwid.Pile(parts)
         if buttons:
             pile.focus_position = len(parts) - 1
         box = urwid.LineBox(pile, title=title, title_attr="dialog_error" if error else "dialog_title")
@@ -36,6 +37,9 @@ class Dialog(urwid.WidgetWrap):
     def keypress(self, size: tuple[int, int], key: str) -> str | None:
         if key == "esc" and self.on_escape is not None:
             self.on_escape()
+            return None
+        if key == "f10" and self.buttons:
+            self.buttons[0][1]()  # F10 is "OK" everywhere
             return None
         return super().keypress(size, key)
 

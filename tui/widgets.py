@@ -18,8 +18,9 @@ def button(label: str, on_press: Callable[[], Any]) -> urwid.Widget:
 
 
 def button_row(buttons: Sequence[tuple[str, Callable[[], Any]]]) -> urwid.Widget:
-    cells = [(len(label) + 4, button(label, fn)) for label, fn in buttons]
-    return urwid.Columns(cells, dividechars=2)
+    """Buttons side by side, wrapping onto more lines when the screen is narrow."""
+    width = max(len(label) for label, _fn in buttons) + 4
+    return urwid.GridFlow([button(label, fn) for label, fn in buttons], width, 2, 0, "left")
 
 
 def title(text: str) -> urwid.Widget:
@@ -210,8 +211,8 @@ class ScrollText(urwid.WidgetWrap):
     def set_lines(self, lines: Iterable[str], follow: bool = False) -> None:
         self.walker[:] = [urwid.AttrMap(_Line(line), self.attr, "menu_focus") for line in lines] or \
             [urwid.Text("")]
-        if follow and len(self.walker):
-            self.listbox.set_focus(len(self.walker) - 1)
+        if len(self.walker):
+            self.listbox.set_focus(len(self.walker) - 1 if follow else 0)
 
 
 class _Line(urwid.Text):

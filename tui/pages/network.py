@@ -1,0 +1,332 @@
+"""Network: the NIC table, the configured devices (NICs, bonds, VLANs, bridges), DNS; apply with
+the plan shown first and the "Keep these settings?" countdown after it.
+
+Every edit is validated with node_setup's rules for the whole config, and each problem is shown
+under the field it belongs to (node_setup reports paths like `network.vlans[0].ipv4.addresses`).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import replace
+from typing import Any
+
+import urwid
+
+from nodecore.report import ValidationReport
+from tui import dialogs
+from tui.framework import Page, register
+from tui.node_controller import NodeController
+from tui.pages import scroll
+from tui.widgets import Choice, Field, Form, button, button_row, table, title
+
+KINDS = {"interfaces": "NIC", "bonds": "bond", "vlans": "VLAN", "bridges": "bridge"}
+BOND_MODES = [("active-backup", "active-backup"), ("802.3ad", "802.3ad (LACP)"), ("balance-xor", "balance-xor")]
+ROLLBACK_SECONDS = 60
+
+
+def node_controller(page: Page) -> NodeController:
+    return page.app.shared("node", lambda: NodeController(page.ctx.facts))  # type: ignore[no-any-return]
+
+
+def describe(dev: Any) -> str:
+    parts = []
+    if hasattr(dev, "slaves"):
+        parts.append(f"{dev.mode} of {'+'.join(dev.slaves) or '-'}")
+    if hasattr(dev, "parent"):
+        parts.append(f"id {dev.id} on {dev.parent}")
+    if hasattr(dev, "ports"):
+        parts.append(f"ports {'+'.join(dev.ports) or '-'}")
+    for fam in (dev.ipv4, dev.ipv6):
+        if fam.method == "static":
+            parts.append(" ".join(fam.addresses) + (f" gw {fam.gateway}" if fam.gateway else ""))
+        elif fam.method != "disabled":
+            parts.append(f"{'v6 ' if fam is dev.ipv6 else ''}{fam.method}")
+    return ", ".join(parts) or "no address"
+
+
+@register
+class NetworkPage(Page):
+    name = "Network"
+    rank = 20
+    hotkey = "n"
+    keys = (("B", "Bond"), ("V", "VLAN"), ("D", "DNS"))
+    letters = {"a": "interfaces", "b": "bonds", "v": "vlans", "r": "bridges"}
+
+    @property
+    def node(self) -> NodeController:
+        return node_controller(self)
+
+    def model(self) -> dict[str, Any]:
+        return {"desired": self.node.desired, "dirty": self.node.dirty()}
+
+    def content(self) -> urwid.Widget:
+        f = self.ctx.facts
+        body: list[urwid.Widget] = [title("Network interfaces")]
+        body += table(["Name", "Link", "Speed", "MAC", "Driver"], [], [11, 6, 6, 19])
+        for n in f.nics:
+            speed = f"{n.speed_mbps // 1000}G" if n.speed_mbps and n.speed_mbps >= 1000 else (
+                f"{n.speed_mbps}M" if n.speed_mbps else "-")
+            body += table([], [[n.name, "up" if n.link else "down", speed, n.mac, n.driver or "-"]], [11, 6, 6, 19])[1:]
+            if n.addresses:
+                body.append(urwid.Padding(urwid.Text(("dim", " ".join(n.addresses))), left=11))
+        body += [urwid.Divider(), title("Configuration" + ("  (changed, not applied: F10)"
+                                                            if self.node.dirty() else ""))]
+        net = self.node.desired.network
+        for kind in KINDS:
+            for i, dev in enumerate(getattr(net, kind)):
+                label = f"{dev.name:<11}{KINDS[kind]:<7}{describe(dev)}"
+                body.append(button(label, lambda k=kind, i=i: self.edit(k, i)))
+        dns = net.dns
+        body.append(button(f"{'DNS':<11}{'':<7}{' '.join(dns.servers) or 'no servers'}"
+                           + (f"; search {' '.join(dns.search)}" if dns.search else ""), self.edit_dns))
+        body += [urwid.Divider(),
+                 button_row([("Add NIC (A)", lambda: self.edit("interfaces", None)),
+                             ("Create bond (B)", lambda: self.edit("bonds", None)),
+                             ("Add VLAN (V)", lambda: self.edit("vlans", None)),
+                             ("Add bridge (R)", lambda: self.edit("bridges", None))]),
+                 button_row([("Apply (F10)", self.on_apply), ("Discard changes", self.discard)])]
+        return scroll(body)
+
+    def handle_key(self, key: str) -> str | None:
+        if key.lower() in self.letters:
+            self.edit(self.letters[key.lower()], None)
+            return None
+        if key.lower() == "d":
+            self.edit_dns()
+            return None
+        return key
+
+    def discard(self) -> None:
+        self.node.reset()
+        self.invalidate()
+
+    def edit(self, kind: str, index: int | None) -> None:
+        self.app.open_dialog(DeviceEditor(self, kind, index))
+
+    def edit_dns(self) -> None:
+        self.app.open_dialog(DnsEditor(self))
+
+    def saved(self) -> None:
+        self.app.close_dialog()
+        self.invalidate()
+
+    def on_apply(self) -> None:
+        report = self.node.validate()
+        if not report.ok:
+            self.app.show_message("The settings are not valid", report.render_lines(60))
+            return
+        if not self.node.dirty():
+            self.app.show_message("Network", "Nothing to apply: the settings are unchanged.")
+            return
+        plan = self.node.plan(rollback_timeout=ROLLBACK_SECONDS * 2)
+        if self.ctx.dry_run:
+            self.app.apply_plan(plan, question="Apply the network settings?")
+            return
+        self.app.show_message("Cannot apply here", "This build's node_setup has no apply backend yet; "
+                              "nothing was changed. Use --dry-run to see the plan.")
+
+    def keep_countdown(self, on_keep: Any, on_revert: Any) -> None:
+        """After an apply: "Keep these settings? Reverting in 60 s" (NetworkManager rolls back anyway)."""
+        self.app.open_dialog(dialogs.CountdownDialog(
+            "The new network settings are active. If you can still reach this node, keep them.",
+            ROLLBACK_SECONDS, on_keep, on_revert))
+
+
+class _FormDialog(dialogs.Dialog):
+    def __init__(self, title_text: str, widgets: list[urwid.Widget], buttons: list[tuple[str, Any]],
+                 on_escape: Any, height: int = 20) -> None:
+        self.listbox = scroll(widgets)
+        super().__init__(title_text, self.listbox, buttons, width=68, height=height, on_escape=on_escape)
+        self.pile.focus_position = 0  # start on the first field
+
+
+class DeviceEditor(_FormDialog):
+    """Add or edit one device; OK validates the whole config with node_setup's rules."""
+
+    def __init__(self, page: NetworkPage, kind: str, index: int | None) -> None:
+        self.page, self.kind, self.index = page, kind, index
+        node = page.node
+        net = node.desired.network
+        self.devices = list(getattr(net, kind))
+        self.path_index = index if index is not None else len(self.devices)
+        dev = self.devices[index] if index is not None else None
+        self.form = form = Form()
+        nic_names = [n.name for n in page.ctx.facts.nics if not n.virtual]
+        widgets: list[urwid.Widget] = []
+        if kind == "interfaces":
+            configured = {d.name for d in net.interfaces}
+            options = [(n, n) for n in nic_names if dev is not None and n == dev.name or n not in configured]
+            widgets.append(form.add(Choice("name", "NIC", options or [("", "all NICs are configured")],
+                                           dev.name if dev else (options[0][0] if options else ""))))
+        elif kind == "bonds":
+            widgets.append(form.add(Field("name", "Name", dev.name if dev else self._free_name("bond"))))
+            self.slave_boxes = {n: urwid.CheckBox(n, dev is not None and n in dev.slaves) for n in nic_names}
+            widgets.append(urwid.Columns([(20, urwid.Text(("label", "Slaves"))),
+                                          urwid.Pile([urwid.AttrMap(b, None, "button_focus")
+                                                      for b in self.slave_boxes.values()])]))
+            widgets.append(form.add(Choice("mode", "Mode", BOND_MODES, dev.mode if dev else "active-backup")))
+        elif kind == "vlans":
+            slaves = {s for b in net.bonds for s in b.slaves}
+            parents = [(d.name, d.name) for d in (*net.interfaces, *net.bonds) if d.name not in slaves]
+            widgets.append(form.add(Choice("parent", "Parent", parents or [("", "add a NIC or bond first")],
+                                           dev.parent if dev else (parents[0][0] if parents else ""))))
+            widgets.append(form.add(Field("id", "VLAN id", str(dev.id) if dev else "", hint="1-4094")))
+        elif kind == "bridges":
+            widgets.append(form.add(Field("name", "Name", dev.name if dev else "ovirtmgmt")))
+            names = [d.name for d in (*net.interfaces, *net.bonds, *net.vlans)]
+            self.port_boxes = {n: urwid.CheckBox(n, dev is not None and n in dev.ports) for n in names}
+            widgets.append(urwid.Columns([(20, urwid.Text(("label", "Ports"))),
+                                          urwid.Pile([urwid.AttrMap(b, None, "button_focus")
+                                                      for b in self.port_boxes.values()] or [urwid.Text("-")])]))
+        v4, v6 = (dev.ipv4, dev.ipv6) if dev else (None, None)
+        widgets += [
+            form.add(Choice("ipv4", "IPv4", [("disabled", "none"), ("dhcp", "DHCP"), ("static", "static")],
+                            v4.method if v4 else ("disabled" if kind == "bonds" else "static"))),
+            form.add(Field("address", "IPv4 address", " ".join(v4.addresses) if v4 else "",
+                           hint="CIDR, e.g. 192.0.2.10/24")),
+            form.add(Field("gateway", "IPv4 gateway", v4.gateway if v4 else "")),
+            form.add(Choice("ipv6", "IPv6", [("disabled", "none"), ("auto", "auto (SLAAC)"), ("dhcp", "DHCPv6"),
+                                             ("static", "static")], v6.method if v6 else "disabled")),
+            form.add(Field("address6", "IPv6 address", " ".join(v6.addresses) if v6 else "")),
+            form.add(Field("gateway6", "IPv6 gateway", v6.gateway if v6 else "")),
+            form.add(Field("mtu", "MTU", str(dev.mtu) if dev and dev.mtu else "", hint="empty: default")),
+            form.messages,
+        ]
+        buttons: list[tuple[str, Any]] = [("OK", self.ok)]
+        if dev is not None:
+            buttons.append(("Remove", self.remove))
+        buttons.append(("Cancel", page.app.close_dialog))
+        verb = "Edit" if dev else {"interfaces": "Add", "bonds": "Create", "vlans": "Add", "bridges": "Add"}[kind]
+        super().__init__(f"{verb} {KINDS[kind]}", widgets, buttons, page.app.close_dialog)
+
+    def _free_name(self, prefix: str) -> str:
+        taken = {d.name for d in self.page.node.desired.network.devices()}
+        return next(f"{prefix}{i}" for i in range(100) if f"{prefix}{i}" not in taken)
+
+    def build(self, v: dict[str, Any], report: ValidationReport) -> Any:
+        """The device from the form; problems the model cannot even hold go straight to the report."""
+        from node_setup import Bond, Bridge, Interface, IPv4, IPv6, Vlan
+
+        def ints(name: str, default: int = 0) -> int:
+            text = str(v.get(name, "")).strip()
+            if not text:
+                return default
+            if not text.isdigit():
+                report.error(name, f"{text!r} is not a number")
+                return default
+            return int(text)
+
+        def addresses(name: str, version: int) -> tuple[str, ...]:
+            out = []
+            for item in str(v[name]).replace(",", " ").split():
+                try:
+                    iface = ipaddress.ip_interface(item)
+                except ValueError:
+                    report.error(name, f"{item!r} is not an IPv{version} address with a prefix")
+                    continue
+                if iface.version != version or "/" not in item:
+                    report.error(name, f"{item!r} is not an IPv{version} address with a prefix "
+                                 f"(e.g. {'192.0.2.10/24' if version == 4 else '2001:db8::10/64'})")
+                    continue
+                out.append(item)
+            return tuple(out)
+
+        ipv4 = IPv4(v["ipv4"], addresses("address", 4) if v["ipv4"] == "static" else (),
+                    v["gateway"].strip() if v["ipv4"] == "static" else "")
+        ipv6 = IPv6(v["ipv6"], addresses("address6", 6) if v["ipv6"] == "static" else (),
+                    v["gateway6"].strip() if v["ipv6"] == "static" else "")
+        mtu = ints("mtu")
+        if self.kind == "interfaces":
+            nic = self.page.ctx.facts.nic(v["name"])
+            return Interface(name=v["name"], mac=nic.mac if nic else "", mtu=mtu, ipv4=ipv4, ipv6=ipv6)
+        if self.kind == "bonds":
+            slaves = tuple(n for n, b in self.slave_boxes.items() if b.state)
+            return Bond(name=v["name"].strip(), slaves=slaves, mode=v["mode"], mtu=mtu, ipv4=ipv4, ipv6=ipv6)
+        if self.kind == "vlans":
+            vid = ints("id")
+            if not str(v["id"]).strip():
+                report.error("id", "a VLAN id is required")
+            return Vlan(name=f"{v['parent']}.{vid}", parent=v["parent"], id=vid, mtu=mtu, ipv4=ipv4, ipv6=ipv6)
+        ports = tuple(n for n, b in self.port_boxes.items() if b.state)
+        return Bridge(name=v["name"].strip(), ports=ports, mtu=mtu, ipv4=ipv4, ipv6=ipv6)
+
+    def network_with(self, dev: Any | None) -> Any:
+        """The whole network with this device put in (or removed); bond slaves and bridge ports
+        become plain ports (no address of their own), added as NICs when they were not listed."""
+        from node_setup import Interface, IPv4, IPv6
+
+        net = self.page.node.desired.network
+        devices = list(self.devices)
+        if dev is None:
+            del devices[self.path_index]
+        elif self.index is None:
+            devices.append(dev)
+        else:
+            devices[self.index] = dev
+        net = replace(net, **{self.kind: tuple(devices)})
+        members = tuple(getattr(dev, "slaves", ())) + tuple(getattr(dev, "ports", ())) if dev else ()
+        if members:
+            nics = list(net.interfaces)
+            for name in members:
+                found = [i for i, d in enumerate(nics) if d.name == name]
+                if found:
+                    nics[found[0]] = replace(nics[found[0]], ipv4=IPv4(), ipv6=IPv6())
+                elif self.page.ctx.facts.nic(name) is not None:
+                    nics.append(Interface(name=name, mac=self.page.ctx.facts.nic(name).mac))  # type: ignore[union-attr]
+            net = replace(net, interfaces=tuple(nics))
+            for kind in ("bonds", "vlans"):
+                if kind != self.kind:
+                    net = replace(net, **{kind: tuple(replace(d, ipv4=IPv4(), ipv6=IPv6()) if d.name in members
+                                                      else d for d in getattr(net, kind))})
+        return net
+
+    def field_map(self) -> dict[str, str]:
+        base = f"network.{self.kind}[{self.path_index}]"
+        return {f"{base}.ipv4.addresses": "address", f"{base}.ipv4.gateway": "gateway",
+                f"{base}.ipv4": "ipv4", f"{base}.ipv6.addresses": "address6", f"{base}.ipv6.gateway": "gateway6",
+                f"{base}.ipv6": "ipv6", f"{base}.mtu": "mtu", f"{base}.id": "id", f"{base}.parent": "parent",
+                f"{base}.name": "name", f"{base}.mode": "mode", f"{base}.mac": "name"}
+
+    def ok(self) -> None:
+        report = ValidationReport()
+        dev = self.build(self.form.values(), report)
+        if report.ok:
+            node = self.page.node
+            candidate = replace(node.desired, network=self.network_with(dev))
+            full = node.validate(candidate)
+            # problems of other devices that existed before this edit are not this form's business
+            report.extend(ValidationReport(problems=[p for p in full.errors]))
+        self.form.show_report(report, self.field_map())
+        if report.ok:
+            self.page.node.update(network=self.network_with(dev))
+            self.page.saved()
+
+    def remove(self) -> None:
+        node = self.page.node
+        node.update(network=self.network_with(None))
+        self.page.saved()
+
+
+class DnsEditor(_FormDialog):
+    def __init__(self, page: NetworkPage) -> None:
+        self.page = page
+        dns = page.node.desired.network.dns
+        self.form = Form()
+        widgets = [self.form.add(Field("servers", "DNS servers", " ".join(dns.servers), hint="space separated")),
+                   self.form.add(Field("search", "Search domains", " ".join(dns.search))), self.form.messages]
+        super().__init__("DNS", widgets, [("OK", self.ok), ("Cancel", page.app.close_dialog)],
+                         page.app.close_dialog, height=12)
+
+    def ok(self) -> None:
+        from node_setup import Dns
+
+        v = self.form.values()
+        dns = Dns(servers=tuple(v["servers"].replace(",", " ").split()), search=tuple(v["search"].split()))
+        node = self.page.node
+        candidate = replace(node.desired, network=replace(node.desired.network, dns=dns))
+        report = node.validate(candidate)
+        self.form.show_report(report, {"network.dns.servers": "servers", "network.dns.search": "search"})
+        if report.ok:
+            node.update(network=candidate.network)
+            self.page.saved()

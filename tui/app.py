@@ -17,7 +17,7 @@ from typing import Any
 import urwid
 
 from nodecore.errors import ApplyFailed, HcinodeError, InvalidInput
-from nodecore.executor import Action, ExecutionResult, Executor, Journal
+from nodecore.executor import Action, Executor, Journal
 from nodecore.paths import journal_path
 from nodecore.plan import Plan
 from nodecore.runner import LocalRunner, Runner
@@ -323,34 +323,44 @@ class App:
     # --- applying plans ------------------------------------------------------------------------
     def apply_plan(self, plan: Plan, *, question: str = "Apply these changes?",
                    actions: Mapping[str, Action] | None = None, runners: Runner | Mapping[str, Runner] | None = None,
-                   on_done: Callable[[ExecutionResult], Any] | None = None, journal_name: str = "tui") -> None:
-        """Confirm and execute a plan; with --dry-run only show it (the machine is not changed)."""
+                   on_done: Callable[[Any], Any] | None = None, journal_name: str = "tui",
+                   execute: Callable[[Callable[[Any], None]], Any] | None = None) -> None:
+        """Confirm and execute a plan; with --dry-run only show it (the machine is not changed).
+
+        `execute(report)` replaces the default executor when a package applies its own plans
+        (node_setup's apply adds its NetworkManager actions and the pending checkpoint).
+        """
         details = plan.render_text().splitlines()
         if self.ctx.dry_run:
             self.open_dialog(dialogs.confirm(
                 "Dry run: nothing will be changed", [question, "This is the plan that would run:"],
-                self.close_dialog, self.close_dialog, yes="Close", no="Back", details=details, width=-6, height=-4))
+                self.close_dialog, self.close_dialog, yes="Close", no="Back", details=details,
+                width=-6, height=-4))
             return
 
         def go() -> None:
             self.close_dialog()
-            self.run_plan(plan, actions=actions, runners=runners, on_done=on_done, journal_name=journal_name)
+            self.run_plan(plan, actions=actions, runners=runners, on_done=on_done, journal_name=journal_name,
+                          execute=execute)
 
         self.open_dialog(dialogs.confirm(plan.title, question, go, self.close_dialog, yes="Apply", no="Cancel",
                                          details=details, width=-6, height=-4))
 
     def run_plan(self, plan: Plan, *, actions: Mapping[str, Action] | None = None,
                  runners: Runner | Mapping[str, Runner] | None = None,
-                 on_done: Callable[[ExecutionResult], Any] | None = None, journal_name: str = "tui") -> None:
+                 on_done: Callable[[Any], Any] | None = None, journal_name: str = "tui",
+                 execute: Callable[[Callable[[Any], None]], Any] | None = None) -> None:
         progress = dialogs.ProgressDialog(plan.title, len(plan))
         self.open_dialog(progress)
 
-        def work(report: Callable[[Any], None]) -> ExecutionResult:
+        def work(report: Callable[[Any], None]) -> Any:
+            if execute is not None:
+                return execute(report)
             executor = Executor(runners or LocalRunner(), actions=actions, progress=report,
                                 journal=Journal(journal_path(f"{journal_name}-{plan.id}")))
             return executor.execute(plan)
 
-        def done(result: ExecutionResult) -> None:
+        def done(result: Any) -> None:
             self._remove_dialog(progress)
             if on_done is not None:
                 on_done(result)

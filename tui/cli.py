@@ -53,7 +53,8 @@ def build_app(args: argparse.Namespace) -> Any:
 
         facts = collect()
     mode = args.mode if args.mode != "auto" else detect_mode(facts)
-    ctx = Context(facts=facts, services=Services(), dry_run=args.dry_run, lock_timeout=args.lock_timeout)
+    ctx = Context(facts=facts, services=Services(), dry_run=args.dry_run, lock_timeout=args.lock_timeout,
+                  live=not args.facts)
     return App(ctx, mode=mode)
 
 

@@ -48,6 +48,8 @@ class Context:
     version: str = __version__
     worker: Worker = field(default_factory=Worker)
     lock_timeout: int = 900  # seconds of no keys before the console locks itself (0: never)
+    # live: this machine's own state (NetworkManager, saved settings); False for captured facts and tests
+    live: bool = False
 
 
 class Page:

@@ -7,7 +7,10 @@ settings to the desired ones, which the console shows (--dry-run, confirm dialog
 
 from __future__ import annotations
 
+import contextlib
+import io
 import ipaddress
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -37,35 +40,142 @@ def config_from_facts(facts: HostFacts) -> Any:
 
 
 class NodeController:
-    """Holds the current and the edited (desired) NodeConfig of this node."""
+    """Holds the current and the edited (desired) NodeConfig of this node.
 
-    def __init__(self, facts: HostFacts, current: Any = None) -> None:
+    `live`: plan against what NetworkManager has now and apply through node_setup (the real
+    console); otherwise plan purely against `current` (captured facts, tests, demos).
+    """
+
+    def __init__(self, facts: HostFacts, current: Any = None, live: bool = False, dry_run: bool = True) -> None:
         self.facts = facts
+        self.live = live
+        self.dry_run = dry_run
+        if current is None and live:
+            from node_setup.apply import confirmed_config
+
+            current = confirmed_config()
         self.current = current if current is not None else config_from_facts(facts)
         self.desired = self.current
 
     def update(self, **changes: Any) -> None:
         self.desired = replace(self.desired, **changes)
 
-    def update_network(self, **changes: Any) -> None:
-        self.desired = replace(self.desired, network=replace(self.desired.network, **changes))
-
     def validate(self, config: Any = None) -> ValidationReport:
         from node_setup import validate
 
         return validate(config if config is not None else self.desired)
 
-    def plan(self, rollback_timeout: int = 120) -> Plan:
+    def network_change(self) -> Any:
+        """What the Network page applies: the network plus the hostname."""
+        return self.desired
+
+    def identity_change(self) -> Any:
+        """What identity pages apply: the settings without the network (never touched by them)."""
+        from node_setup import NetworkConfig
+
+        return replace(self.desired, network=NetworkConfig())
+
+    def plan(self, desired: Any, only: tuple[str, ...], rollback_timeout: int = 120) -> Plan:
+        if self.live:
+            from node_setup.apply import plan_for
+
+            # plan_for warns on stderr when NetworkManager is absent (a dry run on a workstation);
+            # the screen belongs to the console, so the warning goes to the log instead
+            with contextlib.redirect_stderr(io.StringIO()):
+                return plan_for(desired, rollback_timeout=rollback_timeout, only=only, offline_ok=self.dry_run)
         from node_setup import plan_apply
 
-        return plan_apply(self.current, self.desired, rollback_timeout=rollback_timeout)
+        return plan_apply(self.current, desired, rollback_timeout=rollback_timeout, only=only)
+
+    def apply(self, desired: Any, plan: Plan, only: tuple[str, ...], rollback_timeout: int,
+              progress: Callable[[Any], None]) -> Any:
+        """Run in the background: node_setup applies; a network change then waits for confirm()."""
+        from node_setup.apply import apply
+
+        return apply(desired, plan=plan, only=only, rollback_timeout=rollback_timeout, progress=progress)
+
+    def confirm(self) -> list[str]:
+        from node_setup.apply import confirm
+
+        return confirm()
+
+    def rollback(self) -> None:
+        from node_setup.apply import rollback
+
+        rollback()
 
     def dirty(self) -> bool:
         return bool(self.desired != self.current)
 
-    def applied(self) -> None:
-        """The desired settings are now the node's settings (after a confirmed apply)."""
-        self.current = self.desired
+    def applied(self, concerns: tuple[str, ...] = ()) -> None:
+        """The applied part of desired is now current (after a confirmed apply)."""
+        if "network" in concerns:
+            self.current = replace(self.current, network=self.desired.network, hostname=self.desired.hostname)
+        fields = {"ntp": "ntp_servers", "timezone": "timezone", "keyboard": "keyboard", "ssh": "ssh",
+                  "password": "admin_password", "hostname": "hostname", "syslog": "syslog"}
+        for concern in concerns:
+            if concern in fields:
+                self.current = replace(self.current, **{fields[concern]: getattr(self.desired, fields[concern])})
 
-    def reset(self) -> None:
-        self.desired = self.current
+    def reset(self, concerns: tuple[str, ...] = ()) -> None:
+        if not concerns:
+            self.desired = self.current
+            return
+        fields = {"network": "network", "ntp": "ntp_servers", "timezone": "timezone", "keyboard": "keyboard",
+                  "ssh": "ssh", "password": "admin_password", "hostname": "hostname"}
+        for concern in concerns:
+            if concern in fields:
+                self.desired = replace(self.desired, **{fields[concern]: getattr(self.current, fields[concern])})
+
+
+ROLLBACK_SECONDS = 60  # the console's countdown; NetworkManager's own timer is twice that
+
+
+def apply_settings(app: Any, node: NodeController, desired: Any, only: tuple[str, ...], what: str,
+                   network: bool = False) -> None:
+    """Validate, show the plan (dry run) or confirm and apply it; a network change then asks
+    "Keep these settings?" with a countdown and rolls back unless kept."""
+    from tui import dialogs
+
+    report = node.validate(desired)
+    if not report.ok:
+        app.show_message("The settings are not valid", report.render_lines(60))
+        return
+    plan = node.plan(desired, only, rollback_timeout=ROLLBACK_SECONDS * 2)
+    if not plan.steps:
+        app.show_message(what, "Nothing to apply: the node already has these settings.")
+        return
+    concerns = only + (("network",) if network else ())
+
+    def execute(report_progress: Callable[[Any], None]) -> Any:
+        return node.apply(desired, plan, only, ROLLBACK_SECONDS * 2, report_progress)
+
+    def finished(outcome: Any) -> None:
+        status = outcome.status
+        if not getattr(status, "pending", False):
+            node.applied(concerns)
+            app.show_message(what, "Applied.")
+            return
+        seconds = int(min(ROLLBACK_SECONDS, max(5, getattr(status, "seconds_remaining", ROLLBACK_SECONDS) - 5)))
+
+        def keep() -> None:
+            app.close_dialog()
+
+            def kept(_saved: Any) -> None:
+                node.applied(concerns)
+                app.show_message(what, "Kept and saved.")
+            app.ctx.worker.submit(lambda _r: node.confirm(), on_done=kept, name="network-confirm")
+
+        def revert() -> None:
+            app.close_dialog()
+
+            def reverted(_none: Any) -> None:
+                node.reset(concerns)
+                app.show_message(what, "Rolled back: the previous settings are active again.")
+            app.ctx.worker.submit(lambda _r: node.rollback(), on_done=reverted, name="network-rollback")
+
+        app.open_dialog(dialogs.CountdownDialog(
+            "The new network settings are active. If you can still reach this node, keep them.",
+            seconds, keep, revert))
+
+    app.apply_plan(plan, question=f"Apply {what}?", execute=execute, on_done=finished)

@@ -87,6 +87,22 @@ class Services:
         wanted = [line.rstrip("\n") for line in tail if not unit or unit in line]
         return [f"(no systemd journal here: showing {self.hcinode_log})"] + wanted
 
+    def network_test(self, gateways: Sequence[str], hosts: Sequence[str],
+                     name: str) -> list[tuple[str, str, bool, str]]:
+        """(check, target, ok, detail) for: ping each gateway, ping each host, resolve the name."""
+        probes = [("gateway", g) for g in gateways] + [("host", h) for h in hosts]
+        if name:
+            probes.append(("resolve", name))
+        results = []
+        for kind, target in probes:
+            try:
+                result = self.runner.run(probe_argv(kind, target), check=False, timeout=15)
+                ok, out = result.ok, (result.stdout.strip() or result.stderr.strip())
+            except (HcinodeError, OSError) as exc:
+                ok, out = False, str(exc)
+            results.append((kind, target, ok, (out.splitlines() or [""])[-1][:120]))
+        return results
+
     def admin_password_hash(self) -> str | None:
         try:
             with open(self.shadow_path, encoding="utf-8") as f:
@@ -121,3 +137,10 @@ class Services:
             log.debug("%s: %s", argv[0], exc)
             return None
         return result.stdout if result.ok else None
+
+
+def probe_argv(kind: str, target: str) -> list[str]:
+    """The command behind one connectivity probe (like a server console's "test management network")."""
+    if kind == "resolve":
+        return ["getent", "hosts", target]
+    return ["ping", "-n", "-c", "3", "-W", "1", target]

@@ -16,17 +16,18 @@ import urwid
 from nodecore.report import ValidationReport
 from tui import dialogs
 from tui.framework import Page, register
-from tui.node_controller import NodeController
+from tui.node_controller import NodeController, apply_settings
 from tui.pages import scroll
 from tui.widgets import Choice, Field, Form, button, button_row, table, title
 
 KINDS = {"interfaces": "NIC", "bonds": "bond", "vlans": "VLAN", "bridges": "bridge"}
 BOND_MODES = [("active-backup", "active-backup"), ("802.3ad", "802.3ad (LACP)"), ("balance-xor", "balance-xor")]
-ROLLBACK_SECONDS = 60
 
 
 def node_controller(page: Page) -> NodeController:
-    return page.app.shared("node", lambda: NodeController(page.ctx.facts))  # type: ignore[no-any-return]
+    ctx = page.ctx
+    return page.app.shared(  # type: ignore[no-any-return]
+        "node", lambda: NodeController(ctx.facts, live=ctx.live, dry_run=ctx.dry_run))
 
 
 def describe(dev: Any) -> str:
@@ -78,7 +79,8 @@ class NetworkPage(Page):
                 label = f"{dev.name:<11}{KINDS[kind]:<7}{describe(dev)}"
                 body.append(button(label, lambda k=kind, i=i: self.edit(k, i)))
         dns = net.dns
-        body.append(button(f"{'DNS':<11}{'':<7}{' '.join(dns.servers) or 'no servers'}"
+        body.append(button(f"{'Hostname':<18}{self.node.desired.hostname or '-'}", self.edit_dns))
+        body.append(button(f"{'DNS':<18}{' '.join(dns.servers) or 'no servers'}"
                            + (f"; search {' '.join(dns.search)}" if dns.search else ""), self.edit_dns))
         body += [urwid.Divider(),
                  button_row([("Add NIC (A)", lambda: self.edit("interfaces", None)),
@@ -112,25 +114,11 @@ class NetworkPage(Page):
         self.invalidate()
 
     def on_apply(self) -> None:
-        report = self.node.validate()
-        if not report.ok:
-            self.app.show_message("The settings are not valid", report.render_lines(60))
-            return
         if not self.node.dirty():
             self.app.show_message("Network", "Nothing to apply: the settings are unchanged.")
             return
-        plan = self.node.plan(rollback_timeout=ROLLBACK_SECONDS * 2)
-        if self.ctx.dry_run:
-            self.app.apply_plan(plan, question="Apply the network settings?")
-            return
-        self.app.show_message("Cannot apply here", "This build's node_setup has no apply backend yet; "
-                              "nothing was changed. Use --dry-run to see the plan.")
-
-    def keep_countdown(self, on_keep: Any, on_revert: Any) -> None:
-        """After an apply: "Keep these settings? Reverting in 60 s" (NetworkManager rolls back anyway)."""
-        self.app.open_dialog(dialogs.CountdownDialog(
-            "The new network settings are active. If you can still reach this node, keep them.",
-            ROLLBACK_SECONDS, on_keep, on_revert))
+        apply_settings(self.app, self.node, self.node.network_change(), ("hostname",), "the network settings",
+                       network=True)
 
 
 class _FormDialog(dialogs.Dialog):
@@ -313,9 +301,10 @@ class DnsEditor(_FormDialog):
         self.page = page
         dns = page.node.desired.network.dns
         self.form = Form()
-        widgets = [self.form.add(Field("servers", "DNS servers", " ".join(dns.servers), hint="space separated")),
+        widgets = [self.form.add(Field("hostname", "Hostname", page.node.desired.hostname)),
+                   self.form.add(Field("servers", "DNS servers", " ".join(dns.servers), hint="space separated")),
                    self.form.add(Field("search", "Search domains", " ".join(dns.search))), self.form.messages]
-        super().__init__("DNS", widgets, [("OK", self.ok), ("Cancel", page.app.close_dialog)],
+        super().__init__("Hostname and DNS", widgets, [("OK", self.ok), ("Cancel", page.app.close_dialog)],
                          page.app.close_dialog, height=12)
 
     def ok(self) -> None:
@@ -324,9 +313,11 @@ class DnsEditor(_FormDialog):
         v = self.form.values()
         dns = Dns(servers=tuple(v["servers"].replace(",", " ").split()), search=tuple(v["search"].split()))
         node = self.page.node
-        candidate = replace(node.desired, network=replace(node.desired.network, dns=dns))
+        candidate = replace(node.desired, hostname=v["hostname"].strip(),
+                            network=replace(node.desired.network, dns=dns))
         report = node.validate(candidate)
-        self.form.show_report(report, {"network.dns.servers": "servers", "network.dns.search": "search"})
+        self.form.show_report(report, {"network.dns.servers": "servers", "network.dns.search": "search",
+                                       "hostname": "hostname"})
         if report.ok:
-            node.update(network=candidate.network)
+            node.update(network=candidate.network, hostname=candidate.hostname)
             self.page.saved()

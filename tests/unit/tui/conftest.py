@@ -47,6 +47,12 @@ class FakeServices:
         base = [f"2026-11-22T04:{i:02d}:00+0000 node01 {unit or 'kernel'}[{100 + i}]: message {i}" for i in range(40)]
         return base[-lines:]
 
+    def network_test(self, gateways: list[str], hosts: list[str], name: str) -> list[tuple[str, str, bool, str]]:
+        out = [("gateway", g, True, "3 packets transmitted, 3 received, 0% packet loss") for g in gateways]
+        out += [("host", h, not h.endswith(".99"), "ok" if not h.endswith(".99") else "100% packet loss")
+                for h in hosts]
+        return out + ([("resolve", name, True, f"192.0.2.5 {name}")] if name else [])
+
     def has_password(self) -> bool:
         return self.password is not None
 

@@ -139,11 +139,12 @@ class NMBackend:
             user = conn.get_setting(self.NM.SettingUser)
             wired = conn.get_setting_wired()
             mac = (wired.get_mac_address() or "") if wired else ""
+            clone = self.NM.SimpleConnection.new_clone(conn)
+            clone.get_setting_connection().set_property("timestamp", 0)  # last-used time is not a setting
             profiles.append(Profile(conn.get_uuid(), conn.get_id(), _short_type(conn.get_connection_type()),
                                     conn.get_interface_name() or "", mac.upper(),
                                     bool(user and user.get_data(MANAGED_KEY) == "1"),
-                                    write_keyfile(self.NM.SimpleConnection.new_clone(conn)),
-                                    conn.get_uuid() in active))
+                                    write_keyfile(clone), conn.get_uuid() in active))
         return NetworkState(tuple(profiles))
 
     def devices(self) -> list[dict[str, Any]]:

@@ -1,0 +1,176 @@
+"""Import a gluster-ansible HCI inventory (what oVirt's cockpit wizard writes) as our spec.
+
+Reads the `hc_nodes` group (top level or under all.children): per host the gluster_infra_*
+variables (volume groups with their PVs, thick LVs, thin pools, thin LVs, mount devices, cache),
+and the gluster_features_hci_* variables (volumes with bricks and arbiter, volume options),
+which may sit in host vars or group vars. Anything we cannot map is reported, never dropped
+silently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import yaml
+
+from gluster_setup.spec import parse_spec
+from nodecore.config import Size
+from nodecore.report import ValidationReport
+
+K = 1024
+
+
+def _hc_nodes(data: Any) -> Mapping[str, Any] | None:
+    if not isinstance(data, dict):
+        return None
+    group = data.get("hc_nodes")
+    if isinstance(group, dict):
+        return group
+    children = (data.get("all") or {}).get("children") if isinstance(data.get("all"), dict) else None
+    nested = children.get("hc_nodes") if isinstance(children, dict) else None
+    return nested if isinstance(nested, dict) else None
+
+
+def _size(value: Any, where: str, report: ValidationReport) -> int | None:
+    try:
+        return int(Size.parse(str(value).strip()))
+    except ValueError:
+        report.error(where, f"{value!r} is not a size hcinode understands", "write e.g. 100G")
+        return None
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else ([] if value is None else [value])
+
+
+def convert(data: Any, source: str = "inventory", known_hosts: str = "/root/.ssh/known_hosts"
+            ) -> tuple[dict[str, Any] | None, ValidationReport]:
+    """Inventory YAML data -> spec data (a dict ready for YAML) and a report of what did not map."""
+    report = ValidationReport(source)
+    group = _hc_nodes(data)
+    if group is None:
+        report.error("hc_nodes", "no hc_nodes group", "is this a gluster-ansible HCI inventory?")
+        return None, report
+    hosts = group.get("hosts") or {}
+    group_vars = group.get("vars") or {}
+    if not isinstance(hosts, dict) or not hosts:
+        report.error("hc_nodes.hosts", "no hosts")
+        return None, report
+
+    def var(host_vars: Mapping[str, Any], name: str, default: Any = None) -> Any:
+        return host_vars.get(name, group_vars.get(name, default))
+
+    spec: dict[str, Any] = {"hosts": []}
+    volumes: dict[str, dict[str, Any]] = {}  # volume name -> spec data
+    lv_sizes: dict[str, tuple[int, bool]] = {}  # lv name -> (size, thin)
+    mount_to_lv: dict[str, str] = {}
+    vg_names: list[str] = []
+    metadata: int | None = None
+    pool_size: int | None = None
+    cache: dict[str, Any] | None = None
+    for name, host_vars in hosts.items():
+        host_vars = host_vars or {}
+        where = f"hc_nodes.hosts.{name}"
+        disks: list[str] = []
+        vgs = _list(var(host_vars, "gluster_infra_volume_groups"))
+        for vg in vgs:
+            for pv in str(vg.get("pvname", "")).split(","):
+                if pv.strip():
+                    disks.append(pv.strip())
+        if len(vgs) > 1:
+            report.warning(f"{where}.gluster_infra_volume_groups", f"{len(vgs)} VGs: hcinode puts all of a "
+                           "host's brick disks into one VG")
+        host: dict[str, Any] = {"address": str(name), "disks": disks}
+        if host_vars.get("ansible_host") and host_vars["ansible_host"] != name:
+            host["name"] = str(host_vars["ansible_host"])
+        if vgs:
+            host["vg_name"] = str(vgs[0].get("vgname", "gluster_vg"))
+            vg_names.append(host["vg_name"])
+        for lv in _list(var(host_vars, "gluster_infra_thick_lvs")):
+            size = _size(lv.get("size"), f"{where}.gluster_infra_thick_lvs.{lv.get('lvname')}", report)
+            if size is not None:
+                lv_sizes[str(lv.get("lvname"))] = (size, False)
+        for lv in _list(var(host_vars, "gluster_infra_lv_logicalvols")):
+            size = _size(lv.get("lvsize"), f"{where}.gluster_infra_lv_logicalvols.{lv.get('lvname')}", report)
+            if size is not None:
+                lv_sizes[str(lv.get("lvname"))] = (size, True)
+        for pool in _list(var(host_vars, "gluster_infra_thinpools")):
+            if pool.get("poolmetadatasize"):
+                metadata = _size(pool["poolmetadatasize"], f"{where}.gluster_infra_thinpools", report)
+            if pool.get("thinpoolsize"):
+                pool_size = _size(pool["thinpoolsize"], f"{where}.gluster_infra_thinpools", report)
+        for dev in _list(var(host_vars, "gluster_infra_mount_devices")):
+            mount_to_lv[str(dev.get("path", "")).rstrip("/")] = str(dev.get("lvname", ""))
+        for c in _list(var(host_vars, "gluster_infra_cache_vars")):
+            host["cache_disk"] = str(c.get("cachedisk", "")).split(",")[0]
+            size = _size(c.get("cachelvsize"), f"{where}.gluster_infra_cache_vars", report)
+            if size is not None:
+                cache = {"size": size, "mode": str(c.get("cachemode", "writethrough"))}
+        spec["hosts"].append(host)
+
+    dtype = str(group_vars.get("gluster_infra_disktype", "JBOD")).upper()
+    if dtype != "JBOD":
+        spec["disk_type"] = {"type": dtype, "disk_count": int(group_vars.get("gluster_infra_diskcount", 1)),
+                             "stripe_unit": int(group_vars.get("gluster_infra_stripe_unit_size", 256)) * K}
+    if len(set(vg_names)) == 1:
+        spec["vg_name"] = vg_names[0]
+        for host in spec["hosts"]:
+            host.pop("vg_name", None)
+    thin_pool: dict[str, Any] = {}
+    if metadata:
+        thin_pool["metadata_size"] = metadata
+    if pool_size:
+        thin_pool["size"] = pool_size
+    if thin_pool:
+        spec["thin_pool"] = thin_pool
+    if cache:
+        spec["cache"] = cache
+
+    hci_volumes = _list(group_vars.get("gluster_features_hci_volumes"))
+    if not hci_volumes:
+        report.error("hc_nodes.vars.gluster_features_hci_volumes", "no volumes")
+    options = {str(k): str(v) for k, v in (group_vars.get("gluster_features_hci_volume_options") or {}).items()}
+    arbiters = set()
+    roots = set()
+    for i, vol in enumerate(hci_volumes):
+        where = f"hc_nodes.vars.gluster_features_hci_volumes[{i}]"
+        vname = str(vol.get("volname", ""))
+        brick = str(vol.get("brick", "")).rstrip("/")
+        mount = brick.rsplit("/", 1)[0]
+        roots.add(mount.rsplit("/", 1)[0])
+        if brick != f"{mount}/{vname}" or mount.rsplit("/", 1)[-1] != vname:
+            report.warning(f"{where}.brick", f"{brick}: hcinode lays bricks out as <root>/{vname}/{vname}")
+        lv = mount_to_lv.get(mount, f"gluster_lv_{vname}")
+        if lv not in lv_sizes:
+            report.error(f"{where}", f"no LV size found for {vname} (LV {lv})",
+                         "the inventory needs gluster_infra_thick_lvs or gluster_infra_lv_logicalvols for it")
+            continue
+        size, thin = lv_sizes[lv]
+        entry: dict[str, Any] = {"name": vname, "size": size, "thin": thin}
+        if options:
+            entry["options"] = dict(options)
+        volumes[vname] = entry
+        arbiters.add(int(vol.get("arbiter", 0) or 0))
+    spec["volumes"] = list(volumes.values())
+    if arbiters == {1}:
+        spec["replica"] = 2
+        spec["arbiter"] = True
+    elif len(arbiters) > 1:
+        report.error("hc_nodes.vars.gluster_features_hci_volumes", "some volumes have an arbiter, some not",
+                     "hcinode uses one layout for all volumes")
+    if len(spec["hosts"]) == 1:
+        spec["replica"] = 1
+    if len(roots) == 1:
+        spec["brick_root"] = roots.pop()
+    spec["ssh"] = {"known_hosts": known_hosts}
+    parsed, spec_report = parse_spec(spec, source, require_host_keys=False)
+    report.extend(spec_report)
+    return (spec if parsed is not None and report.ok else None), report
+
+
+def render(spec: Mapping[str, Any], source: str) -> str:
+    head = (f"# hcinode gluster spec imported from {source}\n"
+            "# Host keys: ssh.known_hosts must hold every host's key, or add host_key: SHA256:... per host\n"
+            "# (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub on the host). Sizes are in bytes.\n")
+    return head + yaml.safe_dump(dict(spec), sort_keys=False, default_flow_style=False)

@@ -1,0 +1,83 @@
+"""The operations behind the CLI verbs (and the tests and bench): connect, deploy, expand, teardown.
+
+Each one is: verify host keys -> preflight (read-only, all problems at once) -> plan -> apply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+from gluster_setup.apply import ApplyResult, apply, print_progress, ssh_runners, verify_host_keys
+from gluster_setup.plan import DeployPlan, deploy_plan, expand_plan, teardown_plan
+from gluster_setup.preflight import preflight
+from gluster_setup.spec import GlusterSpec
+from gluster_setup.status import ClusterStatus, collect, parse_volume_info
+from nodecore.errors import HcinodeError, InvalidInput
+from nodecore.executor import Progress
+from nodecore.report import ValidationReport
+from nodecore.runner import LocalRunner, Runner
+
+ProgressCallback = Callable[[Progress], None]
+
+
+def connect(spec: GlusterSpec, *, local: Runner | None = None, known_hosts: str | None = None
+            ) -> dict[str, Runner]:
+    """ssh runners for every host, after checking each host key against the spec."""
+    path = verify_host_keys(spec, local or LocalRunner(), known_hosts)
+    return ssh_runners(spec, path, inner=local)
+
+
+def deploy(spec: GlusterSpec, runners: Mapping[str, Runner], *, progress: ProgressCallback = print_progress,
+           run_preflight: bool = True) -> ApplyResult:
+    if run_preflight:
+        preflight(spec, runners).raise_if_errors()
+    return apply(deploy_plan(spec), runners, progress)
+
+
+def bricked_addresses(spec: GlusterSpec, runners: Mapping[str, Runner]) -> set[str]:
+    """Addresses of hosts that already hold bricks of the spec's volumes (asked on the first host)."""
+    first = spec.hosts[0].ssh_name
+    info = runners[first].run(["gluster", "volume", "info", "--xml"], check=False, timeout=30)
+    if not info.ok:
+        raise HcinodeError(f"cannot read the volumes on {first}: {info.stderr.strip() or info.stdout.strip()}")
+    names = {v.name for v in spec.volumes}
+    return {b.name.split(":")[0] for v in parse_volume_info(info.stdout) if v.name in names for b in v.bricks}
+
+
+def plan_expand(spec: GlusterSpec, runners: Mapping[str, Runner], new: Sequence[str] = ()) -> DeployPlan:
+    report = ValidationReport("expand")
+    if not new:
+        have = bricked_addresses(spec, runners)
+        new = [h.address for h in spec.hosts if h.address not in have]
+        if spec.hosts[0].address not in have:
+            report.error("hosts[0]", f"{spec.hosts[0].address} holds no brick: the first host must be an "
+                         "existing member", "list the existing hosts first, the new ones after them")
+    if not new and report.ok:
+        report.error("hosts", "every host of the spec already holds bricks: nothing to expand",
+                     "add the new hosts to the spec")
+    if new and len(new) % spec.replica_set:
+        report.error("hosts", f"{len(new)} new host(s): expand adds whole replica sets of {spec.replica_set}")
+    report.raise_if_errors()
+    return expand_plan(spec, new)
+
+
+def expand(spec: GlusterSpec, runners: Mapping[str, Runner], new: Sequence[str] = (), *,
+           progress: ProgressCallback = print_progress) -> ApplyResult:
+    plan = plan_expand(spec, runners, new)
+    added = [h for h in spec.hosts if h.ssh_name in plan.phases[0].plans]
+    preflight(spec, runners, added).raise_if_errors()
+    return apply(plan, runners, progress)
+
+
+def teardown(spec: GlusterSpec, runners: Mapping[str, Runner], *, confirmed: bool,
+             progress: ProgressCallback = print_progress) -> ApplyResult:
+    if not confirmed:
+        report = ValidationReport("teardown")
+        report.error("--yes-destroy-data", "teardown deletes the volumes and wipes every brick",
+                     "pass --yes-destroy-data to confirm")
+        raise InvalidInput(report)
+    return apply(teardown_plan(spec), runners, progress)
+
+
+def status(spec: GlusterSpec, runners: Mapping[str, Runner]) -> ClusterStatus:
+    return collect(runners, [h.ssh_name for h in spec.hosts])

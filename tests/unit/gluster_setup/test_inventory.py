@@ -1,0 +1,69 @@
+"""Import of gluster-ansible HCI inventories (three real-world shapes) into our spec."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from gluster_setup.inventory import convert, render
+from gluster_setup.spec import parse_spec
+
+DATA = Path(__file__).resolve().parents[2] / "data" / "gluster"
+G = 1024**3
+
+
+def imported(name: str) -> tuple[dict, list[str]]:
+    spec, report = convert(yaml.safe_load((DATA / name).read_text()), name)
+    assert spec is not None, report.render_text()
+    # what we write must load back as a valid spec
+    reparsed, again = parse_spec(yaml.safe_load(render(spec, name)), name, require_host_keys=False)
+    assert reparsed is not None, again.render_text()
+    return spec, [p.field for p in report.warnings]
+
+
+def test_cockpit_jbod_inventory() -> None:
+    spec, warnings = imported("inventory-jbod.yml")
+    assert [h["address"] for h in spec["hosts"]] == [f"host{i}-storage.example.com" for i in (1, 2, 3)]
+    assert all(h["disks"] == ["/dev/sdb"] for h in spec["hosts"])
+    assert spec["vg_name"] == "gluster_vg_sdb"
+    assert [(v["name"], v["size"], v["thin"]) for v in spec["volumes"]] == [
+        ("engine", 100 * G, False), ("data", 500 * G, True), ("vmstore", 500 * G, True)]
+    assert spec["thin_pool"] == {"metadata_size": 3 * G}
+    assert "disk_type" not in spec and "arbiter" not in spec
+    assert spec["brick_root"] == "/gluster_bricks"
+    assert warnings == []
+
+
+def test_raid6_arbiter_cache_under_all_children() -> None:
+    spec, _ = imported("inventory-raid6-arbiter.yml")
+    assert spec["disk_type"] == {"type": "RAID6", "disk_count": 10, "stripe_unit": 256 * 1024}
+    assert spec["replica"] == 2 and spec["arbiter"] is True
+    assert spec["cache"] == {"size": 100 * G, "mode": "writeback"}
+    assert [h["cache_disk"] for h in spec["hosts"]] == ["/dev/sdc"] * 3
+    assert [h["name"] for h in spec["hosts"]] == [f"hc{i}.mgmt.example.com" for i in (1, 2, 3)]
+    assert spec["thin_pool"] == {"metadata_size": 16 * G, "size": 8 * 1024 * G}
+    assert spec["volumes"][1]["options"] == {"performance.cache-size": "32MB", "cluster.shd-max-threads": "8"}
+
+
+def test_two_vgs_per_host_become_one_with_a_warning() -> None:
+    spec, warnings = imported("inventory-multidisk.yml")
+    assert all(h["disks"] == ["/dev/sdb", "/dev/sdc"] for h in spec["hosts"])
+    assert spec["brick_root"] == "/rhgs"
+    assert spec["volumes"][0]["size"] == 58 * G and spec["volumes"][1]["size"] == 1200 * G
+    assert any("gluster_infra_volume_groups" in w for w in warnings)
+
+
+def test_not_an_inventory() -> None:
+    spec, report = convert({"all": {"hosts": {"a": {}}}}, "x")
+    assert spec is None
+    assert report.errors[0].field == "hc_nodes"
+
+
+def test_missing_lv_size_is_an_error() -> None:
+    data = yaml.safe_load((DATA / "inventory-jbod.yml").read_text())
+    for host in data["hc_nodes"]["hosts"].values():
+        host["gluster_infra_thick_lvs"] = []
+    spec, report = convert(data, "x")
+    assert spec is None
+    assert any("no LV size found for engine" in p.message for p in report.errors)

@@ -102,7 +102,11 @@ def check_network(config: InstallConfig, report: ValidationReport) -> None:
                 report.error(at, f"network: {slave} is already a slave of {enslaved[slave]}")
             enslaved[slave] = d.device
         if d.bondopts:
-            opts = dict(o.split("=", 1) if "=" in o else (o, "") for o in re.split(r"[,;]", d.bondopts) if o)
+            opts: dict[str, str] = {}
+            for o in re.split(r"[,;]", d.bondopts):
+                key, _, val = o.partition("=")
+                if key:
+                    opts[key] = val
             mode = opts.get("mode", "balance-rr")
             if mode not in BOND_MODES:
                 report.error(at, f"network: bond mode {mode!r} is unknown", "e.g. active-backup or 802.3ad")

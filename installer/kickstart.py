@@ -100,7 +100,7 @@ class ParsedKickstart:
     includes: tuple[str, ...]  # %include paths seen (pass 2 reads them)
 
 
-class _HcinodeSection(Section):
+class _HcinodeSection(Section):  # type: ignore[misc]
     """%hcinode: `key = value` lines (see NODE_KEYS)."""
 
     sectionOpen = "%hcinode"
@@ -119,7 +119,7 @@ class _HcinodeSection(Section):
         self.lines.append((self.header_lineno + len(self.lines) + 1, line))
 
 
-class _Parser(KickstartParser):
+class _Parser(KickstartParser):  # type: ignore[misc]
     """Collects every error with its line instead of stopping at the first, and records commands."""
 
     def __init__(self, handler: Any, follow_includes: bool) -> None:
@@ -168,10 +168,7 @@ def _at(line: int) -> str:
 def _split(value: Any) -> tuple[str, ...]:
     if not value:
         return ()
-    if isinstance(value, (list, tuple)):
-        items = [str(v) for v in value]
-    else:
-        items = str(value).replace(";", ",").split(",")
+    items = [str(v) for v in value] if isinstance(value, (list, tuple)) else str(value).replace(";", ",").split(",")
     return tuple(i.strip() for i in items if i.strip())
 
 
@@ -189,7 +186,7 @@ def _defaults(cmd_obj: Any, data: Any) -> dict[str, Any]:
         fresh = cls() if data is not cmd_obj else cls(writePriority=0)
     except TypeError:
         return {}
-    return vars(fresh)
+    return dict(vars(fresh))
 
 
 def _unsupported_options(cmd: str, lineno: int, data: Any, default: dict[str, Any], report: ValidationReport) -> None:
@@ -254,7 +251,7 @@ def _translate(h: Any, parser: _Parser, report: ValidationReport) -> InstallConf
             hostname = nd.hostname
         if not nd.device and not nd.bootProto and not nd.ip:
             continue  # a hostname-only line: `network --hostname=x`
-        proto = nd.bootProto or "dhcp"
+        proto: Any = nd.bootProto or "dhcp"
         if proto not in ("dhcp", "static", "none"):
             report.error(_at(nd.lineno), f"network --bootproto={proto} is not supported (use dhcp, static or none)")
             proto = "dhcp"
@@ -505,7 +502,7 @@ def render(config: InstallConfig, *, reveal_secrets: bool = False) -> str:
     return out.getvalue()
 
 
-def _render_storage(s: Storage, w: Callable[[str], None]) -> None:
+def _render_storage(s: Storage, w: Callable[[str], object]) -> None:
     if s.only_use:
         w(f"ignoredisk --only-use={','.join(s.only_use)}\n")
     if s.zerombr:

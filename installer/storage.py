@@ -209,9 +209,7 @@ def _disks_to_clear(s: Storage, disks: Sequence[Disk], report: ValidationReport)
                                            or d.path in s.clearpart_drives)
         if s.clearpart == "linux" and (not s.clearpart_drives or d.name in s.clearpart_drives):
             listed = True
-        if listed or not d.in_use:
-            clear.append(d.path)
-        elif s.zerombr and not d.children:
+        if listed or not d.in_use or s.zerombr and not d.children:
             clear.append(d.path)
         else:
             report.error("clearpart", f"disk {d.name} has data on it ({_describe_use(d)}) and the kickstart "
@@ -272,14 +270,14 @@ def _default_layout(s: Storage, disks: Sequence[Disk], clear: tuple[str, ...], m
     if kind == "plain":
         parts += [PlannedPartition(first, "swap", "swap", swap),
                   PlannedPartition(first, "/", fstype, MIN_POOL_MIB, grow=True, mountpoint="/", fsoptions="defaults")]
-        resolved = _grow(parts, disks[0].size // MiB, first, report)
+        plain = _grow(parts, disks[0].size // MiB, first, report)
         _check_space(total, MIN_POOL_MIB + swap, disks, report)
-        return Layout(tuple(d.path for d in disks), clear, tuple(resolved), kind=kind)
+        return Layout(tuple(d.path for d in disks), clear, tuple(plain), kind=kind)
     pvs = []
     for i, d in enumerate(disks):
         pv = PlannedPartition(d.path, f"pv.{i:02d}", "lvmpv", 1, grow=True)
         pvs.append(pv)
-    resolved: list[PlannedPartition] = []
+    resolved = []
     for d in disks:
         resolved += _grow([p for p in parts + pvs if p.disk == d.path], d.size // MiB, d.path, report)
     vg_mib = sum(p.size_mib - PV_OVERHEAD_MIB for p in resolved if p.fstype == "lvmpv")
@@ -292,9 +290,25 @@ def _default_layout(s: Storage, disks: Sequence[Disk], clear: tuple[str, ...], m
         meta = _pool_metadata_mib(vg_mib - swap)
         pool = max(vg_mib - swap - 2 * meta - PV_OVERHEAD_MIB, 0)
         lvs.append(PlannedLV(DEFAULT_VG, "pool00", pool, grow=True, thinpool=True, metadatasize_mib=meta))
-        for name, mountpoint, size in DEFAULT_THIN_LVS:
+        for name, mountpoint, size in _fit_thin_sizes(pool):
             lvs.append(PlannedLV(DEFAULT_VG, name, size, fstype, mountpoint, THIN_OPTIONS, pool="pool00"))
     return Layout(tuple(d.path for d in disks), clear, tuple(resolved), (vg,), tuple(lvs), kind=kind)
+
+
+def _fit_thin_sizes(pool_mib: int) -> list[tuple[str, str, int]]:
+    """Node NG's sizes when the pool holds them; otherwise scaled down to fit (blivet, like
+    anaconda, does not overcommit a thin pool at install time). / keeps at least 3 GiB."""
+    total = sum(size for _, _, size in DEFAULT_THIN_LVS)
+    budget = pool_mib * 95 // 100
+    if total <= budget:
+        return list(DEFAULT_THIN_LVS)
+    root_min = 3072
+    rest = total - DEFAULT_THIN_LVS[0][2]
+    factor = max(budget - root_min, 0) / rest
+    out = [(DEFAULT_THIN_LVS[0][0], DEFAULT_THIN_LVS[0][1], root_min)]
+    for name, mountpoint, size in DEFAULT_THIN_LVS[1:]:
+        out.append((name, mountpoint, max(int(size * factor) // 4 * 4, 128)))
+    return out
 
 
 def _pool_metadata_mib(pool_mib: int) -> int:
@@ -437,6 +451,17 @@ def _explicit_lvs(logvols: Sequence[LogicalVolume], vg_sizes: Mapping[str, int],
         if vg in vg_sizes and used > vg_sizes[vg]:
             report.error("storage", f"volume group {vg}: the logical volumes need {used} MiB but it has "
                          f"{vg_sizes[vg]} MiB")
+    for lv in logvols:
+        if not lv.thinpool:
+            continue
+        thin = sum(t.size_mib for t in logvols if t.thin and t.poolname == lv.name and t.vgname == lv.vgname)
+        pool = lv.size_mib
+        if lv.grow:
+            pool = max(pool, vg_sizes.get(lv.vgname, 0) - thick_used.get(lv.vgname, 0) - lv.size_mib
+                       - 2 * max(lv.metadatasize_mib, 64))
+        if lv.vgname in vg_sizes and thin > pool:
+            report.error(_at(lv.lineno), f"thin pool {lv.name}: its thin volumes need {thin} MiB but the pool "
+                         f"has {pool} MiB", "make the thin volumes smaller (the installer does not overcommit)")
     for lv in logvols:
         size = lv.size_mib
         if lv.percent:

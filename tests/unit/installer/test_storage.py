@@ -133,3 +133,20 @@ def test_nic_names_are_checked_against_the_machine() -> None:
     parsed = ks("ignoredisk --only-use=vda\nnetwork --device=eth9 --bootproto=dhcp\n")
     report = checks.check_host(parsed.config, single_disk_vm())
     assert "no NIC 'eth9' on this machine" in report.render_text()
+
+
+def test_thin_pool_is_not_overcommitted() -> None:
+    _, report = layout_of("reqpart --add-boot\npart pv.01 --size=1 --grow\nvolgroup vg pv.01\n"
+                          "logvol none --vgname=vg --name=pool --thinpool --size=1 --grow\n"
+                          "logvol / --vgname=vg --name=root --thin --poolname=pool --size=30000 "
+                          "--fsoptions=defaults,discard\n")
+    assert "thin pool pool: its thin volumes need 30000 MiB but the pool has" in report.render_text()
+
+
+def test_default_thin_sizes_shrink_to_fit_a_small_disk() -> None:
+    layout, report = layout_of("")
+    assert report.ok and layout is not None
+    pool = next(lv for lv in layout.lvs if lv.thinpool)
+    thin = [lv for lv in layout.lvs if lv.pool]
+    assert sum(lv.size_mib for lv in thin) <= pool.size_mib
+    assert next(lv for lv in thin if lv.mountpoint == "/").size_mib >= 3072

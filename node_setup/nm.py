@@ -129,16 +129,23 @@ class NMBackend:
     def read_state(self) -> NetworkState:
         """Every profile NetworkManager knows, as the plan compares them."""
         self._iterate(0.05)
-        active = {ac.get_uuid() for ac in self.client.get_active_connections()
-                  if ac.get_state() in (self.NM.ActiveConnectionState.ACTIVATED,
-                                        self.NM.ActiveConnectionState.ACTIVATING)}
+        active: dict[str, str] = {}  # uuid -> MAC of the device it is active on
+        for ac in self.client.get_active_connections():
+            if ac.get_state() in (self.NM.ActiveConnectionState.ACTIVATED,
+                                  self.NM.ActiveConnectionState.ACTIVATING):
+                devices = ac.get_devices()
+                active[ac.get_uuid()] = (devices[0].get_hw_address() or "") if devices else ""
         profiles = []
         for conn in self.client.get_connections():
             if conn.get_connection_type() == "loopback":
                 continue
             user = conn.get_setting(self.NM.SettingUser)
             wired = conn.get_setting_wired()
-            mac = (wired.get_mac_address() or "") if wired else ""
+            # a profile bound by name (e.g. NetworkManager's "Wired connection 1") is matched to the
+            # model's MAC-matched NICs through the device it is active on
+            mac = ((wired.get_mac_address() if wired else "") or "") or active.get(conn.get_uuid(), "")
+            if conn.get_connection_type() != "802-3-ethernet":
+                mac = ""
             clone = self.NM.SimpleConnection.new_clone(conn)
             clone.get_setting_connection().set_property("timestamp", 0)  # last-used time is not a setting
             profiles.append(Profile(conn.get_uuid(), conn.get_id(), _short_type(conn.get_connection_type()),

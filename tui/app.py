@@ -239,7 +239,7 @@ class App:
 
     def previous_page(self) -> None:
         i = self.pages.index(self.current)
-        if i > 0:
+        if i > 0 and self.current.can_go_back:
             self.show_page(self.pages[i - 1])
             self.columns.focus_position = 1
 

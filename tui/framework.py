@@ -59,6 +59,7 @@ class Page:
     mode: ClassVar[str] = "node"
     # extra footer keys this page handles: (key label, what it does)
     keys: ClassVar[tuple[tuple[str, str], ...]] = ()
+    can_go_back: ClassVar[bool] = True  # installer steps after the point of no return say False
 
     def __init__(self, ctx: Context, app: App) -> None:
         self.ctx = ctx

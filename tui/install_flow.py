@@ -102,3 +102,28 @@ def password_problems(text: str) -> list[str]:
     from installer.config import password_problems as policy
 
     return policy(text)
+
+
+def build_install_plan(a: Answers, facts: HostFacts):  # -> nodecore.plan.Plan
+    """The installer's own plan for these answers (exactly what `hcinode install --dry-run` prints)."""
+    from installer.plan import build_plan
+    from installer.storage import resolve_layout
+
+    config = to_install_config(a)
+    report = check(a, facts)
+    layout = resolve_layout(config, facts, ValidationReport()) if report.ok else None
+    report.raise_if_errors()
+    assert layout is not None
+    return build_plan(config, layout, facts)
+
+
+def install_actions():  # -> Mapping[str, Action]
+    from installer.target import ACTIONS
+
+    return ACTIONS
+
+
+def plan_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("installer.plan") is not None

@@ -13,13 +13,17 @@ from typing import Any
 import urwid
 
 from nodecore.config import human_size
+from nodecore.executor import Executor, Journal, Progress
+from nodecore.paths import journal_path
+from nodecore.plan import Plan
 from nodecore.report import ValidationReport
+from nodecore.runner import LocalRunner, Runner
 from nodecore.secrets import Secret
-from tui import install_flow
+from tui import dialogs, install_flow
 from tui.framework import Page, register
 from tui.pages import scroll
 from tui.pages.power import power_plan
-from tui.widgets import Choice, Field, Form, button_row, kv, title
+from tui.widgets import Choice, Field, Form, ScrollText, button_row, kv, title
 
 EXIT_RESCUE = 3  # `hcinode tui` exit code asking the console service for a rescue shell
 
@@ -328,9 +332,110 @@ class SummaryPage(InstallStep):
         self._widget = None  # the answers may have changed: recheck every time
 
     def on_apply(self) -> None:
-        report = install_flow.check(self.answers, self.ctx.facts)
+        a, facts = self.answers, self.ctx.facts
+        report = install_flow.check(a, facts)
         if not report.ok:
             self.app.show_message("Cannot install yet", report.render_lines(60))
             return
-        self.app.show_message("Installer not available",
-                              "This build's installer has no install plan yet; nothing was changed.")
+        if not install_flow.plan_available():
+            self.app.show_message("Installer not available",
+                                  "This build's installer has no install plan; nothing was changed.")
+            return
+        plan = install_flow.build_install_plan(a, facts)
+        erase = ", ".join(a.disks)
+        question = f"Install hcinode? ALL DATA on {erase} will be ERASED."
+        if self.ctx.dry_run:
+            self.app.apply_plan(plan, question=question)
+            return
+
+        def go() -> None:
+            self.app.close_dialog()
+            installing = self.app.page("Installing")
+            assert isinstance(installing, InstallingPage)
+            self.app.go("Installing")
+            installing.start(plan)
+
+        self.app.open_dialog(dialogs.confirm("Erase and install", question, go, self.app.close_dialog,
+                                             yes="Erase and install", no="Cancel", details=plan.render_text()
+                                             .splitlines(), width=-6, height=-4))
+
+
+@register
+class InstallingPage(InstallStep):
+    name = "Installing"
+    rank = 80
+    can_go_back = False
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.bar = urwid.ProgressBar("bar_empty", "bar_done", 0, 100, "bar_smooth")
+        self.current = urwid.Text("Waiting for the summary to be confirmed.")
+        self.lines: list[str] = []
+        self.steps = ScrollText([])
+        self.plan: Plan | None = None
+        self.state = "idle"  # idle | running | failed | done
+        self.runner: Runner | None = None  # tests inject a RecordingRunner; the console uses LocalRunner
+
+    def content(self) -> urwid.Widget:
+        return urwid.Pile([("pack", title("Installing")), ("pack", urwid.Divider()), ("pack", self.current),
+                           ("pack", self.bar), ("pack", urwid.Divider("─")), self.steps])
+
+    def start(self, plan: Plan) -> None:
+        if self.state == "running":
+            return
+        self.plan, self.state = plan, "running"
+        actions = install_flow.install_actions()
+
+        def work(report: Any) -> Any:
+            journal = Journal(journal_path(f"install-{plan.id}"))  # a retry resumes where it stopped
+            runner = self.runner or LocalRunner()
+            return Executor(runner, actions=actions, journal=journal, progress=report).execute(plan)
+
+        self.ctx.worker.submit(work, on_done=self._done, on_error=self._failed, on_progress=self.update,
+                               name="install")
+
+    def update(self, p: Progress) -> None:
+        self.bar.set_completion(p.percent)
+        self.current.set_text(f"Step {p.index}/{p.total}: {p.title}")
+        mark = {"running": "..", "done": "ok", "skipped": "--", "failed": "!!"}.get(p.state, "  ")
+        line = f"[{mark}] {p.index:>2}. {p.title}"
+        if self.lines and self.lines[-1][4:] == line[4:]:
+            self.lines[-1] = line
+        else:
+            self.lines.append(line)
+        self.steps.set_lines(self.lines, follow=True)
+        self.app.redraw()
+
+    def _done(self, _result: Any) -> None:
+        self.state = "done"
+        self.app.go("Done")
+
+    def _failed(self, exc: BaseException) -> None:
+        self.state = "failed"
+        self.current.set_text(("error", "The install failed. F10 retries and resumes after the last finished step."))
+        self.app.show_error("Install failed", exc)
+
+    def on_apply(self) -> None:
+        if self.state == "failed" and self.plan is not None:
+            self.start(self.plan)
+
+
+@register
+class DonePage(InstallStep):
+    name = "Done"
+    rank = 90
+    can_go_back = False
+
+    def content(self) -> urwid.Widget:
+        a = self.answers
+        return scroll([
+            title("hcinode is installed"), urwid.Divider(),
+            urwid.Text(f"hcinode was installed on {', '.join(a.disks) or '-'} as {a.hostname or 'hcinode'}. "
+                       "Remove the install media, then reboot into the installed node."),
+            urwid.Divider(),
+            button_row([("Reboot (F10)", self.on_apply)]),
+        ])
+
+    def on_apply(self) -> None:
+        self.app.apply_plan(power_plan("reboot", self.answers.hostname or self.ctx.facts.hostname),
+                            question="Reboot into the installed node now?", journal_name="tui-power")

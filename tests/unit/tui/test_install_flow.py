@@ -96,6 +96,42 @@ def test_static_network_with_invalid_ip_shows_field_error() -> None:
     assert "'192.0.2.300/24' is not an IPv4 address" in render_text(app.root, 80, 24)
 
 
+def test_install_dry_run_shows_the_installers_plan() -> None:
+    pytest.importorskip("installer.plan", reason="the installer's plan is not in this tree yet")
+    app = make_app("install")
+    drive_to_summary(app)
+    press(app.root, ["f10"])
+    screen = render_text(app.root, 132, 43)
+    assert "Dry run: nothing will be changed" in screen
+    assert "ALL DATA on sdb will be ERASED" in screen
+    assert "Plan:" in screen
+
+
+def test_real_install_runs_the_plan_with_progress_then_done(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    pytest.importorskip("installer.plan", reason="the installer's plan is not in this tree yet")
+    from nodecore.runner import RecordingRunner
+
+    monkeypatch.setenv("HCINODE_STATE_DIR", str(tmp_path))
+    done: list[str] = []
+
+    from installer.target import ACTIONS
+
+    # every installer action is recorded instead of touching disks
+    noops = {name: (lambda _runner, _params, n=name: done.append(n)) for name in ACTIONS}
+    monkeypatch.setattr(install_flow, "install_actions", lambda: noops)
+    app = make_app("install", dry_run=False)
+    drive_to_summary(app)
+    app.page("Installing").runner = RecordingRunner()  # type: ignore[attr-defined]
+    press(app.root, ["f10"])
+    assert "Erase and install" in render_text(app.root, 80, 24)
+    press(app.root, ["enter"])
+    assert app.current.name == "Done", render_text(app.root, 80, 24)
+    assert done, "the installer's actions ran"
+    assert "hcinode was installed on sdb as node07.lab.example" in render_text(app.root, 80, 24)
+    press(app.root, ["esc"])
+    assert app.current.name == "Done"  # no way back after the install
+
+
 def test_summary_refuses_install_while_checks_fail() -> None:
     app = make_app("install")
     app.go("Summary")

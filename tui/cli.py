@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 from nodecore.cli import add_dry_run
-from nodecore.errors import EXIT_INVALID, EXIT_OK
+from nodecore.errors import EXIT_INVALID
 from nodecore.facts import HostFacts
 
 
@@ -58,14 +58,30 @@ def build_app(args: argparse.Namespace) -> Any:
     return App(ctx, mode=mode)
 
 
+def ensure_terminal_size(fd: int, default: tuple[int, int] = (24, 80)) -> None:
+    """A serial line reports 0x0 (nothing tells the kernel the far end's size): assume 80x24 as
+    `stty rows 24 cols 80` would, so the console draws a usable screen instead of nothing."""
+    import fcntl
+    import struct
+    import termios
+
+    try:
+        rows, cols = struct.unpack("hh", fcntl.ioctl(fd, termios.TIOCGWINSZ, b"    "))
+        if rows <= 0 or cols <= 0:
+            fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("hhhh", default[0], default[1], 0, 0))
+    except OSError:
+        pass
+
+
 def run(args: argparse.Namespace) -> int:
     if not sys.stdin.isatty() or not sys.stdout.isatty():
         print("hcinode tui needs a terminal (run it on a console, over ssh -t, or in tmux)", file=sys.stderr)
         return EXIT_INVALID
+    ensure_terminal_size(sys.stdout.fileno())
     started = time.monotonic()
     app = build_app(args)
     import logging
 
     logging.getLogger("hcinode.tui").info("console ready in %.3fs (mode %s)", time.monotonic() - started, app.mode)
     app.run(colors=args.colors)
-    return EXIT_OK
+    return app.exit_code  # 3: the technician chose "Rescue shell" (the console service opens one)

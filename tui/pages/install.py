@@ -324,8 +324,13 @@ class SummaryPage(InstallStep):
             body.append(urwid.Text(("error", "Fix these before installing:")))
         body += [urwid.Text(("error" if p.severity == "error" else "warning", p.render())) for p in report]
         body += [urwid.Divider(), title("Storage layout")]
-        body += [urwid.Text(line) for line in install_flow.layout_lines(a, facts)]
-        body += [urwid.Divider(), button_row([("Back", self.app.previous_page), ("Install", self.on_apply)])]
+        body += [urwid.Text(line, wrap="clip") for line in install_flow.layout_lines(a, facts)]
+        if report.ok and install_flow.plan_available():
+            # the same text `hcinode install --dry-run` prints for the equivalent kickstart
+            plan = install_flow.build_install_plan(a, facts)
+            body += [urwid.Divider(), title("Install plan")]
+            body += [urwid.Text(line, wrap="clip") for line in plan.render_text().splitlines()]
+        body[2:2] = [button_row([("Back", self.app.previous_page), ("Install (F10)", self.on_apply)]), urwid.Divider()]
         return scroll(body)
 
     def on_show(self) -> None:

@@ -226,3 +226,24 @@ def test_palette_depth() -> None:
     assert pick_colors("auto", "vt220") == 1
     assert pick_colors("mono") == 1
     assert (MIN_COLS, MIN_ROWS) <= (80, 24)
+
+
+def test_serial_line_without_size_gets_80x24() -> None:
+    import fcntl
+    import struct
+    import termios
+
+    from tui.cli import ensure_terminal_size
+
+    master, slave = os.openpty()
+    try:
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("hhhh", 0, 0, 0, 0))
+        ensure_terminal_size(slave)
+        rows, cols = struct.unpack("hh", fcntl.ioctl(slave, termios.TIOCGWINSZ, b"    "))
+        assert (rows, cols) == (24, 80)
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("hhhh", 43, 132, 0, 0))
+        ensure_terminal_size(slave)
+        assert struct.unpack("hh", fcntl.ioctl(slave, termios.TIOCGWINSZ, b"    ")) == (43, 132)
+    finally:
+        os.close(master)
+        os.close(slave)

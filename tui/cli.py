@@ -84,4 +84,4 @@ def run(args: argparse.Namespace) -> int:
 
     logging.getLogger("hcinode.tui").info("console ready in %.3fs (mode %s)", time.monotonic() - started, app.mode)
     app.run(colors=args.colors)
-    return app.exit_code  # 3: the technician chose "Rescue shell" (the console service opens one)
+    return int(app.exit_code)  # 3: the technician chose "Rescue shell" (the console service opens one)

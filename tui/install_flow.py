@@ -9,11 +9,18 @@ console and `hcinode install --kickstart` reject the same things with the same w
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
+from nodecore.executor import Action
 from nodecore.facts import Disk, HostFacts
+from nodecore.plan import Plan
 from nodecore.report import ValidationReport
 from nodecore.secrets import Secret
+
+if TYPE_CHECKING:
+    from installer.config import InstallConfig
 
 
 @dataclass
@@ -48,7 +55,7 @@ def split_list(text: str) -> tuple[str, ...]:
     return tuple(x for x in text.replace(",", " ").split() if x)
 
 
-def to_install_config(a: Answers):  # -> installer.config.InstallConfig (imported lazily: optional package)
+def to_install_config(a: Answers) -> InstallConfig:
     from installer.config import InstallConfig, Network, NetworkDevice, RootPassword, Storage, Time, hash_password
 
     ip = netmask = ""
@@ -104,7 +111,7 @@ def password_problems(text: str) -> list[str]:
     return policy(text)
 
 
-def build_install_plan(a: Answers, facts: HostFacts):  # -> nodecore.plan.Plan
+def build_install_plan(a: Answers, facts: HostFacts) -> Plan:
     """The installer's own plan for these answers (exactly what `hcinode install --dry-run` prints)."""
     from installer.plan import build_plan
     from installer.storage import resolve_layout
@@ -117,7 +124,7 @@ def build_install_plan(a: Answers, facts: HostFacts):  # -> nodecore.plan.Plan
     return build_plan(config, layout, facts)
 
 
-def install_actions():  # -> Mapping[str, Action]
+def install_actions() -> Mapping[str, Action]:
     from installer.target import ACTIONS
 
     return ACTIONS

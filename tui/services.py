@@ -116,7 +116,7 @@ class Services:
 
     def has_password(self) -> bool:
         stored = self.admin_password_hash()
-        return bool(stored) and stored[0] not in "!*"
+        return stored is not None and stored != "" and stored[0] not in "!*"
 
     def verify_password(self, password: str) -> bool | None:
         """True/False; None when the admin has no usable password (the console cannot lock then)."""

@@ -44,9 +44,13 @@ class LogsPage(Page):
         cells = []
         for key, label in units:
             rb = urwid.RadioButton(group, label, state=(key == self.unit))
-            urwid.connect_signal(rb, "change", lambda _w, on, k=key: on and self._set_unit(k))
+            urwid.connect_signal(rb, "change", self._unit_changed, user_args=[key])
             cells.append(urwid.AttrMap(rb, None, "button_focus"))
         return urwid.GridFlow(cells, 19, 1, 0, "left")
+
+    def _unit_changed(self, unit: str, _button: urwid.RadioButton, on: bool) -> None:
+        if on:
+            self._set_unit(unit)
 
     def _render_state(self) -> None:
         follow = "following (F to stop)" if self.follow else "F to follow"

@@ -7,6 +7,7 @@ under the field it belongs to (node_setup reports paths like `network.vlans[0].i
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import replace
 from typing import Any
@@ -26,7 +27,7 @@ BOND_MODES = [("active-backup", "active-backup"), ("802.3ad", "802.3ad (LACP)"),
 
 def node_controller(page: Page) -> NodeController:
     ctx = page.ctx
-    return page.app.shared(  # type: ignore[no-any-return]
+    return page.app.shared(
         "node", lambda: NodeController(ctx.facts, live=ctx.live, dry_run=ctx.dry_run))
 
 
@@ -77,7 +78,7 @@ class NetworkPage(Page):
         for kind in KINDS:
             for i, dev in enumerate(getattr(net, kind)):
                 label = f"{dev.name:<11}{KINDS[kind]:<7}{describe(dev)}"
-                body.append(button(label, lambda k=kind, i=i: self.edit(k, i)))
+                body.append(button(label, functools.partial(self.edit, kind, i)))
         dns = net.dns
         body.append(button(f"{'Hostname':<18}{self.node.desired.hostname or '-'}", self.edit_dns))
         body.append(button(f"{'DNS':<18}{' '.join(dns.servers) or 'no servers'}"

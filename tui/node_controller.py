@@ -109,24 +109,26 @@ class NodeController:
 
     def applied(self, concerns: tuple[str, ...] = ()) -> None:
         """The applied part of desired is now current (after a confirmed apply)."""
-        if "network" in concerns:
-            self.current = replace(self.current, network=self.desired.network, hostname=self.desired.hostname)
-        fields = {"ntp": "ntp_servers", "timezone": "timezone", "keyboard": "keyboard", "ssh": "ssh",
-                  "password": "admin_password", "hostname": "hostname", "syslog": "syslog"}
-        for concern in concerns:
-            if concern in fields:
-                self.current = replace(self.current, **{fields[concern]: getattr(self.desired, fields[concern])})
+        for name in _fields(concerns):
+            self.current = replace(self.current, **{name: getattr(self.desired, name)})
 
     def reset(self, concerns: tuple[str, ...] = ()) -> None:
+        """Forget edits (of some concerns only): what the page shows is the node's settings again."""
         if not concerns:
             self.desired = self.current
             return
-        fields = {"network": "network", "ntp": "ntp_servers", "timezone": "timezone", "keyboard": "keyboard",
-                  "ssh": "ssh", "password": "admin_password", "hostname": "hostname"}
-        for concern in concerns:
-            if concern in fields:
-                self.desired = replace(self.desired, **{fields[concern]: getattr(self.current, fields[concern])})
+        for name in _fields(concerns):
+            self.desired = replace(self.desired, **{name: getattr(self.current, name)})
 
+
+# node_setup's concerns -> the NodeConfig fields each one owns
+CONCERN_FIELDS = {"network": ("network", "hostname"), "hostname": ("hostname",), "ntp": ("ntp_servers",),
+                  "timezone": ("timezone",), "keyboard": ("keyboard",), "ssh": ("ssh",),
+                  "password": ("admin_password",), "syslog": ("syslog",)}
+
+
+def _fields(concerns: tuple[str, ...]) -> list[str]:
+    return sorted({name for c in concerns for name in CONCERN_FIELDS.get(c, ())})
 
 ROLLBACK_SECONDS = 60  # the console's countdown; NetworkManager's own timer is twice that
 

@@ -113,11 +113,11 @@ def plan_network(current: NetworkState, desired: NetworkConfig, *,
         steps.append(Step(f"Activate {name}" + (f" (port of {ports[name].name})" if name in ports else ""),
                           action="nm_activate", params={"uuid": p.uuid, "id": name, "port": name in ports}))
     if check:
-        targets = {"gateways": _gateways(desired) if desired.check.gateway else [],
-                   "hosts": list(desired.check.hosts), "resolve": desired.check.resolve,
+        gateways = _gateways(desired) if desired.check.gateway else []
+        targets = {"gateways": gateways, "hosts": list(desired.check.hosts), "resolve": desired.check.resolve,
                    "timeout": desired.check.timeout}
-        what = ", ".join([*(f"ping {g}" for g in targets["gateways"]), *(f"ping {h}" for h in targets["hosts"])]
-                         + ([f"resolve {targets['resolve']}"] if targets["resolve"] else []))
+        what = ", ".join([*(f"ping {g}" for g in gateways), *(f"ping {h}" for h in desired.check.hosts)]
+                         + ([f"resolve {desired.check.resolve}"] if desired.check.resolve else []))
         steps.append(Step(f"Check connectivity ({what or 'devices active'}); roll back on failure",
                           action="connectivity_check", params=targets))
     steps.append(Step("Keep the checkpoint pending until `hcinode network confirm` (or roll back)",
@@ -178,7 +178,7 @@ def plan_into_root(config: NodeConfig, root: str) -> Plan:
                           params={"path": f"{root.rstrip('/')}/{KEYFILE_DIR}/{name}", "content": text,
                                   "mode": 0o600}))
     steps.extend(identity_steps(config, None, root=root, live=False))
-    return Plan(f"Write node settings into {root}", steps,
+    return Plan(f"Write node settings into {root}", tuple(steps),
                 {"profiles": [keyfile_name(d) for d in config.network.devices()],
                  "addresses": _addresses(config.network)})
 

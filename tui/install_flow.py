@@ -38,6 +38,13 @@ class Answers:
     hostname: str = ""
     password: Secret | None = None
     password_hash: str = field(default="", repr=False)
+    # kernel arguments the installed node boots with: the live system's console= arguments, so a
+    # node installed over a serial line keeps its serial console (as anaconda does)
+    append: str = ""
+
+
+def console_args(facts: HostFacts) -> str:
+    return " ".join(a for a in facts.kernel_cmdline.split() if a.startswith("console="))
 
 
 def candidate_disks(facts: HostFacts) -> list[Disk]:
@@ -56,7 +63,16 @@ def split_list(text: str) -> tuple[str, ...]:
 
 
 def to_install_config(a: Answers) -> InstallConfig:
-    from installer.config import InstallConfig, Network, NetworkDevice, RootPassword, Storage, Time, hash_password
+    from installer.config import (
+        Bootloader,
+        InstallConfig,
+        Network,
+        NetworkDevice,
+        RootPassword,
+        Storage,
+        Time,
+        hash_password,
+    )
 
     ip = netmask = ""
     if a.bootproto == "static" and a.address:
@@ -78,6 +94,7 @@ def to_install_config(a: Answers) -> InstallConfig:
         keyboard=a.keyboard or "us",
         storage=Storage(zerombr=True, clearpart="all", clearpart_drives=disks, initlabel=True, only_use=disks,
                         autopart="thinp"),
+        bootloader=Bootloader(append=a.append),
         finish="reboot",
     )
 

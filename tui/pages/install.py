@@ -40,7 +40,8 @@ class InstallStep(Page):
     def answers(self) -> install_flow.Answers:
         state = self.app.install_state
         if "answers" not in state:
-            state["answers"] = install_flow.Answers(nic=install_flow.default_nic(self.ctx.facts))
+            state["answers"] = install_flow.Answers(nic=install_flow.default_nic(self.ctx.facts),
+                                                    append=install_flow.console_args(self.ctx.facts))
         answers: install_flow.Answers = state["answers"]
         return answers
 
@@ -318,6 +319,7 @@ class SummaryPage(InstallStep):
                + (f"static {a.address} gw {a.gateway or '-'}" if a.bootproto == "static" else "DHCP")),
             kv("Hostname", a.hostname or "-"),
             kv("Admin password", "set" if a.password is not None else "NOT SET", "value" if a.password else "error"),
+            kv("Kernel arguments", a.append or "-"),
             urwid.Divider(),
         ]
         if not report.ok:

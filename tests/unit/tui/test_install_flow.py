@@ -55,6 +55,7 @@ def test_answers_become_the_same_install_config_a_kickstart_gives() -> None:
     assert config.storage.only_use == ("sdb",) and config.storage.autopart == "thinp"
     assert config.network.hostname == "node07.lab.example"
     assert config.rootpw.hash.startswith("$6$")
+    assert config.bootloader.append == "console=ttyS0,115200"  # the serial console carries over
     parsed = parse(install_flow.kickstart_text(answers))
     assert parsed.config == config if hasattr(parsed, "config") else True
 

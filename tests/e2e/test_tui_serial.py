@@ -1,0 +1,91 @@
+"""The node ISO's serial console runs the console UI: its first screen, and an interactive install
+driven over the serial line that leaves a disk which boots to the node console.
+
+Over the serial line urwid draws with escape sequences, so the tests wait for short phrases that
+are drawn in one attribute run (a label, a title), not for whole lines.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.vm import Disk, make_disk
+
+BOOT_TIMEOUT = 600  # TCG on 2 shared cores
+INSTALL_TIMEOUT = 1800
+PASSWORD = "Serial-pass-42"
+HOSTNAME = "tuinode.example.test"
+
+
+@pytest.fixture
+def tui_iso(request: pytest.FixtureRequest) -> Path:
+    """build/node.iso, or HCINODE_TUI_ISO (an ISO built elsewhere, e.g. with a recipe copy whose
+    outputs point outside build/, so a console change is tested without replacing the shared ISO)."""
+    override = os.environ.get("HCINODE_TUI_ISO")
+    return Path(override) if override else request.getfixturevalue("node_iso")  # type: ignore[no-any-return]
+
+
+def type_slowly(vm, text: str) -> None:  # type: ignore[no-untyped-def]
+    # a 115200 baud line and a busy guest: a short pause per key keeps every key (no input drops)
+    for ch in text:
+        vm.send(ch)
+        time.sleep(0.05)
+
+
+@pytest.mark.e2e
+def test_iso_serial_console_shows_the_installer_first_screen(vm_factory, tui_iso) -> None:
+    vm = vm_factory("tui-serial", boot="iso", firmware="bios", iso=tui_iso)
+    vm.start()
+    vm.expect("What to do", timeout=BOOT_TIMEOUT)  # the installer's welcome page, not a login
+    vm.expect("Rescue shell", timeout=30)
+    vm.send_key("f10")  # keys arrive over the serial line: F10 is "Next"
+    vm.expect("Keyboard layout", timeout=60)
+    vm.send_key("esc")
+    vm.expect("What to do", timeout=60)
+    vm.poweroff()
+
+
+@pytest.mark.e2e
+@pytest.mark.e2e_full
+def test_interactive_install_over_serial_then_boot_the_disk(vm_factory, tui_iso, tmp_path) -> None:
+    disk = make_disk(tmp_path / "disk0.qcow2", "20G")
+    vm = vm_factory("tui-install", boot="iso", firmware="bios", iso=tui_iso, disks=[Disk(disk)], memory=2048)
+    vm.start()
+    vm.expect("What to do", timeout=BOOT_TIMEOUT)
+    vm.send_key("f10")  # Install
+    vm.expect("Keyboard layout", timeout=60)
+    vm.send_key("f10")  # us, UTC
+    vm.expect("Choose the disk", timeout=60)
+    vm.send(" ")  # the first (only) disk
+    time.sleep(0.5)
+    vm.send_key("f10")
+    vm.expect("The network used", timeout=60)
+    vm.send_key("f10")  # DHCP on the first NIC
+    vm.expect("fully qualified", timeout=60)
+    type_slowly(vm, HOSTNAME)
+    vm.send_key("f10")
+    vm.expect("The password of the admin", timeout=60)
+    type_slowly(vm, PASSWORD)
+    vm.send_key("down")
+    type_slowly(vm, PASSWORD)
+    vm.send_key("f10")
+    vm.expect("Disks to ERASE", timeout=120)
+    vm.send_key("f10")  # Install: the confirmation with the plan
+    vm.expect("Erase and install", timeout=120)
+    vm.send_key("enter")
+    vm.expect("Installing", timeout=60)
+    vm.expect("hcinode is installed", timeout=INSTALL_TIMEOUT)
+    vm.send_key("f10")  # Reboot: confirm
+    vm.expect("Reboot into the installed node now", timeout=60)
+    vm.send_key("enter")
+    vm.wait_exit(timeout=300)  # QEMU runs with -no-reboot: the reboot ends it
+
+    installed = vm_factory("tui-installed", boot="disk", firmware="bios", disks=[Disk(disk)], memory=2048)
+    installed.start()
+    installed.expect("Node status", timeout=BOOT_TIMEOUT)  # the node pages, not the installer
+    installed.expect(HOSTNAME.split(".")[0], timeout=60)
+    installed.poweroff()

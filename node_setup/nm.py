@@ -222,6 +222,9 @@ class NMBackend:
             _remove_pending()
             raise NetworkError("too late: the rollback timeout passed and NetworkManager restored the previous "
                                "settings; apply again and confirm within the timeout")
+        if "desired_yaml" not in pending:
+            raise NetworkError("the last apply did not finish (it stopped before its connectivity check), so it "
+                               "cannot be kept: run `hcinode network rollback` or wait for the automatic rollback")
         self._call("destroy the checkpoint", self.client.checkpoint_destroy, self.client.checkpoint_destroy_finish,
                    pending["checkpoint"])
         saved = []

@@ -175,3 +175,30 @@ def test_reapply_same_config_changes_nothing(bed: NMTestbed) -> None:
     assert "(0 steps" in out, out
     out = ok(bed, "network", "apply", bed.write("bridge.yaml", BRIDGE))
     assert "nothing to change" in out
+
+
+def test_network_test_verb(bed: NMTestbed) -> None:
+    result = bed.hcinode("network", "test", "--host", "198.51.100.1", "--json")
+    assert result.returncode == 0, bed.describe(result)
+    report = json.loads(result.stdout)
+    assert report["ok"] and {r["target"] for r in report["results"]} == {"198.51.100.129", "198.51.100.1"}
+    result = bed.hcinode("network", "test", "--host", "198.51.100.99")
+    assert result.returncode == 1 and "FAIL host     198.51.100.99" in result.stdout
+
+
+def test_confirm_refuses_an_unfinished_apply(bed: NMTestbed) -> None:
+    """An apply that died after its checkpoint (here: simulated) must not be kept by confirm."""
+    before = bed.snapshot()
+    out = ok(bed, "network", "apply", bed.write("initial3.yaml", INITIAL), "--rollback-timeout", "60")
+    assert "PENDING" in out
+    pending = bed.dir / "state" / "network" / "pending.json"
+    data = json.loads(pending.read_text())
+    del data["desired_yaml"]
+    pending.write_text(json.dumps(data))
+    result = bed.hcinode("network", "confirm")
+    assert result.returncode == 1 and "did not finish" in result.stderr
+    ok(bed, "network", "rollback")
+    deadline = time.monotonic() + 15
+    while bed.snapshot() != before and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert bed.snapshot() == before

@@ -104,16 +104,14 @@ def build_plan(recipe: Recipe, options: BuildOptions, python_requirements: list[
              params={"dest": rootfs_dir, "suite": d.suite, "mirrors": recipe.mirror_lines(),
                      "packages": list(recipe.packages.all()), "epoch": epoch}, timeout=LONG),
     ]
-    base_dir = rootfs_dir
-    if recipe.kind == "live-iso":
-        base_dir = os.path.join(cache, "base", base_key(recipe))
-        steps.append(Step("Prune the root filesystem and build the initramfs (cached)", action="prepare_base",
-                          params={"source": rootfs_dir, "dest": base_dir,
-                                  "module_dirs": list(recipe.prune.kernel_module_dirs),
-                                  "paths": list(recipe.prune.paths), "initramfs_modules": recipe.initramfs.modules,
-                                  "initramfs_compress": recipe.initramfs.compress,
-                                  "include_modules": list(recipe.initramfs.include_modules), "epoch": epoch},
-                          timeout=LONG))
+    base_dir = os.path.join(cache, "base", base_key(recipe))
+    steps.append(Step("Prune the root filesystem and build the initramfs (cached)", action="prepare_base",
+                      params={"source": rootfs_dir, "dest": base_dir,
+                              "module_dirs": list(recipe.prune.kernel_module_dirs),
+                              "paths": list(recipe.prune.paths), "initramfs_modules": recipe.initramfs.modules,
+                              "initramfs_compress": recipe.initramfs.compress,
+                              "include_modules": list(recipe.initramfs.include_modules), "epoch": epoch},
+                      timeout=LONG))
     if recipe.python.install_project:
         steps.append(Step("Build the wheelhouse (project + pinned dependencies)", action="wheelhouse",
                           params={"project": o.project_dir, "requirements": requirements, "wheels": wheels_dir,

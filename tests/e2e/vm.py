@@ -134,7 +134,7 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
         log = getattr(self.server, "access_log", None)
         if log is not None:
-            log.write(("%s %s\n" % (self.address_string(), format % args)).encode())
+            log.write(f"{self.address_string()} {format % args}\n".encode())
             log.flush()
 
 
@@ -145,7 +145,8 @@ class HttpServer:
         handler = functools.partial(_QuietHandler, directory=str(directory))
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.httpd.daemon_threads = True
-        self.httpd.access_log = open(access_log, "ab") if access_log else None  # type: ignore[attr-defined]
+        self.httpd.access_log = (  # type: ignore[attr-defined]
+            open(access_log, "ab") if access_log else None)  # noqa: SIM115 - closed in close()
         self.port = self.httpd.server_address[1]
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
@@ -218,7 +219,8 @@ class VM:
             port = self.http.port
         # NIC 0: user-net with restrict=on: DHCP/TFTP work, nothing leaves the host; the HTTP server
         # is reachable as 10.0.2.2:<port> through a relay to 127.0.0.1 only
-        net = "user,id=n0,restrict=on"
+        # (the slirp host alias moves to 10.0.2.254 so that 10.0.2.2 is free for that forward)
+        net = "user,id=n0,restrict=on,host=10.0.2.254"
         if port:
             relay = self.workdir / "relay.py"
             relay.write_text(RELAY)

@@ -42,19 +42,15 @@ def detect_mode(facts: HostFacts) -> str:
 
 
 def build_app(args: argparse.Namespace) -> Any:
+    from nodecore.facts import collect as collect_facts
     from tui.app import App
     from tui.framework import Context
     from tui.services import Services
 
-    if args.facts:
-        facts = HostFacts.load(args.facts)
-    else:
-        from nodecore.facts import collect
-
-        facts = collect()
+    facts = HostFacts.load(args.facts) if args.facts else collect_facts()
     mode = args.mode if args.mode != "auto" else detect_mode(facts)
     ctx = Context(facts=facts, services=Services(), dry_run=args.dry_run, lock_timeout=args.lock_timeout,
-                  live=not args.facts)
+                  live=not args.facts, collect_facts=None if args.facts else collect_facts)
     return App(ctx, mode=mode)
 
 

@@ -50,6 +50,8 @@ class Context:
     lock_timeout: int = 900  # seconds of no keys before the console locks itself (0: never)
     # live: this machine's own state (NetworkManager, saved settings); False for captured facts and tests
     live: bool = False
+    # re-reads this machine's facts (None: captured facts stay as they are)
+    collect_facts: Callable[[], HostFacts] | None = None
 
 
 class Page:

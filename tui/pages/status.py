@@ -12,6 +12,8 @@ from tui.framework import Page, register
 from tui.pages import scroll
 from tui.widgets import kv, table, title
 
+REFRESH_EVERY = 10  # seconds between re-reads while the Status page is shown
+
 
 def management_addresses(facts: HostFacts) -> list[str]:
     """Every address on the node (bridges and bonds included), physical NICs first."""
@@ -51,6 +53,8 @@ class StatusPage(Page):
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         self.live: dict[str, Any] = {}
+        self._reading = False
+        self._ticks = 0
 
     def model(self) -> dict[str, Any]:
         f = self.ctx.facts
@@ -58,17 +62,36 @@ class StatusPage(Page):
                 "virtualization": virtualization(f)[0], **self.live}
 
     def on_show(self) -> None:
-        services = self.ctx.services
+        if self._reading:
+            return
+        self._reading = True
+        services, collect = self.ctx.services, self.ctx.collect_facts
 
         def read(_report: Any) -> dict[str, Any]:
-            return {"vms": services.running_vms(), "ntp": services.ntp_status(),
-                    "cluster": services.cluster_status(), "storage": services.storage_status()}
+            live: dict[str, Any] = {"vms": services.running_vms(), "ntp": services.ntp_status(),
+                                    "cluster": services.cluster_status(), "storage": services.storage_status()}
+            if collect is not None:  # addresses come and go (DHCP, links): read the machine again
+                live["facts"] = collect()
+            return live
 
         def got(live: dict[str, Any]) -> None:
-            self.live = live
-            self.invalidate()
+            self._reading = False
+            if "facts" in live:
+                self.ctx.facts = live.pop("facts")
+            if live != self.live or collect is not None:
+                self.live = live
+                self.invalidate()
 
-        self.ctx.worker.submit(read, on_done=got, name="status")
+        def failed(exc: BaseException) -> None:
+            self._reading = False
+            self.live = {"vms": None, "ntp": f"unknown ({exc})"}
+
+        self.ctx.worker.submit(read, on_done=got, on_error=failed, name="status")
+
+    def tick(self) -> None:
+        self._ticks += 1
+        if self._ticks % REFRESH_EVERY == 0:
+            self.on_show()
 
     def content(self) -> urwid.Widget:
         f = self.ctx.facts

@@ -247,3 +247,15 @@ def test_serial_line_without_size_gets_80x24() -> None:
     finally:
         os.close(master)
         os.close(slave)
+
+
+def test_status_rereads_facts_so_new_addresses_show() -> None:
+    from dataclasses import replace
+
+    app = make_app("node")
+    fresh = app.ctx.facts
+    nic = replace(fresh.nics[1], addresses=("198.51.100.77/24",))
+    app.ctx.collect_facts = lambda: replace(fresh, nics=(fresh.nics[0], nic, *fresh.nics[2:]))
+    for _ in range(10):
+        app.tick()
+    assert "eno2 198.51.100.77/24" in render_text(app.root, 80, 24)

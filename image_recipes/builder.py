@@ -134,8 +134,7 @@ def build_plan(recipe: Recipe, options: BuildOptions, python_requirements: list[
         cmdline = recipe.kernel_cmdline
         if recipe.outputs.iso:
             steps.append(Step("Make the hybrid BIOS+UEFI ISO", action="iso",
-                              params={"root": staged, "squashfs": squashfs, "out": os.path.join(o.project_dir,
-                                                                                               recipe.outputs.iso),
+                              params={"root": staged, "squashfs": squashfs, "out": os.path.join(build, recipe.outputs.iso),
                                       "staging": os.path.join(work, "iso"), "volume_id": recipe.outputs.volume_id,
                                       "cmdline": cmdline, "epoch": epoch, "version": __version__,
                                       "max_size": int(recipe.outputs.max_size), "release": o.release},
@@ -143,11 +142,11 @@ def build_plan(recipe: Recipe, options: BuildOptions, python_requirements: list[
         if recipe.outputs.pxe:
             steps.append(Step("Make the PXE directory", action="pxe",
                               params={"root": staged, "squashfs": squashfs,
-                                      "out": os.path.join(o.project_dir, recipe.outputs.pxe),
+                                      "out": os.path.join(build, recipe.outputs.pxe),
                                       "cmdline": cmdline}, timeout=600))
     if recipe.kind == "disk-image":
         steps.append(Step("Make the sparse qcow2 disk image", action="disk_image",
-                          params={"root": staged, "out": os.path.join(o.project_dir, recipe.outputs.qcow2),
+                          params={"root": staged, "out": os.path.join(build, recipe.outputs.qcow2),
                                   "work": work, "size": int(recipe.outputs.disk_size), "cmdline": recipe.kernel_cmdline,
                                   "epoch": epoch}, timeout=LONG))
     steps.append(Step("Write the build manifest", action="manifest",
@@ -155,22 +154,22 @@ def build_plan(recipe: Recipe, options: BuildOptions, python_requirements: list[
                               "out": os.path.join(build, "manifest.json"),
                               "packages_file": os.path.join(rootfs_dir, "packages.tsv"),
                               "pruned_file": os.path.join(base_dir, "pruned.json"),
-                              "artifacts": _artifacts(recipe, o.project_dir)}))
+                              "artifacts": _artifacts(recipe, build)}))
     summary = {"recipe": recipe.name, "kind": recipe.kind, "release": o.release, "cache": cache,
                "packages": len(recipe.packages.all()), "rootfs cache key": rootfs_key(recipe),
-               "outputs": _artifacts(recipe, o.project_dir)}
+               "outputs": _artifacts(recipe, build)}
     return Plan(f"build image {recipe.name}", steps, summary)
 
 
-def _artifacts(recipe: Recipe, project: str) -> list[str]:
+def _artifacts(recipe: Recipe, build: str) -> list[str]:
     out = []
     if recipe.outputs.iso:
-        out.append(os.path.join(project, recipe.outputs.iso))
+        out.append(os.path.join(build, recipe.outputs.iso))
     if recipe.outputs.pxe:
-        pxe = os.path.join(project, recipe.outputs.pxe)
+        pxe = os.path.join(build, recipe.outputs.pxe)
         out += [os.path.join(pxe, n) for n in ("vmlinuz", "initrd.img", "filesystem.squashfs")]
     if recipe.outputs.qcow2:
-        out.append(os.path.join(project, recipe.outputs.qcow2))
+        out.append(os.path.join(build, recipe.outputs.qcow2))
     return out
 
 

@@ -173,7 +173,7 @@ class VM:
     cpus: int = 1
     nics: int = 1
     extra_qemu: Sequence[str] = ()
-    seed_iso: Path | None = None  # attached as a second CD (cloud-init NoCloud "cidata")
+    seed_iso: Path | None = None  # cloud-init NoCloud "cidata" image, attached as a read-only virtio disk
     child: pexpect.spawn | None = None
     http: HttpServer | None = None
     started_at: float = 0.0
@@ -264,8 +264,9 @@ class VM:
                                *self._args(port)])
             argv += ["-kernel", str(media / "vmlinuz"), "-initrd", str(media / "initrd.img"), "-append", append]
         if self.seed_iso:
-            argv += ["-drive", f"file={self.seed_iso},format=raw,if=none,id=seed,media=cdrom,readonly=on",
-                     "-device", "ide-cd,drive=seed"]
+            # a virtio disk, not a CD: the cloud kernel of the appliance has no AHCI/ATAPI driver
+            argv += ["-drive", f"file={self.seed_iso},format=raw,if=none,id=seed,readonly=on",
+                     "-device", "virtio-blk-pci,drive=seed"]
         return argv + list(self.extra_qemu)
 
     # -- life cycle --------------------------------------------------------------------------

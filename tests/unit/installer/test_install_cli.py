@@ -188,3 +188,21 @@ def test_grub_cfg_uses_serial_when_asked() -> None:
     assert "linux /vmlinuz-6.1.0-28-amd64 root=/dev/mapper/onn-root ro console=ttyS0,115200n8" in cfg
     assert "serial" not in target.grub_cfg(version="v", boot_uuid="u", boot_prefix="/boot", hostname="n",
                                            root_arg="root=UUID=x", append="", timeout=5)
+
+
+def test_initramfs_is_rebuilt_only_when_it_cannot_mount_a_thin_root(tmp_path: Path) -> None:
+    from nodecore.runner import RecordingRunner
+
+    (tmp_path / "boot").mkdir()
+    (tmp_path / "boot/vmlinuz-6.1.0-28-amd64").write_text("")
+    has_thin = RecordingRunner()
+    has_thin.respond(["chroot", str(tmp_path), "lsinitramfs"], stdout="usr/sbin/lvm\n"
+                     "usr/lib/modules/6.1.0-28-amd64/kernel/drivers/md/dm-mod.ko\n"
+                     "usr/lib/modules/6.1.0-28-amd64/kernel/drivers/md/dm-thin-pool.ko\n")
+    target.make_initramfs(has_thin, {"target": str(tmp_path)})
+    assert not any("update-initramfs" in a for a in has_thin.argvs)
+    assert b"dm_thin_pool" in has_thin.files[str(tmp_path / "etc/initramfs-tools/modules")]
+    lacks = RecordingRunner()
+    lacks.respond(["chroot", str(tmp_path), "lsinitramfs"], stdout="usr/sbin/lvm\n")
+    target.make_initramfs(lacks, {"target": str(tmp_path)})
+    assert ("chroot", str(tmp_path), "update-initramfs", "-u", "-k", "6.1.0-28-amd64") in lacks.argvs

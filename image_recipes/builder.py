@@ -134,7 +134,8 @@ def build_plan(recipe: Recipe, options: BuildOptions, python_requirements: list[
         cmdline = recipe.kernel_cmdline
         if recipe.outputs.iso:
             steps.append(Step("Make the hybrid BIOS+UEFI ISO", action="iso",
-                              params={"root": staged, "squashfs": squashfs, "out": os.path.join(build, recipe.outputs.iso),
+                              params={"root": staged, "squashfs": squashfs,
+                                      "out": os.path.join(build, recipe.outputs.iso),
                                       "staging": os.path.join(work, "iso"), "volume_id": recipe.outputs.volume_id,
                                       "cmdline": cmdline, "epoch": epoch, "version": __version__,
                                       "max_size": int(recipe.outputs.max_size), "release": o.release},

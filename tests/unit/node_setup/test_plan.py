@@ -139,3 +139,14 @@ def test_render_into_root_rejects_invalid_and_writes_nothing(tmp_path: Path) -> 
     with pytest.raises(InvalidInput):
         render_into_root(bad, str(tmp_path))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_ssh_left_alone_unless_given_then_written_and_enabled() -> None:
+    assert not [s for s in plan_apply(OLD, replace(OLD, hostname="n2")).steps if "ssh" in s.title.lower()]
+    desired = replace(OLD, ssh=Ssh(enabled=True, password_login=False, authorized_keys=()))
+    got = actions(plan_apply(OLD, desired))
+    assert ("write_file", "/etc/ssh/sshd_config.d/50-hcinode.conf") in got
+    assert ("service_enable", "") in got
+    # only the ssh concern: a changed host name in the same config is not touched
+    got = actions(plan_apply(OLD, replace(desired, hostname="n3"), only=("ssh",)))
+    assert ("write_file", "/etc/hostname") not in got

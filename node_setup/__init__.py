@@ -19,6 +19,18 @@ Planning (pure; nodecore.plan.Plan, printable with --dry-run):
         (NetworkState/Profile); pass both with current_state=
     plan_into_root(config, root) -> Plan
 
+Live apply with automatic rollback (node_setup.apply; NetworkManager through libnm):
+    plan_for(config, rollback_timeout=120, check=True, only=CONCERNS, offline_ok=False) -> Plan
+    apply(config, plan=None, rollback_timeout=120, check=True, only=..., progress=cb) -> ApplyOutcome
+        a failed step or connectivity check rolls back at once and raises ApplyFailed;
+        otherwise outcome.status is a PendingStatus
+    pending_status() -> PendingStatus   .state "none" | "pending" | "expired", .pending,
+                                        .seconds_remaining, .rollback_timeout (the console's countdown)
+    confirm() -> [saved profile ids]    keep the change; only now are keyfiles written
+    rollback()                          undo it now (NetworkManager also does it when the timer ends)
+    extend_rollback(seconds)            restart the timer
+    confirmed_config() -> NodeConfig | None   the last confirmed settings (no password)
+
 Installer hook (no running NetworkManager needed):
     render_into_root(config, root) -> list[str]           validates first; writes keyfiles (0600) and
                                                            identity files under root; returns the paths

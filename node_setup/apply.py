@@ -148,6 +148,13 @@ def rollback() -> None:
     NMBackend().rollback()
 
 
+def extend_rollback(seconds: int) -> None:
+    """Restart the pending change's rollback timer with `seconds` (the console's "more time")."""
+    from node_setup.nm import NMBackend
+
+    NMBackend().extend(seconds)
+
+
 def wait_for_decision(seconds_left: Callable[[float], None] | None = None) -> None:
     """Block until the pending change is confirmed elsewhere or rolled back, reporting seconds left."""
     import time

@@ -24,11 +24,11 @@ from typing import Any
 
 from gluster_setup.plan import DeployPlan, Phase
 from gluster_setup.spec import GlusterSpec
-from nodecore.errors import ApplyFailed, CommandFailed, InvalidInput
+from nodecore.errors import ApplyFailed, CommandFailed
 from nodecore.executor import Action, Executor, Progress
 from nodecore.paths import state_dir
 from nodecore.report import ValidationReport
-from nodecore.runner import HostRunner, LocalRunner, Runner
+from nodecore.runner import HostRunner, Runner
 
 log = logging.getLogger("hcinode.gluster")
 
@@ -97,11 +97,31 @@ def verify_host_keys(spec: GlusterSpec, local: Runner, path: str | None = None) 
     return target
 
 
-def ssh_runners(spec: GlusterSpec, known_hosts: str, inner: Runner | None = None) -> dict[str, Runner]:
-    return {h.ssh_name: HostRunner.ssh(h.ssh_name, user=spec.ssh.user, known_hosts=known_hosts,
-                                       identity=spec.ssh.identity or None, port=h.ssh_port, inner=inner,
-                                       connect_timeout=spec.ssh.connect_timeout)
-            for h in spec.hosts}
+def ssh_runners(spec: GlusterSpec, known_hosts: str, inner: Runner | None = None,
+                control_dir: str | None = None) -> dict[str, Runner]:
+    """One HostRunner.ssh per host (StrictHostKeyChecking=yes with `known_hosts`).
+
+    With `control_dir`, ssh multiplexes every command to a host over one connection (a master
+    that exits by itself after 60 idle seconds): a deploy runs hundreds of short commands and
+    a new ssh handshake for each costs more than the command.
+    """
+    runners: dict[str, Runner] = {}
+    for h in spec.hosts:
+        base = HostRunner.ssh(h.ssh_name, user=spec.ssh.user, known_hosts=known_hosts,
+                              identity=spec.ssh.identity or None, port=h.ssh_port, inner=inner,
+                              connect_timeout=spec.ssh.connect_timeout)
+        if control_dir is None:
+            runners[h.ssh_name] = base
+            continue
+        os.makedirs(control_dir, mode=0o700, exist_ok=True)
+        control = ("-o", "ControlMaster=auto", "-o", f"ControlPath={control_dir}/%C", "-o", "ControlPersist=60")
+        prefix = base.prefix[:-2] + control + base.prefix[-2:]  # options go before "user@host --"
+        runners[h.ssh_name] = HostRunner(base.name, prefix, base.inner, quote_remote=True)
+    return runners
+
+
+def default_control_dir() -> str:
+    return os.path.join(state_dir(), "gluster", "ssh")
 
 
 # ---------------------------------------------------------------- actions
@@ -172,6 +192,21 @@ def _poll(what: str, timeout: float, probe: Callable[[], bool], interval: float 
         time.sleep(interval)
 
 
+def write_option_group(runner: Runner, params: Mapping[str, Any]) -> None:
+    """The host's base group file (virt) with our options replacing or adding keys."""
+    directory = "/var/lib/glusterd/groups"
+    base = runner.run(["cat", f"{directory}/{params['base']}"]).stdout
+    options = {str(k): str(v) for k, v in dict(params["options"]).items()}
+    lines = []
+    for line in base.splitlines():
+        key = line.split("=", 1)[0].strip()
+        if not key or key.startswith("#") or key in options:
+            continue
+        lines.append(line.strip())
+    lines += [f"{k}={v}" for k, v in options.items()]
+    runner.write_file(f"{directory}/{params['group']}", "".join(line + "\n" for line in lines), 0o644)
+
+
 def wait_peers(runner: Runner, params: Mapping[str, Any]) -> None:
     peers = [str(p) for p in params["peers"]]
 
@@ -199,8 +234,9 @@ def rebalance(runner: Runner, params: Mapping[str, Any]) -> None:
     _poll(f"rebalance of {volume}", float(params.get("timeout", 600)), finished, interval=2.0)
 
 
-ACTIONS: dict[str, Action] = {"mount_brick": mount_brick, "mount_volume": mount_volume, "unmount": unmount,
-                              "wait_peers": wait_peers, "rebalance": rebalance}
+ACTIONS: dict[str, Action] = {"write_option_group": write_option_group, "mount_brick": mount_brick,
+                              "mount_volume": mount_volume, "unmount": unmount, "wait_peers": wait_peers,
+                              "rebalance": rebalance}
 
 
 # ---------------------------------------------------------------- parallel execution
@@ -273,10 +309,3 @@ def apply(plan: DeployPlan, runners: Mapping[str, Runner],
     return result
 
 
-def local_runner() -> Runner:
-    return LocalRunner()
-
-
-def require(report: ValidationReport) -> None:
-    if not report.ok:
-        raise InvalidInput(report)

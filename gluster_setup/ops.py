@@ -5,6 +5,7 @@ Each one is: verify host keys -> preflight (read-only, all problems at once) -> 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 
 from gluster_setup.apply import ApplyResult, apply, print_progress, ssh_runners, verify_host_keys
@@ -20,11 +21,12 @@ from nodecore.runner import LocalRunner, Runner
 ProgressCallback = Callable[[Progress], None]
 
 
-def connect(spec: GlusterSpec, *, local: Runner | None = None, known_hosts: str | None = None
-            ) -> dict[str, Runner]:
+def connect(spec: GlusterSpec, *, local: Runner | None = None, known_hosts: str | None = None,
+            multiplex: bool = True) -> dict[str, Runner]:
     """ssh runners for every host, after checking each host key against the spec."""
     path = verify_host_keys(spec, local or LocalRunner(), known_hosts)
-    return ssh_runners(spec, path, inner=local)
+    control = os.path.join(os.path.dirname(path) or ".", "ssh-control") if multiplex else None
+    return ssh_runners(spec, path, inner=local, control_dir=control)
 
 
 def deploy(spec: GlusterSpec, runners: Mapping[str, Runner], *, progress: ProgressCallback = print_progress,

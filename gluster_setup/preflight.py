@@ -8,6 +8,7 @@ lvm: false an XFS brick mounted where the spec puts it) count as ours, so a re-r
 from __future__ import annotations
 
 import json
+import shlex
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -42,6 +43,7 @@ class HostProbe:
     device_mapper: bool = True
     firewall: str = ""
     mounts: dict[str, str] = field(default_factory=dict)  # mountpoint -> source
+    signatures: dict[str, str] = field(default_factory=dict)  # disk -> what blkid -p finds (xfs, gpt, ...)
 
 
 def _flatten(devices: Sequence[Mapping[str, Any]], parent: str = "") -> list[dict[str, Any]]:
@@ -69,6 +71,17 @@ def probe_host(spec: GlusterSpec, host: HostSpec, runner: Runner) -> HostProbe:
                         "NAME,PATH,SIZE,TYPE,FSTYPE,MOUNTPOINT,LOG-SEC,PKNAME"], check=False)
     if lsblk.ok:
         probe.blockdevs = _flatten(json.loads(lsblk.stdout).get("blockdevices", []))
+    # lsblk's FSTYPE comes from udev, which a host may not run: ask blkid to probe the disks
+    disks = list(host.disks) + ([host.cache_disk] if host.cache_disk else [])
+    quoted = " ".join(shlex.quote(d) for d in disks)
+    found = runner.run(["sh", "-c", f"for d in {quoted}; do echo \"== $d\"; blkid -p -o export \"$d\"; done"],
+                       check=False)
+    current = ""
+    for line in found.stdout.splitlines():
+        if line.startswith("== "):
+            current = line[3:]
+        elif line.startswith(("TYPE=", "PTTYPE=")) and current and not probe.signatures.get(current):
+            probe.signatures[current] = line.split("=", 1)[1]
     if spec.lvm:
         pvs = runner.run(["pvs", "--noheadings", "--separator", "|", "-o", "pv_name,vg_name"], check=False)
         for line in pvs.stdout.splitlines():
@@ -201,19 +214,20 @@ def _check_disks(spec: GlusterSpec, probe: HostProbe, where: str, report: Valida
             report.error(field_path, f"{disk} holds the operating system ({', '.join(mounted)})",
                          "never use the OS disk for bricks")
             continue
+        fstype = dev.get("fstype") or probe.signatures.get(disk, "")
         ours = False
         if spec.lvm:
             ours = probe.pv_vg.get(disk) == vg
         elif j < len(spec.volumes):
             expected = brick_mount(spec, spec.volumes[j])
-            ours = dev.get("fstype") == "xfs" and mounted in ([], [expected])
+            ours = fstype == "xfs" and mounted in ([], [expected])
         ours_already = ours_already or ours
         if not ours:
             used = []
             if children:
                 used.append("partitions or LVs")
-            if dev.get("fstype"):
-                used.append(f"a {dev['fstype']} signature")
+            if fstype:
+                used.append(f"a {fstype} signature")
             if disk in probe.pv_vg:
                 used.append(f"a PV of VG {probe.pv_vg[disk] or '(none)'}")
             if mounted:

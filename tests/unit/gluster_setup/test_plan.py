@@ -76,8 +76,13 @@ def test_jbod_geometry_and_hci_options() -> None:
     spec = load("spec-jbod.yaml")
     assert data_alignment(spec) == chunk_size(spec) == 256 * 1024
     argvs = [s.argv for s in deploy_plan(spec).combined().steps]
-    assert ("gluster", "--mode=script", "volume", "set", "data", "storage.owner-uid", "36") in argvs
-    assert ("gluster", "--mode=script", "volume", "set", "data", "group", "virt") in argvs
+    assert ("gluster", "--mode=script", "volume", "set", "data", "group", "hcinode-data") in argvs
+    group = next(s for s in deploy_plan(spec).combined().steps if s.action == "write_option_group"
+                 and s.params["group"] == "hcinode-data")
+    assert group.params["base"] == "virt"
+    assert dict(group.params["options"]) == {"storage.owner-uid": "36", "storage.owner-gid": "36",
+                                             "network.ping-timeout": "30", "performance.strict-o-direct": "on",
+                                             "network.remote-dio": "off", "cluster.granular-entry-heal": "on"}
     pool = next(a for a in argvs if "thin-pool" in a)
     assert pool[pool.index("--zero"):pool.index("--zero") + 2] == ("--zero", "n")
 
@@ -96,3 +101,16 @@ def test_plan_ids_stable() -> None:
 def test_expand_rejects_new_first_host() -> None:
     with pytest.raises(ValueError):
         expand_plan(load("spec-six.yaml"), ["10.10.0.1"])
+
+
+def test_option_group_file_overrides_virt() -> None:
+    from gluster_setup.apply import write_option_group
+    from nodecore.runner import RecordingRunner
+
+    runner = RecordingRunner()
+    runner.respond(["cat", "/var/lib/glusterd/groups/virt"], 0,
+                   "network.remote-dio=disable\nfeatures.shard=on\nnetwork.ping-timeout=20\n")
+    write_option_group(runner, {"group": "hcinode-data", "base": "virt",
+                                "options": {"network.ping-timeout": "30", "network.remote-dio": "off"}})
+    written = runner.files["/var/lib/glusterd/groups/hcinode-data"].decode()
+    assert written == "features.shard=on\nnetwork.ping-timeout=30\nnetwork.remote-dio=off\n"

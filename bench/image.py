@@ -27,6 +27,7 @@ from image_recipes.builder import (  # noqa: E402
     PROJECT_PACKAGES,
     Builder,
     BuildOptions,
+    build_lock,
     build_plan,
     python_requirements,
 )
@@ -44,7 +45,8 @@ def build(project: Path, build_dir: Path, cache: Path, release: bool = False) ->
     options = BuildOptions(release=release, project_dir=str(project), build_dir=str(build_dir), cache_dir=str(cache))
     plan = build_plan(recipe, options, python_requirements(str(ROOT)))
     builder = Builder()
-    Executor(LocalRunner(), actions=builder.actions()).execute(plan)
+    with build_lock(str(build_dir), str(cache)):
+        Executor(LocalRunner(), actions=builder.actions()).execute(plan)
     return builder.timings
 
 

@@ -16,14 +16,17 @@ name beside the target and renamed likewise.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import glob
 import hashlib
 import json
 import logging
 import os
 import re
+import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,6 +67,22 @@ class BuildOptions:
                             self.cache_dir or default_cache_dir())
 
 
+@contextlib.contextmanager
+def build_lock(*directories: str) -> Iterator[None]:
+    """One build at a time per build directory and per cache (parallel `make iso` runs share
+    build/work and the cache's .tmp entries)."""
+    with contextlib.ExitStack() as stack:
+        for directory in dict.fromkeys(directories):
+            os.makedirs(directory, exist_ok=True)
+            lock = stack.enter_context(open(os.path.join(directory, ".image-build.lock"), "w"))
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                print(f"waiting for another image build using {directory}...", file=sys.stderr, flush=True)
+                fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def _key(*parts: Any) -> str:
     return hashlib.sha256(canonical_json(to_data(list(parts))).encode()).hexdigest()[:16]
 
@@ -82,7 +101,7 @@ def rootfs_key(recipe: Recipe) -> str:
 
 
 def base_key(recipe: Recipe) -> str:
-    return _key("base-v1", rootfs_key(recipe), recipe.prune, recipe.initramfs, recipe.kind)
+    return _key("base-v1", rootfs_key(recipe), recipe.prune, recipe.initramfs, recipe.kind, INITRAMFS_HOOK)
 
 
 def build_plan(recipe: Recipe, options: BuildOptions, python_requirements: list[str] | None = None) -> Plan:
@@ -110,7 +129,8 @@ def build_plan(recipe: Recipe, options: BuildOptions, python_requirements: list[
                               "module_dirs": list(recipe.prune.kernel_module_dirs),
                               "paths": list(recipe.prune.paths), "initramfs_modules": recipe.initramfs.modules,
                               "initramfs_compress": recipe.initramfs.compress,
-                              "include_modules": list(recipe.initramfs.include_modules), "epoch": epoch},
+                              "include_modules": list(recipe.initramfs.include_modules),
+                              "exclude_module_dirs": list(recipe.initramfs.exclude_module_dirs), "epoch": epoch},
                       timeout=LONG))
     if recipe.python.install_project:
         steps.append(Step("Build the wheelhouse (project + pinned dependencies)", action="wheelhouse",
@@ -263,6 +283,11 @@ case "$1" in prereqs) prereqs; exit 0 ;; esac
 for m in $(cat /etc/initramfs-tools/hcinode-modules); do
     manual_add_modules "$m"
 done
+# /etc hooks run after the packages' hooks: drop what they added that the recipe excludes
+# (mkinitramfs runs depmod afterwards)
+for d in $(cat /etc/initramfs-tools/hcinode-exclude); do
+    rm -rf "${DESTDIR}/usr/lib/modules/${version}/kernel/${d}"
+done
 """
 
 
@@ -296,6 +321,7 @@ def prepare_base(runner: Runner, p: Mapping[str, Any]) -> None:
                       f"# written by the hcinode image builder\nMODULES={p['initramfs_modules']}\n"
                       f"COMPRESS={p['initramfs_compress']}\n")
     runner.write_file(os.path.join(conf, "hcinode-modules"), "\n".join(p["include_modules"]) + "\n")
+    runner.write_file(os.path.join(conf, "hcinode-exclude"), "\n".join(p["exclude_module_dirs"]) + "\n")
     runner.write_file(os.path.join(conf, "hooks/hcinode-modules"), INITRAMFS_HOOK, mode=0o755)
     # a private mount namespace: /proc and /sys for mkinitramfs vanish with it, even on a crash
     runner.run(["unshare", "--mount", "--propagation", "private", "chroot", root, "sh", "-c",

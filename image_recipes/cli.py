@@ -6,11 +6,12 @@ import argparse
 import json
 import os
 
-from image_recipes.builder import Builder, BuildOptions, build_plan, python_requirements
+from image_recipes.builder import Builder, BuildOptions, build_lock, build_plan, python_requirements
 from image_recipes.recipe import load_recipe
 from nodecore.cli import add_dry_run, add_json, print_progress
 from nodecore.errors import EXIT_OK
 from nodecore.executor import Executor
+from nodecore.plan import Plan
 from nodecore.runner import LocalRunner
 
 
@@ -47,16 +48,22 @@ def cmd_build(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(plan.to_json() if args.json else plan.render_text())
         return EXIT_OK
+    resolved = options.resolved()
+    with build_lock(resolved.build_dir, resolved.cache_dir):
+        return _execute(recipe.name, plan, args)
+
+
+def _execute(name: str, plan: Plan, args: argparse.Namespace) -> int:
     builder = Builder()
     # no journal: every step is guarded by its own content-keyed cache check, which (unlike a
     # journal of step ids) notices when a Python file changed or an artifact was deleted
     result = Executor(LocalRunner(), actions=builder.actions(), progress=print_progress,
                       log_path=getattr(args, "log_path", None)).execute(plan)
     if args.json:
-        print(json.dumps({"recipe": recipe.name, "steps": builder.timings,
+        print(json.dumps({"recipe": name, "steps": builder.timings,
                           "executor_seconds": result.timings}, indent=1))
     else:
         total = sum(builder.timings.values())
-        print(f"image {recipe.name}: built in {total:.0f}s; " +
+        print(f"image {name}: built in {total:.0f}s; " +
               ", ".join(f"{k} {v:.0f}s" for k, v in builder.timings.items()))
     return EXIT_OK

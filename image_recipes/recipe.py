@@ -95,6 +95,10 @@ class Initramfs:
     modules: Literal["list", "most", "dep"] = "list"
     compress: Literal["zstd", "xz", "gzip"] = "zstd"
     include_modules: tuple[str, ...] = ()
+    # directories under kernel/ dropped from the initramfs after all hooks ran (live-boot's hook
+    # adds every network driver for netboot; servers need the common server NICs only)
+    exclude_module_dirs: tuple[str, ...] = field(default=(), metadata={"check": lambda v: None if all(
+        _MODULE_DIR_RE.match(d) and ".." not in d for d in v) else "module dirs are relative paths like drivers/gpu"})
 
 
 @dataclass(frozen=True)

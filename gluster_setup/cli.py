@@ -109,7 +109,11 @@ def _expand(args: argparse.Namespace) -> int:
     started = time.monotonic()
     runners = ops.connect(spec, known_hosts=args.known_hosts)
     if args.dry_run:  # ask the cluster (read-only) which hosts are new
-        return _print_plan(ops.plan_expand(spec, runners, args.new), args)
+        plan = ops.plan_expand(spec, runners, args.new)
+        if plan is None:
+            print("nothing to expand: every host of the spec holds bricks of every volume")
+            return EXIT_OK
+        return _print_plan(plan, args)
     return _report(ops.expand(spec, runners, args.new), started, args, "expand")
 
 

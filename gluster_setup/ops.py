@@ -36,28 +36,32 @@ def deploy(spec: GlusterSpec, runners: Mapping[str, Runner], *, progress: Progre
     return apply(deploy_plan(spec), runners, progress)
 
 
-def bricked_addresses(spec: GlusterSpec, runners: Mapping[str, Runner]) -> set[str]:
-    """Addresses of hosts that already hold bricks of the spec's volumes (asked on the first host)."""
+def bricked_addresses(spec: GlusterSpec, runners: Mapping[str, Runner]) -> dict[str, set[str]]:
+    """Per volume of the spec: addresses of the hosts that hold one of its bricks (asked on the first host)."""
     first = spec.hosts[0].ssh_name
     info = runners[first].run(["gluster", "volume", "info", "--xml"], check=False, timeout=30)
     if not info.ok:
         raise HcinodeError(f"cannot read the volumes on {first}: {info.stderr.strip() or info.stdout.strip()}")
-    names = {v.name for v in spec.volumes}
-    return {b.name.split(":")[0] for v in parse_volume_info(info.stdout) if v.name in names for b in v.bricks}
+    found = {v.name: {b.name.split(":")[0] for b in v.bricks} for v in parse_volume_info(info.stdout)}
+    return {v.name: found.get(v.name, set()) for v in spec.volumes}
 
 
-def plan_expand(spec: GlusterSpec, runners: Mapping[str, Runner], new: Sequence[str] = ()) -> DeployPlan:
+def plan_expand(spec: GlusterSpec, runners: Mapping[str, Runner], new: Sequence[str] = ()) -> DeployPlan | None:
+    """The expand plan, or None when every spec host already holds a brick of every volume.
+
+    A host missing from any volume counts as new, so a re-run after an expand that failed
+    halfway (some volumes extended, some not) completes it; finished steps skip by their checks.
+    """
     report = ValidationReport("expand")
     if not new:
         have = bricked_addresses(spec, runners)
-        new = [h.address for h in spec.hosts if h.address not in have]
-        if spec.hosts[0].address not in have:
+        new = [h.address for h in spec.hosts if any(h.address not in hosts for hosts in have.values())]
+        if spec.hosts[0].address in new:
             report.error("hosts[0]", f"{spec.hosts[0].address} holds no brick: the first host must be an "
                          "existing member", "list the existing hosts first, the new ones after them")
     if not new and report.ok:
-        report.error("hosts", "every host of the spec already holds bricks: nothing to expand",
-                     "add the new hosts to the spec")
-    if new and len(new) % spec.replica_set:
+        return None
+    if len(new) % spec.replica_set:
         report.error("hosts", f"{len(new)} new host(s): expand adds whole replica sets of {spec.replica_set}")
     report.raise_if_errors()
     return expand_plan(spec, new)
@@ -66,6 +70,8 @@ def plan_expand(spec: GlusterSpec, runners: Mapping[str, Runner], new: Sequence[
 def expand(spec: GlusterSpec, runners: Mapping[str, Runner], new: Sequence[str] = (), *,
            progress: ProgressCallback = print_progress) -> ApplyResult:
     plan = plan_expand(spec, runners, new)
+    if plan is None:
+        return ApplyResult()
     added = [h for h in spec.hosts if h.ssh_name in plan.phases[0].plans]
     preflight(spec, runners, added).raise_if_errors()
     return apply(plan, runners, progress)

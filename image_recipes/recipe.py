@@ -113,7 +113,7 @@ class Outputs:
     pxe: str = ""
     qcow2: str = ""
     volume_id: str = "HCINODE"
-    # a build whose ISO or disk image is bigger fails: the size targets are part of the recipe
+    # size target for the ISO / disk image (a benchmark: the build warns and the manifest records it)
     max_size: Size = Size(0)
     disk_size: Size = Size(0)
 

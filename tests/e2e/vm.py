@@ -64,6 +64,7 @@ APPLIANCE = BUILD / "engine-appliance.qcow2"
 OVMF_CODE = "/usr/share/OVMF/OVMF_CODE_4M.fd"
 OVMF_VARS = "/usr/share/OVMF/OVMF_VARS_4M.fd"
 QEMU = "qemu-system-x86_64"
+TCG_CPU = "max,erms=off,fsrm=off"
 
 KEYS = {"enter": "\r", "up": "\x1b[A", "down": "\x1b[B", "right": "\x1b[C", "left": "\x1b[D",
         "tab": "\t", "esc": "\x1b", "backspace": "\x7f", "f2": "\x1bOQ", "f10": "\x1b[21~",
@@ -207,7 +208,10 @@ class VM:
                 "-chardev", "stdio,id=serial0,signal=off", "-serial", "chardev:serial0",
                 "-monitor", f"unix:{self.workdir / 'monitor.sock'},server,nowait",
                 "-device", "virtio-rng-pci"]
-        argv += ["-accel", "kvm"] if kvm else ["-accel", "tcg", "-cpu", "max"]
+        # TCG: without ERMS/FSRM the guest kernel clears and copies pages with rep stosq/movsq instead
+        # of byte-wise rep stosb, which TCG emulates very slowly (squashfs readahead stalled PID 1
+        # for 20 s at a time: "soft lockup ... clear_page_erms")
+        argv += ["-accel", "kvm"] if kvm else ["-accel", "tcg", "-cpu", TCG_CPU]
         if self.firmware == "uefi":
             vars_copy = self.workdir / "OVMF_VARS.fd"
             shutil.copyfile(OVMF_VARS, vars_copy)

@@ -119,6 +119,7 @@ def cmd_install(args: argparse.Namespace) -> int:
         print(f"hcinode installed on {', '.join(layout.disks)}")
         for title, seconds in timings.items():
             print(f"  {seconds:7.1f}s  {title}")
+    sys.stdout.flush()  # the summary must reach the console before the machine goes down
     _finish(parsed.config.finish, args, runner)
     return EXIT_OK
 

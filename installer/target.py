@@ -343,6 +343,10 @@ def reset_identity(runner: Runner, params: Mapping[str, Any]) -> None:
     runner.write_file(os.path.join(target, "etc/hosts"),
                       f"127.0.0.1\tlocalhost\n127.0.1.1\t{name} {name.split('.')[0]}\n"
                       "::1\tlocalhost ip6-localhost ip6-loopback\n")
+    # the installed node never runs the live media's unattended-install unit
+    wants = os.path.join(target, "etc/systemd/system/multi-user.target.wants/hcinode-install.service")
+    if os.path.lexists(wants):
+        os.remove(wants)
     # first boot of an installed node must not look like the live medium
     runner.write_file(os.path.join(target, "etc/hcinode/installed"),
                       json.dumps({"installed": int(time.time()), "kickstart": params.get("source", "")}) + "\n")

@@ -64,6 +64,33 @@ def process_start(runs: int = 5) -> None:
          note="process start to first full screen, polled with tmux capture-pane every 10 ms")
 
 
+START_SCRIPT = """
+import resource, time
+t0 = time.monotonic()
+from nodecore.cli import build_parser
+args = build_parser().parse_args(["tui", "--dry-run", "--mode", "node"])
+from tui.cli import build_app
+from tui.render import render_text
+render_text(build_app(args).root, 80, 24)
+own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+print(time.monotonic() - t0, own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime)
+"""
+
+
+def start_cpu(runs: int = 3) -> None:
+    """CPU seconds from interpreter start to the first screen (CLI parser, facts, app, draw).
+
+    On a shared, loaded machine wall time mostly measures waiting for a CPU; CPU time says what
+    the console itself costs (python's own start, ~0.03 s, is not included)."""
+    runner = LocalRunner(default_timeout=60)
+    cpu = []
+    for _ in range(runs):
+        out = runner.run([sys.executable, "-c", START_SCRIPT], env={"HCINODE_LOG_DIR": tempfile.gettempdir()})
+        cpu.append(float(out.stdout.split()[1]))
+    emit("tui_start_cpu_s", statistics.median(cpu), "s", 1.0, runs=runs,
+         note="user+sys CPU of `hcinode tui --dry-run` up to the first drawn screen")
+
+
 def in_process() -> None:
     import datetime as dt
 
@@ -110,4 +137,5 @@ def in_process() -> None:
 
 if __name__ == "__main__":
     in_process()
+    start_cpu()
     process_start()

@@ -16,7 +16,7 @@ from tests.e2e.vm import BUILD
 BANNER = rf"hcinode {__version__}"
 # QEMU user-net gives the guest 10.0.2.15 by DHCP (NetworkManager)
 ADDRESS = r"10\.0\.2\.15/24"
-TUI_HEADER = rf"hcinode {__version__} \| [a-z0-9-]+ \|"
+TUI_HOSTNAME = r"\| hcinode \|"
 BOOT_TIMEOUT = 900  # TCG on 2 shared cores: ~3 min idle, much longer while other VMs run
 
 
@@ -31,13 +31,12 @@ def _record(name: str, seconds: float) -> None:
 def _wait_for_console(vm, record_as: str) -> None:
     """The TUI's first screen (header "hcinode <version> | <hostname> | ...") or, without the TUI,
     the banner with the version and the node's address, where Enter gives the live root shell."""
-    vm.expect([TUI_HEADER, BANNER], timeout=BOOT_TIMEOUT)
+    vm.expect(BANNER, timeout=BOOT_TIMEOUT)
     _record(record_as, vm.seconds_since_start())
-    text = vm.child.after.decode(errors="replace") if vm.child else ""
-    if "|" in text:
-        assert "| hcinode |" in text  # the live system is named hcinode
-        return
-    vm.expect(ADDRESS, timeout=300)
+    # the TUI header continues with "| <hostname> |"; the banner goes on to list the addresses
+    match = vm.expect([TUI_HOSTNAME, ADDRESS], timeout=300)
+    if match is not None and b"|" in match.group(0):
+        return  # the TUI's first screen, on a live system named hcinode
     vm.sendline("")
     out = vm.run("hostname; ls -l /run/live/medium/live/filesystem.squashfs", timeout=120)
     assert "hcinode" in out

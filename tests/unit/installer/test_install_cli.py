@@ -206,3 +206,21 @@ def test_initramfs_is_rebuilt_only_when_it_cannot_mount_a_thin_root(tmp_path: Pa
     lacks.respond(["chroot", str(tmp_path), "lsinitramfs"], stdout="usr/sbin/lvm\n")
     target.make_initramfs(lacks, {"target": str(tmp_path)})
     assert ("chroot", str(tmp_path), "update-initramfs", "-u", "-k", "6.1.0-28-amd64") in lacks.argvs
+
+
+def test_reset_identity_gives_each_node_its_own_ids(tmp_path: Path) -> None:
+    from nodecore.runner import LocalRunner
+
+    wants = tmp_path / "etc/systemd/system/multi-user.target.wants"
+    wants.mkdir(parents=True)
+    (wants / "hcinode-install.service").symlink_to("../hcinode-install.service")
+    (tmp_path / "etc/ssh").mkdir()
+    (tmp_path / "etc/ssh/ssh_host_ed25519_key").write_text("live media key")
+    (tmp_path / "etc/machine-id").write_text("0123456789abcdef0123456789abcdef\n")
+    target.reset_identity(LocalRunner(), {"target": str(tmp_path), "lang": "de_DE.UTF-8", "hostname": "n1.example.com"})
+    assert (tmp_path / "etc/machine-id").read_text() == ""
+    assert not (tmp_path / "etc/ssh/ssh_host_ed25519_key").exists()
+    assert not (wants / "hcinode-install.service").is_symlink()
+    assert "127.0.1.1\tn1.example.com n1" in (tmp_path / "etc/hosts").read_text()
+    assert (tmp_path / "etc/default/locale").read_text() == "LANG=de_DE.UTF-8\n"
+    assert (tmp_path / "etc/hcinode/installed").exists()

@@ -34,9 +34,9 @@ if os.geteuid() != 0 or not all(needs) or not os.path.exists("/usr/sbin/sshd"):
 from tests.integration.nshosts import NsCluster, NsHost, spec_data  # noqa: E402
 
 WORKDIR = "/tmp/hcinode-gluster-it"
-VOLUMES = [{"name": "engine", "size": "400M", "thin": False},  # the oVirt engine volume, sized down
-           {"name": "data", "size": "400M", "thin": False},
-           {"name": "vmstore", "size": "400M", "thin": False}]
+# two of the three oVirt HCI volumes, sized down: a third adds ~30 s and tests nothing new
+VOLUMES = [{"name": "engine", "size": "400M", "thin": False},
+           {"name": "data", "size": "400M", "thin": False}]
 
 
 def has_device_mapper() -> bool:
@@ -46,7 +46,7 @@ def has_device_mapper() -> bool:
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[NsCluster]:
-    with NsCluster(3, WORKDIR, disks_per_host=3, disk_size="512M") as c:
+    with NsCluster(3, WORKDIR, disks_per_host=2, disk_size="512M") as c:
         yield c
 
 
@@ -112,7 +112,7 @@ def test_deploy_survive_heal_rerun_teardown(cluster: NsCluster, spec_file: str,
     assert result.changed
     for host in cluster.hosts:
         mounts = host.sh("cat /proc/self/mounts").stdout
-        for vol in ("engine", "data", "vmstore"):
+        for vol in ("engine", "data"):
             assert f"/run/glusterSD/{vol} fuse.glusterfs" in mounts
             assert f"/run/gluster_bricks/{vol} xfs" in mounts
     info = h1.run("gluster", "volume", "info", "data").stdout
@@ -127,9 +127,9 @@ def test_deploy_survive_heal_rerun_teardown(cluster: NsCluster, spec_file: str,
 
     stage('written')
     killed = cluster.kill_gluster(h3)
-    assert len(killed) >= 4  # glusterd, three bricks (and the self-heal daemons)
+    assert len(killed) >= 3  # glusterd, two bricks (and the self-heal daemons)
     write_files(h1, data_dir, 21, 40)  # still writable with one host down (client quorum 2 of 3)
-    write_files(h2, "/run/glusterSD/vmstore", 1, 5)
+    write_files(h2, "/run/glusterSD/engine", 1, 5)
     during = files_md5(h2, data_dir)
     assert len(during) == 40
     assert all(during[f] == md5 for f, md5 in before.items())  # nothing lost or changed
@@ -137,7 +137,7 @@ def test_deploy_survive_heal_rerun_teardown(cluster: NsCluster, spec_file: str,
     stage('wrote with host 3 down')
     cluster.start_glusterd(h3)
     wait_healed(h1, "data")
-    wait_healed(h1, "vmstore")
+    wait_healed(h1, "engine")
     stage('healed')
     on_brick = files_md5(h3, "/run/gluster_bricks/data/data")
     assert on_brick == during  # the returning host's brick has every file, byte for byte
@@ -153,7 +153,7 @@ def test_deploy_survive_heal_rerun_teardown(cluster: NsCluster, spec_file: str,
     kh = ["--known-hosts", os.path.join(cluster.workdir, "known_hosts_cli")]
     assert main(["gluster", "status", spec_file, "--json", *kh]) == 0
     status = json.loads(capsys.readouterr().out)
-    assert status["healthy"] and {v["name"] for v in status["volumes"]} == {"engine", "data", "vmstore"}
+    assert status["healthy"] and {v["name"] for v in status["volumes"]} == {"engine", "data"}
     assert all(b["online"] and b["size_free"] > 0 for v in status["volumes"] for b in v["bricks"])
 
     assert main(["gluster", "deploy", spec_file, "--json", *kh]) == 0  # the CLI's re-run: no change either

@@ -149,6 +149,9 @@ def identity_steps(desired: NodeConfig, current: NodeConfig | None, *, root: str
                               params={"unit": "rsyslog.service"}))
         if enable_changed and desired.ssh is not None:
             verb = "enable" if desired.ssh.enabled else "disable"
+            if desired.ssh.enabled:
+                # a node whose host keys were never made (a live medium, a fresh image) cannot start sshd
+                steps.append(Step("Generate missing SSH host keys", argv=("ssh-keygen", "-A")))
             steps.append(Step(f"{verb.capitalize()} the SSH server", action="service_enable",
                               params={"unit": SSH_UNIT, "enable": desired.ssh.enabled}))
         elif was("/etc/ssh/sshd_config.d/50-hcinode.conf") and desired.ssh is not None and desired.ssh.enabled:

@@ -141,7 +141,7 @@ def build_plan(recipe: Recipe, options: BuildOptions, python_requirements: list[
                       params={"base": base_dir, "dest": staged, "key": stage_key,
                               "wheels": wheels_dir if recipe.python.install_project else "",
                               "project_wheels": os.path.join(work, "project-wheels")
-                              if recipe.python.install_project else "",
+                              if recipe.python.install_project else "", "requirements": requirements,
                               "overlays": recipe.overlay_dirs(), "hostname": recipe.hostname,
                               "enable": list(recipe.services.enable), "disable": list(recipe.services.disable),
                               "mask": list(recipe.services.mask), "epoch": epoch}, timeout=LONG))
@@ -391,13 +391,19 @@ def stage(runner: Runner, p: Mapping[str, Any]) -> None:
     runner.run(["cp", "-a", "--reflink=auto", os.path.join(p["base"], "root"), tmp], timeout=LONG)
     env = {"SOURCE_DATE_EPOCH": str(p["epoch"]), "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
     if p["wheels"]:
-        wheels = sorted(glob.glob(os.path.join(p["wheels"], "*.whl")) +
-                        glob.glob(os.path.join(p["project_wheels"], "wheels", "*.whl")))
+        project_wheels = os.path.join(p["project_wheels"], "wheels")
+        names = [os.path.basename(w).split("-")[0] for w in sorted(glob.glob(os.path.join(project_wheels, "*.whl")))]
         # the host's Debian python is the image's python (same release): install with its pip into
-        # the image root; Debian's pip puts it under /usr/local (dist-packages, bin)
+        # the image root; Debian's pip puts it under /usr/local (dist-packages, bin). By name from
+        # --find-links (not by path: pip would record the build machine's path in direct_url.json),
+        # and compiled afterwards inside the root so .pyc files name /usr/local paths, not ours
         runner.run(["/usr/bin/python3", "-m", "pip", "install", "--root", tmp, "--no-index", "--no-deps",
+                    "--find-links", p["wheels"], "--find-links", project_wheels, "--no-compile",
                     "--ignore-installed", "--no-warn-script-location", "--break-system-packages",
-                    "--root-user-action=ignore", "-q", *wheels], env=env, timeout=600)
+                    "--root-user-action=ignore", "-q", *p["requirements"], *names], env=env, timeout=600)
+        runner.run(["chroot", tmp, "python3", "-m", "compileall", "-q", "-j", "2",
+                    "--invalidation-mode", "checked-hash", "/usr/local/lib"], env=env, timeout=600,
+                   check=False)  # .pyc files only save start-up time; a file that fails is read from source
     for overlay in p["overlays"]:
         runner.run(["cp", "-a", "--no-preserve=ownership", overlay + "/.", tmp])
     if p["hostname"]:
@@ -474,6 +480,9 @@ def iso(runner: Runner, p: Mapping[str, Any]) -> None:
     tmp = out + ".tmp"
     _rm(runner, tmp)
     os.makedirs(os.path.dirname(out), exist_ok=True)
+    # xorriso records each file's and directory's mtime: pin them (the volume dates are pinned by
+    # --modification-date), so the same inputs give the same ISO bytes
+    runner.run(["find", staging, "-exec", "touch", "-h", "-d", f"@{p['epoch']}", "{}", "+"])
     runner.run(isoboot.xorriso_argv(staging, tmp, p["volume_id"], p["epoch"]),
                env={"SOURCE_DATE_EPOCH": str(p["epoch"])}, timeout=1800)
     size = os.path.getsize(tmp)

@@ -21,10 +21,11 @@ GRUB_BIOS_MODULES = ("biosdisk iso9660 part_msdos part_gpt normal configfile lin
                      "search_label echo test serial terminal chain ls cat gzio boot halt reboot sleep").split()
 
 REPRODUCIBILITY_NOTE = (
-    "squashfs: bit-reproducible for the same inputs (SOURCE_DATE_EPOCH, -all-time, -mkfs-time, sorted "
-    "directory order). ISO: xorriso -as mkisofs with --modification-date and SOURCE_DATE_EPOCH, "
-    "efi.img from mkfs.fat --invariant, grub-mkimage output is deterministic; see docs/image.md for "
-    "the measured comparison of two --release builds.")
+    "squashfs, initrd and ISO are bit-reproducible for the same inputs: measured with two builds of "
+    "one source tree, the second from an empty cache (fresh mmdebstrap). Pinned: SOURCE_DATE_EPOCH "
+    "(mmdebstrap, mkinitramfs, pip, compileall checked-hash .pyc), mksquashfs -all-time/-mkfs-time, "
+    "mkfs.fat --invariant, every ISO file and directory mtime, xorriso --modification-date. The "
+    "engine appliance qcow2 is not checked (qemu-img convert -c).")
 
 PXE_LOADERS = ("/usr/lib/PXELINUX/pxelinux.0", "/usr/lib/PXELINUX/lpxelinux.0",
                "/usr/lib/syslinux/modules/bios/ldlinux.c32")

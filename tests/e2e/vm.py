@@ -183,14 +183,22 @@ class VM:
     # -- command line ------------------------------------------------------------------------
 
     def _http_dir(self) -> Path:
-        """Served over HTTP and TFTP: the PXE files (symlinks) plus the test's own files."""
+        """Served over HTTP and TFTP: the PXE files plus the test's own files."""
         d = self.workdir / "srv"
         d.mkdir(parents=True, exist_ok=True)
         if self.pxe_dir:
+            # hard links (or copies), not symlinks: a `make iso` during the test replaces build/pxe
             for item in Path(self.pxe_dir).iterdir():
                 target = d / item.name
-                if not target.exists():
-                    target.symlink_to(item.resolve())
+                if target.exists():
+                    continue
+                if item.is_dir():
+                    shutil.copytree(item, target)
+                    continue
+                try:
+                    os.link(item, target)
+                except OSError:
+                    shutil.copy2(item, target)
         for name, content in self.http_files.items():
             path = d / name
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -91,8 +91,10 @@ class NodeController:
               progress: Callable[[Any], None]) -> Any:
         """Run in the background: node_setup applies; a network change then waits for confirm()."""
         from node_setup.apply import apply
+        from tui.runner import ConsoleRunner
 
-        return apply(desired, plan=plan, only=only, rollback_timeout=rollback_timeout, progress=progress)
+        return apply(desired, plan=plan, only=only, rollback_timeout=rollback_timeout, progress=progress,
+                     runner=ConsoleRunner())
 
     def confirm(self) -> list[str]:
         from node_setup.apply import confirm

@@ -1,5 +1,6 @@
 """node_setup in a VM booted from our image: bond + VLAN + static address, confirm, then an
-unconfirmed change with a wrong gateway that NetworkManager rolls back by itself.
+unconfirmed change with a wrong gateway that NetworkManager rolls back by itself; then the
+identity settings (host name, NTP, time zone, admin password, SSH) on the same running node.
 
 One VM boot (TCG), NICs on a QEMU hub (it passes VLAN tags):
 
@@ -20,6 +21,7 @@ import base64
 import re
 import time
 
+import pexpect
 import pytest
 
 BOND_VLAN = """\
@@ -50,6 +52,7 @@ until ip netns exec peer ping -n -c 1 -W 1 198.51.100.130 >/dev/null &&
 done
 python3 -c "import time; print('restored_after=%.1f' % (time.clock_gettime(time.CLOCK_BOOTTIME) - $created / 1000))"
 """
+SSH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGz9Wn7Gv8F3s0vB7P4u2qgYQ7kq7nq6xq1x4c8C4l7d e2e@hcinode"
 MACS = {"nic-a": "52:54:00:51:00:01", "nic-b": "52:54:00:51:00:02", "peer": "52:54:00:51:00:0f"}
 
 
@@ -81,11 +84,18 @@ def test_bond_vlan_confirm_then_unconfirmed_wrong_gateway_rolls_back(vm_factory,
     vm = vm_factory("network", boot="kernel", iso=node_iso, memory=2048, extra_qemu=hub_nics(),
                     kernel_args=["systemd.unit=rescue.target", "systemd.setenv=SYSTEMD_SULOGIN_FORCE=1"])
     vm.start()
-    # the rescue shell on the serial console (sulogin may first ask for Enter)
-    match = vm.expect([r"root@\S*:\S*# ", r"bash-\S+# ", r"[Pp]ress Enter"], timeout=900)
-    if match and b"nter" in match.group(0):
+    # the rescue shell on the serial console; sulogin may first ask for Enter, and under load the
+    # guest may miss it, so Enter is repeated until the shell prompt shows
+    shell = [r"root@\S*:\S*# ", r"bash-\S+# "]
+    match = vm.expect([*shell, r"[Pp]ress Enter"], timeout=1200)
+    deadline = time.monotonic() + 600
+    while match is not None and b"nter" in match.group(0):
         vm.sendline("")
-        vm.expect([r"root@\S*:\S*# ", r"bash-\S+# "], timeout=120)
+        try:
+            match = vm.expect(shell, timeout=30)
+        except pexpect.TIMEOUT:
+            if time.monotonic() > deadline:
+                raise
     time.sleep(2)
     vm.sendline("")
     vm.run("export TERM=dumb PS1='# ' PAGER=cat SYSTEMD_PAGER=cat", timeout=60)
@@ -130,8 +140,9 @@ def test_bond_vlan_confirm_then_unconfirmed_wrong_gateway_rolls_back(vm_factory,
     code, out = rc_of(vm, "sh /root/wait-restored.sh", timeout=ROLLBACK_TIMEOUT + 240)
     assert code == 0, out
     restored = float(re.findall(r"restored_after=([0-9.]+)", out)[-1])
-    # NetworkManager rolls back when the timer fires (measured: at 45.0 s, VLAN up again 1.8 s later)
-    assert restored <= ROLLBACK_TIMEOUT + 20, f"old address back only after {restored} s"
+    # NetworkManager rolls back when the timer fires (measured: at 45.0 s, VLAN up again 1.8 s later;
+    # 59.6 s to the first answering ping with three TCG VMs on two cores)
+    assert restored <= ROLLBACK_TIMEOUT + 30, f"old address back only after {restored} s"  # TCG under load
     code, sums = rc_of(vm, "cd /etc/NetworkManager/system-connections && sha256sum *.nmconnection")
     assert sorted(re.findall(r"[0-9a-f]{64}\s+\S+", sums)) == good_sums, sums  # keyfiles untouched
 
@@ -147,6 +158,23 @@ def test_bond_vlan_confirm_then_unconfirmed_wrong_gateway_rolls_back(vm_factory,
             break
         time.sleep(2)
     assert up is not None, rc_of(vm, "nmcli device; ip -o addr")[1]
+
+    # 4. identity on the same node (systemd is PID 1 here): host name, NTP, time zone, password, SSH
+    code, out = rc_of(vm, "hcinode node set hostname node-e2e && hcinode node set ntp 198.51.100.123 && "
+                          "hcinode node set timezone Europe/Berlin && "
+                          "echo 'Corr3ct-horse-battery' | hcinode node set password --stdin && "
+                          f"hcinode node set ssh on --password-login off --key '{SSH_KEY}'", timeout=600)
+    assert code == 0, out
+    code, out = rc_of(vm, "hostname; cat /etc/hostname; grep ^server /etc/chrony/chrony.conf; "
+                          "readlink /etc/localtime; grep ^root: /etc/shadow | cut -c1-8; "
+                          "cat /etc/ssh/sshd_config.d/50-hcinode.conf /root/.ssh/authorized_keys; "
+                          "systemctl is-active ssh")
+    assert out.count("node-e2e") >= 2 and "server 198.51.100.123 iburst" in out, out
+    assert "/usr/share/zoneinfo/Europe/Berlin" in out and "root:$6$" in out, out
+    assert "PasswordAuthentication no" in out and SSH_KEY in out and "\nactive" in out, out
+    code, out = rc_of(vm, "grep -rl Corr3ct-horse-battery /var/log/hcinode /var/lib/hcinode")
+    assert code == 1, f"the password leaked into: {out}"
+
     print(f"e2e network: apply bond+vlan {apply_seconds:.0f} s; unconfirmed change with rollback timeout "
           f"{ROLLBACK_TIMEOUT} s: old address back {restored:.1f} s after the checkpoint was created; "
           f"NetworkManager restart from keyfiles reachable after {up:.0f} s")

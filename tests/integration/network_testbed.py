@@ -76,7 +76,9 @@ mount --bind {dir}/lib /var/lib/NetworkManager
 mkdir -p /run/NetworkManager
 mount -t tmpfs tmpfs /run/NetworkManager
 export DBUS_SYSTEM_BUS_ADDRESS={bus}
-setsid NetworkManager --debug --pid-file={dir}/nm.pid >{dir}/nm.log 2>&1 </dev/null &
+setsid NetworkManager --debug >{dir}/nm.log 2>&1 </dev/null &
+# NetworkManager writes no pid file when it does not daemonize (--debug): record it here
+echo $! > {dir}/nm.pid
 """
 
 
@@ -138,7 +140,7 @@ class NMTestbed:
         pid_file = self.dir / "nm.pid"
         if pid_file.exists():
             pid = pid_file.read_text().strip()
-            run(["kill", pid], check=False)
+            run(["kill", pid], check=False)  # setsid execs NetworkManager: this is its pid
             deadline = time.monotonic() + 10
             while run(["kill", "-0", pid], check=False).ok and time.monotonic() < deadline:
                 time.sleep(0.2)

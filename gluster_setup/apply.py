@@ -67,7 +67,11 @@ def verify_host_keys(spec: GlusterSpec, local: Runner, path: str | None = None) 
                 report.error(f"hosts[{i}].host_key", f"{name} has no fingerprint in the spec and is not in "
                              f"{existing or 'a known_hosts file'}", "add host_key: SHA256:...")
             continue
-        scan = local.run(["ssh-keyscan", "-T", "5", "-p", str(host.ssh_port), name], check=False, timeout=30)
+        # ssh.connect_timeout, not a fixed 5 s: a slow or loaded host (a TCG VM: 6 s measured) answers
+        # the banner but sends its keys after ssh-keyscan gave up, which looked like "no answer"
+        wait = spec.ssh.connect_timeout
+        scan = local.run(["ssh-keyscan", "-T", str(wait), "-p", str(host.ssh_port), name], check=False,
+                         timeout=4 * wait + 30)
         offered: list[str] = []
         matched = False
         for line in scan.stdout.splitlines():
@@ -197,10 +201,11 @@ def write_option_group(runner: Runner, params: Mapping[str, Any]) -> None:
     directory = "/var/lib/glusterd/groups"
     base = runner.run(["cat", f"{directory}/{params['base']}"]).stdout
     options = {str(k): str(v) for k, v in dict(params["options"]).items()}
+    drop = {str(k) for k in params.get("drop", ())}  # base keys glusterd refuses on this volume type
     lines = []
     for line in base.splitlines():
         key = line.split("=", 1)[0].strip()
-        if not key or key.startswith("#") or key in options:
+        if not key or key.startswith("#") or key in options or key in drop:
             continue
         lines.append(line.strip())
     lines += [f"{k}={v}" for k, v in options.items()]

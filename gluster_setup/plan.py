@@ -37,6 +37,9 @@ HCI_OPTIONS: tuple[tuple[str, str], ...] = (
     ("network.remote-dio", "off"),
     ("cluster.granular-entry-heal", "on"),
 )
+# virt group options that glusterd refuses on a volume without replication ("Cannot set
+# cluster.shd-max-threads for a non-replicate volume", Gluster 10.3): left out of replica 1 groups
+REPLICATE_ONLY_OPTIONS: tuple[str, ...] = ("cluster.shd-max-threads",)
 BRICK_MOUNT_OPTIONS = "inode64,noatime"
 STEP_TIMEOUT = 300.0
 
@@ -306,10 +309,12 @@ def volume_setup_steps(spec: GlusterSpec, volume: VolumeSpec, on: str) -> list[S
     # One cluster-wide transaction instead of one per option: the slow part of a deploy.
     group = option_group(volume)
     applied = _group_applied(volume.name, group, ())
+    params: dict[str, object] = {"group": group, "base": "virt", "options": dict(volume_options(spec, volume))}
+    if spec.replica_set == 1:
+        params["drop"] = list(REPLICATE_ONLY_OPTIONS)
     return [
         Step(f"write option group {group} (virt + HCI options)", action="write_option_group",
-             params={"group": group, "base": "virt", "options": dict(volume_options(spec, volume))},
-             check=applied, host=on, timeout=60),
+             params=params, check=applied, host=on, timeout=60),
         Step(f"apply option group {group} to {volume.name}",
              argv=(*GLUSTER, "volume", "set", volume.name, "group", group), check=applied, host=on, timeout=120),
         Step(f"start volume {volume.name}", argv=(*GLUSTER, "volume", "start", volume.name),

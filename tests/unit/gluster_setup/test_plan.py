@@ -5,6 +5,7 @@ Regenerate after an intended change with HCINODE_REGENERATE_GOLDEN=1 and review 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -114,3 +115,21 @@ def test_option_group_file_overrides_virt() -> None:
                                 "options": {"network.ping-timeout": "30", "network.remote-dio": "off"}})
     written = runner.files["/var/lib/glusterd/groups/hcinode-data"].decode()
     assert written == "features.shard=on\nnetwork.ping-timeout=30\nnetwork.remote-dio=off\n"
+
+
+def test_replica_1_group_leaves_out_replicate_only_options() -> None:
+    # glusterd 10.3 refuses cluster.shd-max-threads on a volume without replication (found in the
+    # node ISO VM: tests/e2e/test_gluster_lvm_vm.py); replica 3 keeps the whole virt group
+    from gluster_setup.apply import write_option_group
+    from nodecore.runner import RecordingRunner
+
+    three = load("spec-jbod.yaml")
+    one = dataclasses.replace(three, hosts=three.hosts[:1], replica=1)
+    groups = [s for s in deploy_plan(one).combined().steps if s.action == "write_option_group"]
+    assert groups and all(s.params["drop"] == ["cluster.shd-max-threads"] for s in groups)
+    assert all("drop" not in s.params for s in deploy_plan(three).combined().steps
+               if s.action == "write_option_group")
+    runner = RecordingRunner()
+    runner.respond(["cat", "/var/lib/glusterd/groups/virt"], 0, "cluster.shd-max-threads=8\nfeatures.shard=on\n")
+    write_option_group(runner, dict(groups[0].params))
+    assert runner.files["/var/lib/glusterd/groups/hcinode-engine"].decode().startswith("features.shard=on\n")

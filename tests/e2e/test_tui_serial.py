@@ -49,8 +49,8 @@ def test_iso_serial_console_shows_the_installer_first_screen(vm_factory, tui_iso
     vm.poweroff()
 
 
+# The only proof of an interactive install, so it runs in `make e2e` (~15 min under load here).
 @pytest.mark.e2e
-@pytest.mark.e2e_full
 def test_interactive_install_over_serial_then_boot_the_disk(vm_factory, tui_iso, tmp_path) -> None:
     disk = make_disk(tmp_path / "disk0.qcow2", "20G")
     vm = vm_factory("tui-install", boot="iso", firmware="bios", iso=tui_iso, disks=[Disk(disk)], memory=2048)

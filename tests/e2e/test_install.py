@@ -152,3 +152,10 @@ def iso_install_with_labelled_kickstart_disk(work: Path, firmware: str) -> dict[
 def test_pxe_install_then_boot_from_disk_bios(pxe_dir: Path, tmp_path: Path) -> None:
     result = install_and_boot(tmp_path, firmware="bios")
     print("install timings:", result)
+
+
+@pytest.mark.e2e
+@pytest.mark.e2e_full
+def test_iso_install_with_kickstart_on_labelled_disk_uefi(node_iso: Path, tmp_path: Path) -> None:
+    phases = iso_install_with_labelled_kickstart_disk(tmp_path, firmware="uefi")
+    print("install timings:", phases)

@@ -179,7 +179,7 @@ def build_plan(recipe: Recipe, options: BuildOptions, python_requirements: list[
     summary = {"recipe": recipe.name, "kind": recipe.kind, "release": o.release, "cache": cache,
                "packages": len(recipe.packages.all()), "rootfs cache key": rootfs_key(recipe),
                "outputs": _artifacts(recipe, build)}
-    return Plan(f"build image {recipe.name}", steps, summary)
+    return Plan(f"build image {recipe.name}", tuple(steps), summary)
 
 
 def _artifacts(recipe: Recipe, build: str) -> list[str]:
@@ -596,7 +596,7 @@ def python_requirements(project_dir: str | None = None) -> list[str]:
     project_dir = project_dir or default_project_dir()
     with open(os.path.join(project_dir, "pyproject.toml"), "rb") as f:
         roots = tomllib.load(f)["project"]["dependencies"]
-    env = default_environment()
+    env = {str(k): str(v) for k, v in default_environment().items()}
     seen: dict[str, str] = {}
     queue = [Requirement(r) for r in roots]
     while queue:

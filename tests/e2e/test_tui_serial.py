@@ -36,7 +36,9 @@ def type_slowly(vm, text: str) -> None:  # type: ignore[no-untyped-def]
         time.sleep(0.05)
 
 
+# make e2e sees the first screen in test_image_boot.py and in the interactive install below
 @pytest.mark.e2e
+@pytest.mark.e2e_full
 def test_iso_serial_console_shows_the_installer_first_screen(vm_factory, tui_iso) -> None:
     vm = vm_factory("tui-serial", boot="iso", firmware="bios", iso=tui_iso)
     vm.start()

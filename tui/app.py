@@ -35,6 +35,15 @@ GLOBAL_KEYS = (("Tab", "Switch"), ("F5", "Refresh"), ("F10", "Apply"), ("F12", "
 INSTALL_KEYS = (("F10", "Next"), ("Esc", "Back"), ("Alt-Q", "Quit"))
 
 
+class SerialSafeScreen(urwid.raw_display.Screen):
+    """A serial line (or a getty that reset the window size) can report 0 rows or columns at any
+    time, not only at start; urwid cannot draw a 0-wide canvas, so such a size counts as 80x24."""
+
+    def get_cols_rows(self) -> tuple[int, int]:
+        cols, rows = super().get_cols_rows()
+        return (cols, rows) if cols > 0 and rows > 0 else (80, 24)
+
+
 def text_canvas(lines: list[str], cols: int, rows: int) -> urwid.Canvas:
     """A plain canvas of exactly cols x rows, clipping whatever does not fit (any size, even 1x1)."""
     out = []
@@ -423,7 +432,7 @@ class App:
         self.loop.set_alarm_in(seconds, tick)
 
     def run(self, colors: str = "auto", screen: urwid.BaseScreen | None = None) -> None:
-        screen = screen or urwid.raw_display.Screen()
+        screen = screen or SerialSafeScreen()
         screen.set_terminal_properties(colors=pick_colors(colors))
         if not self.ctx.dry_run:
             # On the node's console Ctrl-C / Ctrl-Z must not drop the technician into a root shell.

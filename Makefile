@@ -50,8 +50,8 @@ integration: setup
 
 # VM tests boot the images: build them first (cached: about a minute when only Python changed)
 e2e: setup iso appliance
-	@$(PYTEST) -q tests/e2e -m "e2e and not e2e_full"; rc=$$?; \
-	if [ $$rc -eq 5 ]; then echo "e2e: no VM tests were collected"; exit 0; fi; exit $$rc
+	# the VM tests exist now: "no tests collected" (pytest exit 5) is a failure, not a pass
+	$(PYTEST) -q tests/e2e -m "e2e and not e2e_full"
 
 e2e-full: setup iso appliance
 	$(PYTEST) -q tests/e2e -m "e2e"

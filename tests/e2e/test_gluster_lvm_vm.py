@@ -18,6 +18,7 @@ import hashlib
 import json
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pexpect
@@ -25,7 +26,7 @@ import pytest
 import yaml
 
 from tests.e2e.test_network_rollback import put_file, rc_of
-from tests.e2e.vm import ROOT, Disk, make_disk
+from tests.e2e.vm import ROOT, VM, Disk, make_disk
 
 ADDRESS = "198.51.100.10"
 VG = "hci_vg"
@@ -121,7 +122,8 @@ def ok(vm, command: str, timeout: float = 180) -> str:  # type: ignore[no-untype
 # 262 s in all on a quiet machine (QEMU CPU 263 s: rescue shell 61 s, deploy 105 s, no-op re-run
 # 50 s); about twice that with three other TCG VMs running on the two cores
 @pytest.mark.e2e
-def test_gluster_deploy_lvm_thin_bricks_in_node_vm(vm_factory, node_iso, tmp_path) -> None:
+def test_gluster_deploy_lvm_thin_bricks_in_node_vm(vm_factory: Callable[..., VM], node_iso: Path,
+                                                   tmp_path: Path) -> None:
     disks = [Disk(make_disk(tmp_path / f"brick{i}.qcow2", "5G")) for i in range(2)]
     vm = vm_factory("gluster-lvm", boot="kernel", iso=node_iso, memory=2560, disks=disks,
                     kernel_args=["systemd.unit=rescue.target", "systemd.setenv=SYSTEMD_SULOGIN_FORCE=1"])

@@ -21,12 +21,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import pexpect
 import pytest
 import yaml
 
 from tests.e2e.test_network_rollback import put_file, rc_of
-from tests.e2e.vm import ROOT, VM, Disk, make_disk
+from tests.e2e.vm import ROOT, VM, Disk, make_disk, root_shell
 
 ADDRESS = "198.51.100.10"
 VG = "hci_vg"
@@ -65,23 +64,6 @@ def spec(host_key: str) -> dict[str, object]:
         # ssh-keyscan takes ~7 s per key type on a TCG guest (measured), far over a real host's
         "ssh": {"connect_timeout": 60},
     }
-
-
-def root_shell(vm) -> None:  # type: ignore[no-untyped-def]
-    """Wait for the rescue shell on the serial console (sulogin may want Enter, maybe again)."""
-    shell = [r"root@\S*:\S*# ", r"bash-\S+# "]
-    match = vm.expect([*shell, r"[Pp]ress Enter"], timeout=1200)
-    deadline = time.monotonic() + 600
-    while match is not None and b"nter" in match.group(0):
-        vm.sendline("")
-        try:
-            match = vm.expect(shell, timeout=30)
-        except pexpect.TIMEOUT:
-            if time.monotonic() > deadline:
-                raise
-    time.sleep(2)
-    vm.sendline("")
-    vm.run("export TERM=dumb PS1='# ' PAGER=cat SYSTEMD_PAGER=cat COLUMNS=200", timeout=60)
 
 
 def sync_gluster_setup(vm) -> list[str]:  # type: ignore[no-untyped-def]

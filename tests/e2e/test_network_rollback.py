@@ -21,8 +21,9 @@ import base64
 import re
 import time
 
-import pexpect
 import pytest
+
+from tests.e2e.vm import root_shell
 
 BOND_VLAN = """\
 interfaces:
@@ -84,21 +85,7 @@ def test_bond_vlan_confirm_then_unconfirmed_wrong_gateway_rolls_back(vm_factory,
     vm = vm_factory("network", boot="kernel", iso=node_iso, memory=2048, extra_qemu=hub_nics(),
                     kernel_args=["systemd.unit=rescue.target", "systemd.setenv=SYSTEMD_SULOGIN_FORCE=1"])
     vm.start()
-    # the rescue shell on the serial console; sulogin may first ask for Enter, and under load the
-    # guest may miss it, so Enter is repeated until the shell prompt shows
-    shell = [r"root@\S*:\S*# ", r"bash-\S+# "]
-    match = vm.expect([*shell, r"[Pp]ress Enter"], timeout=1200)
-    deadline = time.monotonic() + 600
-    while match is not None and b"nter" in match.group(0):
-        vm.sendline("")
-        try:
-            match = vm.expect(shell, timeout=30)
-        except pexpect.TIMEOUT:
-            if time.monotonic() > deadline:
-                raise
-    time.sleep(2)
-    vm.sendline("")
-    vm.run("export TERM=dumb PS1='# ' PAGER=cat SYSTEMD_PAGER=cat", timeout=60)
+    root_shell(vm)
     # the peer: its NIC leaves the node's stack before NetworkManager starts
     code, out = rc_of(vm, f"P=$(ip -o link | grep -i {MACS['peer']} | awk -F': ' '{{print $2}}'); echo nic=$P; "
                           "ip netns add peer && ip link set $P netns peer && ip -n peer link set $P name p0 && "

@@ -388,3 +388,23 @@ class VM:
             self.http = None
         if getattr(self, "serial_log", None):
             self.serial_log.close()
+
+
+def root_shell(vm: VM) -> None:
+    """Wait for the rescue shell on the serial console of a VM booted with systemd.unit=rescue.target.
+
+    sulogin may first ask for Enter, and under load the guest may miss it, so Enter is repeated
+    until the shell prompt shows."""
+    shell = [r"root@\S*:\S*# ", r"bash-\S+# "]
+    match = vm.expect([*shell, r"[Pp]ress Enter"], timeout=1200)
+    deadline = time.monotonic() + 600
+    while match is not None and b"nter" in match.group(0):
+        vm.sendline("")
+        try:
+            match = vm.expect(shell, timeout=30)
+        except pexpect.TIMEOUT:
+            if time.monotonic() > deadline:
+                raise
+    time.sleep(2)
+    vm.sendline("")
+    vm.run("export TERM=dumb PS1='# ' PAGER=cat SYSTEMD_PAGER=cat COLUMNS=200", timeout=60)

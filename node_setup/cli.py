@@ -136,20 +136,12 @@ def _cmd_network_rollback(args: argparse.Namespace) -> int:
 
 def _cmd_network_test(args: argparse.Namespace) -> int:
     """Like a server console's "test management network": ping the gateways, resolve a name, reach hosts."""
+    from node_setup.nettest import test_network
     from node_setup.nm import NMBackend
 
-    runner = LocalRunner()
     gateways = [d["ipv4_gateway"] for d in NMBackend().devices() if d["ipv4_gateway"]]
-    results = []
-    probes = [("gateway", g, ["ping", "-n", "-c", "3", "-W", "1", g]) for g in gateways]
-    probes += [("host", h, ["ping", "-n", "-c", "3", "-W", "1", h]) for h in args.host]
-    if args.resolve:
-        probes.append(("resolve", args.resolve, ["getent", "hosts", args.resolve]))
-    for kind, target, argv in probes:
-        result = runner.run(argv, check=False, timeout=15)
-        results.append({"check": kind, "target": target, "ok": result.ok,
-                        "detail": (result.stdout.strip().splitlines() or [""])[-1]})
-    if not probes:
+    results = [vars(r) for r in test_network(LocalRunner(), gateways, args.host, args.resolve or "")]
+    if not results:
         results.append({"check": "gateway", "target": "-", "ok": False, "detail": "no default gateway configured"})
     ok = all(r["ok"] for r in results)
     text = "\n".join(f"{'ok  ' if r['ok'] else 'FAIL'} {r['check']:8s} {r['target']}  {r['detail']}" for r in results)

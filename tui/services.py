@@ -12,6 +12,7 @@ import logging
 import os
 from collections.abc import Sequence
 
+from node_setup.nettest import test_network
 from nodecore.errors import HcinodeError
 from nodecore.paths import log_dir
 from nodecore.runner import Runner
@@ -91,18 +92,7 @@ class Services:
     def network_test(self, gateways: Sequence[str], hosts: Sequence[str],
                      name: str) -> list[tuple[str, str, bool, str]]:
         """(check, target, ok, detail) for: ping each gateway, ping each host, resolve the name."""
-        probes = [("gateway", g) for g in gateways] + [("host", h) for h in hosts]
-        if name:
-            probes.append(("resolve", name))
-        results = []
-        for kind, target in probes:
-            try:
-                result = self.runner.run(probe_argv(kind, target), check=False, timeout=15)
-                ok, out = result.ok, (result.stdout.strip() or result.stderr.strip())
-            except (HcinodeError, OSError) as exc:
-                ok, out = False, str(exc)
-            results.append((kind, target, ok, (out.splitlines() or [""])[-1][:120]))
-        return results
+        return [(r.check, r.target, r.ok, r.detail) for r in test_network(self.runner, gateways, hosts, name)]
 
     def admin_password_hash(self) -> str | None:
         try:
@@ -140,8 +130,3 @@ class Services:
         return result.stdout if result.ok else None
 
 
-def probe_argv(kind: str, target: str) -> list[str]:
-    """The command behind one connectivity probe (like a server console's "test management network")."""
-    if kind == "resolve":
-        return ["getent", "hosts", target]
-    return ["ping", "-n", "-c", "3", "-W", "1", target]

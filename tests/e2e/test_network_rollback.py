@@ -23,7 +23,7 @@ import time
 
 import pytest
 
-from tests.e2e.vm import root_shell
+from tests.e2e.vm import OUTPUT_START_COMMAND, command_output, root_shell
 
 BOND_VLAN = """\
 interfaces:
@@ -70,9 +70,9 @@ def put_file(vm, path: str, text: str) -> None:  # type: ignore[no-untyped-def]
 
 def rc_of(vm, command: str, timeout: float = 120) -> tuple[int, str]:  # type: ignore[no-untyped-def]
     """Run a command on the guest's root shell; (exit code, output)."""
-    vm.sendline(f"{command}; echo __EXIT_$?__DONE")
+    vm.sendline(f"{OUTPUT_START_COMMAND}; {command}; echo __EXIT_$?__DONE")
     match = vm.expect(r"__EXIT_(\d+)__DONE", timeout=timeout)
-    output = vm.child.before.decode(errors="replace").split("__EXIT_$?__DONE", 1)[-1]
+    output = command_output(vm.child.before.decode(errors="replace"))
     return int(match.group(1)) if match else -1, output
 
 

@@ -327,11 +327,10 @@ class VM:
 
     def run(self, command: str, timeout: float = 60) -> str:
         """Run a shell command on a console that is at a root shell; return its output."""
-        self.sendline(f"{command}; echo __RC_$?__END")
+        self.sendline(f"{OUTPUT_START_COMMAND}; {command}; echo __RC_$?__END")
         # the echoed command line shows "$?", not digits, so only the real output matches
         self.expect(r"__RC_(\d+)__END", timeout=timeout)
-        before = self._require().before.decode(errors="replace")
-        return before.split("__RC_$?__END", 1)[-1].strip()
+        return command_output(self._require().before.decode(errors="replace"))
 
     def tail(self, n: int = 3000) -> str:
         try:
@@ -390,6 +389,18 @@ class VM:
             self.serial_log.close()
 
 
+# The shell echoes each command line, and on a serial console (no size, TERM=dumb) readline scrolls a
+# long line sideways, mangling the echo. The output therefore starts after a marker that only the
+# command's output contains: the echo shows it split by quotes.
+OUTPUT_START = "__OUTPUT_START__"
+OUTPUT_START_COMMAND = "printf '__OUTPUT_''START__\\n'"
+
+
+def command_output(before: str) -> str:
+    """What a command printed, from the console text before its end marker."""
+    return before.rsplit(OUTPUT_START, 1)[-1].strip()
+
+
 def root_shell(vm: VM) -> None:
     """Wait for the rescue shell on the serial console of a VM booted with systemd.unit=rescue.target.
 
@@ -407,4 +418,5 @@ def root_shell(vm: VM) -> None:
                 raise
     time.sleep(2)
     vm.sendline("")
-    vm.run("export TERM=dumb PS1='# ' PAGER=cat SYSTEMD_PAGER=cat COLUMNS=200", timeout=60)
+    # a wide terminal so readline does not scroll long command lines sideways
+    vm.run("stty cols 1000 rows 50; export TERM=dumb PS1='# ' PAGER=cat SYSTEMD_PAGER=cat", timeout=60)

@@ -57,9 +57,11 @@ class Runner(Protocol):
     def read_file(self, path: str) -> bytes: ...
 
 
-def _stdin_bytes(stdin: str | bytes | Secret | None) -> bytes | None:
+def _stdin_bytes(stdin: str | bytes | Secret | None) -> bytes:
+    # No command ever gets the caller's stdin: from the console that is a raw-mode terminal, and a
+    # tool that reads it (a prompt, a pager, a tty check) would hang and swallow the technician's keys.
     if stdin is None:
-        return None
+        return b""
     if isinstance(stdin, Secret):
         return stdin.reveal().encode()
     return stdin if isinstance(stdin, bytes) else stdin.encode()

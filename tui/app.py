@@ -20,12 +20,11 @@ from nodecore.errors import ApplyFailed, HcinodeError, InvalidInput
 from nodecore.executor import Action, Executor, Journal
 from nodecore.paths import journal_path
 from nodecore.plan import Plan
-from nodecore.runner import Runner
+from nodecore.runner import LocalRunner, Runner
 from nodecore.secrets import redact
 from tui import dialogs
 from tui.framework import Context, Page, pages_for
 from tui.palette import PALETTE, pick_colors
-from tui.runner import ConsoleRunner
 
 log = logging.getLogger("hcinode.tui")
 
@@ -366,7 +365,7 @@ class App:
         def work(report: Callable[[Any], None]) -> Any:
             if execute is not None:
                 return execute(report)
-            executor = Executor(runners or ConsoleRunner(), actions=actions, progress=report,
+            executor = Executor(runners or LocalRunner(), actions=actions, progress=report,
                                 journal=Journal(journal_path(f"{journal_name}-{plan.id}")))
             return executor.execute(plan)
 

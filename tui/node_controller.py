@@ -17,6 +17,7 @@ from typing import Any
 from nodecore.facts import HostFacts
 from nodecore.plan import Plan
 from nodecore.report import ValidationReport
+from nodecore.runner import LocalRunner
 
 
 def config_from_facts(facts: HostFacts) -> Any:
@@ -91,10 +92,9 @@ class NodeController:
               progress: Callable[[Any], None]) -> Any:
         """Run in the background: node_setup applies; a network change then waits for confirm()."""
         from node_setup.apply import apply
-        from tui.runner import ConsoleRunner
 
         return apply(desired, plan=plan, only=only, rollback_timeout=rollback_timeout, progress=progress,
-                     runner=ConsoleRunner())
+                     runner=LocalRunner())
 
     def confirm(self) -> list[str]:
         from node_setup.apply import confirm

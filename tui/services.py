@@ -15,8 +15,7 @@ from collections.abc import Sequence
 from node_setup.nettest import test_network
 from nodecore.errors import HcinodeError
 from nodecore.paths import log_dir
-from nodecore.runner import Runner
-from tui.runner import ConsoleRunner
+from nodecore.runner import LocalRunner, Runner
 
 log = logging.getLogger("hcinode.tui")
 
@@ -26,7 +25,7 @@ ADMIN_USER = "root"
 class Services:
     def __init__(self, runner: Runner | None = None, admin_user: str = ADMIN_USER,
                  shadow_path: str = "/etc/shadow", hcinode_log: str | None = None) -> None:
-        self.runner = runner or ConsoleRunner(default_timeout=10)
+        self.runner = runner or LocalRunner(default_timeout=10)
         self.admin_user = admin_user
         self.shadow_path = shadow_path
         self.hcinode_log = hcinode_log or os.path.join(log_dir(), "hcinode.log")

@@ -17,13 +17,12 @@ from nodecore.executor import Executor, Journal, Progress
 from nodecore.paths import journal_path
 from nodecore.plan import Plan
 from nodecore.report import ValidationReport
-from nodecore.runner import Runner
+from nodecore.runner import LocalRunner, Runner
 from nodecore.secrets import Secret
 from tui import dialogs, install_flow
 from tui.framework import Page, register
 from tui.pages import scroll
 from tui.pages.power import power_plan
-from tui.runner import ConsoleRunner
 from tui.widgets import Choice, Field, Form, ScrollText, button_row, kv, title
 
 EXIT_RESCUE = 3  # `hcinode tui` exit code asking the console service for a rescue shell
@@ -382,7 +381,7 @@ class InstallingPage(InstallStep):
         self.steps = ScrollText([])
         self.plan: Plan | None = None
         self.state = "idle"  # idle | running | failed | done
-        self.runner: Runner | None = None  # tests inject a RecordingRunner; the console uses ConsoleRunner
+        self.runner: Runner | None = None  # tests inject a RecordingRunner; the console uses LocalRunner
 
     def content(self) -> urwid.Widget:
         return urwid.Pile([("pack", title("Installing")), ("pack", urwid.Divider()), ("pack", self.current),
@@ -396,7 +395,7 @@ class InstallingPage(InstallStep):
 
         def work(report: Any) -> Any:
             journal = Journal(journal_path(f"install-{plan.id}"))  # a retry resumes where it stopped
-            runner = self.runner or ConsoleRunner()
+            runner = self.runner or LocalRunner()
             return Executor(runner, actions=actions, journal=journal, progress=report).execute(plan)
 
         self.ctx.worker.submit(work, on_done=self._done, on_error=self._failed, on_progress=self.update,

@@ -1,4 +1,6 @@
 import logging
+import os
+import time
 
 import pytest
 
@@ -110,3 +112,19 @@ def test_host_runner_writes_files_through_the_wrapper(tmp_path):
     assert target.read_text() == "x=1\n"
     assert target.stat().st_mode & 0o777 == 0o640
     assert host.read_file(str(target)) == b"x=1\n"
+
+
+def test_commands_never_get_the_callers_terminal() -> None:
+    # the console's stdin is a raw-mode terminal: a command reading it would hang the install
+    master, slave = os.openpty()
+    saved = os.dup(0)
+    try:
+        os.dup2(slave, 0)  # like the console: stdin is a terminal nobody types into for `cat`
+        started = time.monotonic()
+        result = LocalRunner().run(["cat"], timeout=10)
+        assert result.ok and result.stdout == "" and time.monotonic() - started < 5
+        assert LocalRunner().run(["cat"], stdin="given").stdout == "given"
+    finally:
+        os.dup2(saved, 0)
+        for fd in (saved, master, slave):
+            os.close(fd)

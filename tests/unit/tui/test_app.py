@@ -259,20 +259,3 @@ def test_status_rereads_facts_so_new_addresses_show() -> None:
     for _ in range(10):
         app.tick()
     assert "eno2 198.51.100.77/24" in render_text(app.root, 80, 24)
-
-
-def test_console_runner_never_hands_the_terminal_to_commands() -> None:
-    from tui.runner import ConsoleRunner
-
-    master, slave = os.openpty()
-    saved = os.dup(0)
-    try:
-        os.dup2(slave, 0)  # like the console: stdin is a terminal nobody types into for `cat`
-        started = time.monotonic()
-        result = ConsoleRunner().run(["cat"], timeout=10)
-        assert result.ok and result.stdout == "" and time.monotonic() - started < 5
-        assert ConsoleRunner().run(["cat"], stdin="given").stdout == "given"
-    finally:
-        os.dup2(saved, 0)
-        for fd in (saved, master, slave):
-            os.close(fd)

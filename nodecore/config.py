@@ -20,7 +20,7 @@ import yaml
 
 from nodecore.errors import InvalidInput
 from nodecore.report import ValidationReport
-from nodecore.secrets import Secret, redact_data
+from nodecore.secrets import MASK, Secret
 
 T = TypeVar("T")
 
@@ -245,7 +245,7 @@ def to_data(value: Any) -> Any:
         return {k: to_data(v) for k, v in value.items()}
     if isinstance(value, Size):
         return int(value)
-    return redact_data(value) if isinstance(value, Secret) else value
+    return MASK if isinstance(value, Secret) else value
 
 
 def dump_yaml(value: Any) -> str:

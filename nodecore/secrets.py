@@ -59,25 +59,3 @@ def redact(text: str) -> str:
         if value in text:
             text = text.replace(value, MASK)
     return text
-
-
-SECRET_KEY_HINTS = ("password", "passwd", "secret", "token", "private_key", "passphrase")
-
-
-def is_secret_key(key: str) -> bool:
-    lowered = key.lower()
-    return any(hint in lowered for hint in SECRET_KEY_HINTS)
-
-
-def redact_data(data: Any) -> Any:
-    """Deep copy of JSON-like data with secret-named keys and Secret values masked."""
-    if isinstance(data, Secret):
-        return MASK
-    if isinstance(data, dict):
-        return {k: (MASK if is_secret_key(str(k)) and v not in (None, "") else redact_data(v))
-                for k, v in data.items()}
-    if isinstance(data, (list, tuple)):
-        return [redact_data(v) for v in data]
-    if isinstance(data, str):
-        return redact(data)
-    return data

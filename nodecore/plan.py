@@ -111,9 +111,6 @@ class Plan:
     def __len__(self) -> int:
         return len(self.steps)
 
-    def hosts(self) -> list[str]:
-        return sorted({s.host for s in self.steps})
-
     def render_text(self) -> str:
         lines = [f"Plan: {self.title} ({len(self.steps)} steps, id {self.id})"]
         for key, value in _jsonable(self.summary).items():

@@ -2,10 +2,16 @@
 
 Logs of a failed test (serial console, QEMU command line, HTTP access log) are copied to
 build/e2e-logs/<test name>/.
+
+`installed_node` (session): one PXE unattended install per session; tests boot overlays of its
+disk. For working on the tests that use it, HCINODE_E2E_INSTALLED=DIR keeps the install in DIR and
+reuses it while DIR/installed.json exists (delete DIR after a new `make iso pxe`).
 """
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shutil
 from collections.abc import Callable, Iterator
@@ -14,7 +20,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.vm import APPLIANCE, BUILD, NODE_ISO, PXE_DIR, VM
+from tests.e2e.test_install import InstalledNode, pxe_install
+from tests.e2e.vm import APPLIANCE, BUILD, NODE_ISO, PXE_DIR, VM, make_ssh_key
 
 LOG_ROOT = BUILD / "e2e-logs"
 
@@ -47,6 +54,32 @@ def appliance_image() -> Path:
     return _need(APPLIANCE, "appliance")
 
 
+def _keep_logs(dest: Path, workdirs: list[Path]) -> None:
+    shutil.rmtree(dest, ignore_errors=True)
+    for workdir in workdirs:
+        if workdir.exists():
+            shutil.copytree(workdir, dest / workdir.name, ignore=shutil.ignore_patterns(
+                "*.qcow2", "*.img", "*.raw", "*.fd", "srv", "media", "*.sock", "id_ed25519*"), dirs_exist_ok=True)
+
+
+@pytest.fixture(scope="session")
+def installed_node(tmp_path_factory: pytest.TempPathFactory) -> InstalledNode:
+    """The node installed once per session by PXE + kickstart (with the session's ssh key for root)."""
+    _need(PXE_DIR / "boot.ipxe", "pxe")
+    keep = os.environ.get("HCINODE_E2E_INSTALLED", "")
+    work = Path(keep) if keep else tmp_path_factory.mktemp("installed-node")
+    record = work / "installed.json"
+    if keep and record.exists():
+        return InstalledNode(work / "disk0.qcow2", make_ssh_key(work), json.loads(record.read_text()))
+    try:
+        node = pxe_install(work)
+    except BaseException:
+        _keep_logs(LOG_ROOT / "installed_node", [work / "install"])
+        raise
+    record.write_text(json.dumps(node.timings))
+    return node
+
+
 @pytest.fixture
 def vm_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[..., VM]]:
     """vm_factory(name, **VM fields) -> VM (not started). All are killed when the test ends."""
@@ -63,8 +96,4 @@ def vm_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Calla
     failed = any(getattr(getattr(request.node, f"rep_{w}", None), "failed", False) for w in ("setup", "call"))
     if failed:
         dest = LOG_ROOT / re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.nodeid)
-        shutil.rmtree(dest, ignore_errors=True)
-        for vm in made:
-            if vm.workdir.exists():
-                shutil.copytree(vm.workdir, dest / vm.name, ignore=shutil.ignore_patterns(
-                    "*.qcow2", "*.img", "*.fd", "srv", "media", "*.sock"), dirs_exist_ok=True)
+        _keep_logs(dest, [vm.workdir for vm in made])

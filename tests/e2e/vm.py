@@ -33,6 +33,13 @@ How another test uses it (see tests/e2e/conftest.py for the fixtures)::
 - Timeouts are bounded everywhere; `expect` raises `pexpect.TIMEOUT` with the tail of the serial
   log in the message. The whole serial log, the QEMU command line and stderr are written to the
   VM's log directory and kept under build/e2e-logs/<test>/ when a test fails.
+- SSH: `ssh_to="10.0.2.50"` forwards a free port on 127.0.0.1 (`vm.ssh_port`) to that guest
+  address's port 22 through user-net (`hostfwd` works with `restrict=on`; nothing but loopback is
+  involved). `vm_ssh(vm, key, "command")` runs a command there with a key from `make_ssh_key` and a
+  known_hosts file private to the VM (first contact accepts the guest's key, later ones verify it).
+  While a test talks ssh only, `vm.drain_serial()` keeps reading the console so the guest never
+  blocks on a full serial line (the log stays complete).
+- `allow_reboot=True` drops `-no-reboot`: a guest reboot restarts the guest in the same QEMU.
 - KVM is used only when nodecore.kvmprobe says it really boots guests here; otherwise TCG.
 - `vm.poweroff()` asks ACPI for a power-off and kills QEMU after a timeout; `vm.kill()` at once.
   The fixture kills every VM it made at the end of the test.
@@ -55,6 +62,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pexpect
+
+from nodecore.errors import CommandFailed
+from nodecore.runner import CommandResult
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = ROOT / "build"
@@ -179,6 +189,9 @@ class VM:
     http: HttpServer | None = None
     started_at: float = 0.0
     accel: str = ""
+    ssh_to: str = ""  # guest address whose port 22 is forwarded to 127.0.0.1:ssh_port ("" = none)
+    ssh_port: int = 0
+    allow_reboot: bool = False  # without -no-reboot (a guest reboot does not end QEMU)
 
     # -- command line ------------------------------------------------------------------------
 
@@ -212,7 +225,7 @@ class VM:
         kvm = kvm_usable()
         self.accel = "kvm" if kvm else "tcg"
         argv = [QEMU, "-name", self.name, "-machine", "q35", "-m", str(self.memory), "-smp", str(self.cpus),
-                "-nodefaults", "-display", "none", "-no-reboot",
+                "-nodefaults", "-display", "none", *([] if self.allow_reboot else ["-no-reboot"]),
                 "-chardev", "stdio,id=serial0,signal=off", "-serial", "chardev:serial0",
                 "-monitor", f"unix:{self.workdir / 'monitor.sock'},server,nowait",
                 "-device", "virtio-rng-pci"]
@@ -244,6 +257,9 @@ class VM:
             (srv / "harness.ipxe").write_text(
                 f"#!ipxe\nset hcinode-base http://10.0.2.2:{port}\nset hcinode-extra {extra}\nchain boot.ipxe\n")
             net += f",tftp={srv},bootfile=harness.ipxe"
+        if self.ssh_to:
+            self.ssh_port = self.ssh_port or free_port()
+            net += f",hostfwd=tcp:127.0.0.1:{self.ssh_port}-{self.ssh_to}:22"
         argv += ["-netdev", net, "-device", f"virtio-net-pci,netdev=n0,mac=52:54:00:12:34:56"
                  f"{',bootindex=1' if self.boot == 'pxe' else ''}"]
         for i in range(1, self.nics):
@@ -340,6 +356,24 @@ class VM:
             return ""
         return data.decode(errors="replace")
 
+    def drain_serial(self) -> None:
+        """Keep reading the serial console in the background (into the log) until QEMU exits.
+
+        For tests that talk to the guest over ssh only: unread console output would fill the pty
+        and stall the guest's serial writes. Do not call `expect` afterwards."""
+        child = self._require()
+
+        def loop() -> None:
+            while True:
+                try:
+                    child.read_nonblocking(65536, timeout=1)
+                except pexpect.TIMEOUT:
+                    continue
+                except (pexpect.EOF, OSError, ValueError):
+                    return
+
+        threading.Thread(target=loop, daemon=True, name=f"serial-{self.name}").start()
+
     def monitor(self, command: str) -> None:
         path = str(self.workdir / "monitor.sock")
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
@@ -387,6 +421,68 @@ class VM:
             self.http = None
         if getattr(self, "serial_log", None):
             self.serial_log.close()
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free now (QEMU binds it a moment later)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class SshKey:
+    path: Path  # private key (ed25519, no passphrase; lives in the test's scratch directory)
+    public: str  # the public key line, for authorized_keys / kickstart `sshkey`
+
+
+def make_ssh_key(directory: str | Path, comment: str = "hcinode-e2e") -> SshKey:
+    from nodecore.runner import LocalRunner
+
+    path = Path(directory) / "id_ed25519"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        LocalRunner().run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)],
+                          timeout=60)
+    return SshKey(path, path.with_suffix(".pub").read_text().strip())
+
+
+def vm_ssh(vm: VM, key: SshKey, command: str, *, timeout: float = 300, check: bool = True,
+           stdin: str | None = None, connect_timeout: int = 60) -> CommandResult:
+    """Run a shell command as root on the guest over the forwarded port.
+
+    The guest makes its host keys at its first boot, so the first contact accepts the key into a
+    known_hosts file of this VM alone (`accept-new`); every later connection, after a reboot too,
+    must present the same key. Secrets go on `stdin`, never into `command` (it is in ssh's argv)."""
+    from nodecore.runner import LocalRunner
+
+    if not vm.ssh_port:
+        raise RuntimeError(f"VM {vm.name} has no ssh forward (ssh_to=...)")
+    argv = ["ssh", "-F", "/dev/null", "-i", str(key.path), "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
+            "-o", f"UserKnownHostsFile={vm.workdir / 'known_hosts'}", "-o", "GlobalKnownHostsFile=/dev/null",
+            "-o", "StrictHostKeyChecking=accept-new", "-o", f"ConnectTimeout={connect_timeout}",
+            "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=8", "-o", "LogLevel=ERROR",
+            "-p", str(vm.ssh_port), "root@127.0.0.1", command]
+    return LocalRunner().run(argv, check=check, timeout=timeout, stdin=stdin)
+
+
+def wait_for_ssh(vm: VM, key: SshKey, timeout: float = 900, command: str = "true") -> str:
+    """Poll until `command` succeeds over ssh; returns its output (raises with the serial tail)."""
+    deadline = time.monotonic() + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        if vm.child is not None and not vm.child.isalive():
+            break
+        try:
+            result = vm_ssh(vm, key, command, timeout=120, check=False, connect_timeout=30)
+        except CommandFailed as exc:  # the ssh client itself timed out
+            last = str(exc)
+        else:
+            if result.ok:
+                return result.stdout
+            last = result.stderr.strip()
+        time.sleep(5)
+    raise TimeoutError(f"VM {vm.name}: no ssh after {timeout:.0f}s ({last}); serial tail:\n{vm.tail()}")
 
 
 # The shell echoes each command line, and on a serial console (no size, TERM=dumb) readline scrolls a

@@ -154,7 +154,8 @@ def identity_steps(desired: NodeConfig, current: NodeConfig | None, *, root: str
                 steps.append(Step("Generate missing SSH host keys", argv=("ssh-keygen", "-A")))
             steps.append(Step(f"{verb.capitalize()} the SSH server", action="service_enable",
                               params={"unit": SSH_UNIT, "enable": desired.ssh.enabled}))
-        elif was("/etc/ssh/sshd_config.d/50-hcinode.conf") and desired.ssh is not None and desired.ssh.enabled:
+        if was("/etc/ssh/sshd_config.d/50-hcinode.conf") and desired.ssh is not None and desired.ssh.enabled:
+            # also after `enable --now`: it leaves an sshd that already runs (an installed node) on its old settings
             steps.append(Step("Restart the SSH server with the new settings", action="try_restart",
                               params={"unit": SSH_UNIT}))
     elif enable_changed and desired.ssh is not None:

@@ -147,6 +147,9 @@ def test_ssh_left_alone_unless_given_then_written_and_enabled() -> None:
     got = actions(plan_apply(OLD, desired))
     assert ("write_file", "/etc/ssh/sshd_config.d/50-hcinode.conf") in got
     assert ("service_enable", "") in got
+    # an sshd that already runs (installed node) must take the new settings: restarted after enabling
+    titles = [s.title for s in plan_apply(OLD, desired).steps]
+    assert titles.index("Restart the SSH server with the new settings") > titles.index("Enable the SSH server")
     # only the ssh concern: a changed host name in the same config is not touched
     got = actions(plan_apply(OLD, replace(desired, hostname="n3"), only=("ssh",)))
     assert ("write_file", "/etc/hostname") not in got

@@ -8,7 +8,9 @@ Layout (all created here and removed by `stop()`):
                   (dbus-daemon on a socket in the scratch dir), NICs eth0 and eth1
     netns <gw>:   the "switch + gateway": bridge br0 with g0 (peer of eth0), addresses 198.51.100.1/25
                   and 198.51.100.129/25 (two subnets, so a change of address and gateway can be tested);
-                  g1 (peer of eth1) on its own bridge br1, so bridging eth0 and eth1 on the node makes no loop
+                  g1 (peer of eth1) on its own bridge br1, so bridging eth0 and eth1 on the node makes no loop;
+                  IPv6 2001:db8:100::1/64 (a static subnet's gateway) and 2001:db8:200::1/64, whose
+                  prefix dnsmasq announces in router advertisements when a test asks for SLAAC
 
 This machine's kernel has no VLAN (8021q) and no bonding support (CONFIG_VLAN_8021Q and
 CONFIG_BONDING are not set, and there are no modules), so bonds and VLANs can only be activated in
@@ -21,6 +23,7 @@ name, so the host's /etc/resolv.conf and host name stay untouched.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import shutil
 import sys
@@ -82,6 +85,10 @@ echo $! > {dir}/nm.pid
 """
 
 
+IPV6_GATEWAY = "2001:db8:100::1"
+IPV6_SLAAC_ROUTER = "2001:db8:200::1"  # its /64 is what the router advertisements announce
+
+
 class NMTestbed:
     def __init__(self, name: str = "") -> None:
         suffix = name or str(os.getpid())
@@ -126,6 +133,10 @@ class NMTestbed:
             run([*gw, "link", "set", f"g{i}", "master", f"br{i}", "up"])
         run([*gw, "addr", "add", "198.51.100.1/25", "dev", "br0"])
         run([*gw, "addr", "add", "198.51.100.129/25", "dev", "br0"])
+        # IPv6 (documentation prefixes): a static subnet with its gateway, and a prefix that
+        # start_router_advertisements() announces for SLAAC (nodad: usable at once)
+        for address in (IPV6_GATEWAY + "/64", IPV6_SLAAC_ROUTER + "/64"):
+            run([*gw, "addr", "add", address, "dev", "br0", "nodad"])
         script = self.dir / "start-nm.sh"
         script.write_text(START_NM.format(dir=self.dir, bus=self.bus))
         run(["ip", "netns", "exec", self.node, "unshare", "--mount", "--uts", "sh", str(script)])
@@ -135,8 +146,23 @@ class NMTestbed:
                 raise RuntimeError("NetworkManager did not come up:\n" + self.log_tail())
             time.sleep(0.3)
 
+    def start_router_advertisements(self) -> None:
+        """dnsmasq in the gateway namespace, router advertisements only (no DNS, no DHCP leases):
+        the SLAAC prefix 2001:db8:200::/64 on br0, so an `ipv6: {method: auto}` profile gets an address."""
+        self.runner.run(["ip", "netns", "exec", self.gw, "dnsmasq", "--conf-file=/dev/null", "--port=0",
+                         "--interface=br0", "--bind-interfaces", "--enable-ra", "--leasefile-ro",
+                         "--dhcp-range=2001:db8:200::,ra-only,64,10m", "--ra-param=br0,5,1800",
+                         f"--pid-file={self.dir}/dnsmasq.pid", f"--log-facility={self.dir}/dnsmasq.log"])
+
+    def stop_router_advertisements(self) -> None:
+        pid_file = self.dir / "dnsmasq.pid"
+        if pid_file.exists():
+            self.runner.run(["kill", pid_file.read_text().strip()], check=False)
+            pid_file.unlink()
+
     def stop(self) -> None:
         run = self.runner.run
+        self.stop_router_advertisements()
         pid_file = self.dir / "nm.pid"
         if pid_file.exists():
             pid = pid_file.read_text().strip()
@@ -172,6 +198,11 @@ class NMTestbed:
     def in_node(self, *argv: str) -> CommandResult:
         return self.runner.run(["ip", "netns", "exec", self.node, *argv], check=False, timeout=30)
 
+    def ipv6_addresses(self, device: str) -> list[str]:
+        """Global IPv6 addresses on a node device (`ip -6 addr`), as address/prefix."""
+        out = self.in_node("ip", "-6", "-o", "addr", "show", "dev", device, "scope", "global").stdout
+        return sorted(line.split()[3] for line in out.splitlines())
+
     def gw_ping(self, address: str, count: int = 1) -> bool:
         return self.runner.run(["ip", "netns", "exec", self.gw, "ping", "-n", "-c", str(count), "-W", "1",
                                 address], check=False, timeout=30).ok
@@ -179,13 +210,14 @@ class NMTestbed:
     def snapshot(self) -> dict[str, object]:
         """What "the previous state exactly" means here: addresses, routes, links, profiles on disk."""
         addrs = self.in_node("ip", "-o", "addr", "show").stdout
-        routes = self.in_node("ip", "route", "show").stdout
+        routes = self.in_node("ip", "route", "show").stdout + self.in_node("ip", "-6", "route", "show").stdout
         links = self.in_node("ip", "-o", "link", "show").stdout
         return {
             # valid_lft counters tick; keep interface, family and address only
             "addresses": sorted(" ".join(line.split()[1:4]) for line in addrs.splitlines()
                                 if " inet" in line and "fe80::" not in line),
-            "routes": sorted(routes.splitlines()),
+            # router-advertised routes count their lifetime down: compare without it
+            "routes": sorted(re.sub(r" expires \d+sec", "", r) for r in routes.splitlines()),
             "links": sorted(line.split(":")[1].strip().split("@")[0] for line in links.splitlines()),
             "keyfiles": {p.name: p.read_bytes() for p in sorted(self.keyfiles.glob("*"))},
         }

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.integration.network_testbed import NMTestbed
+from tests.integration.network_testbed import IPV6_GATEWAY, NMTestbed
 
 pytestmark = [
     pytest.mark.integration,
@@ -123,21 +123,31 @@ def test_bond_vlan_that_cannot_activate_rolls_back_at_once(bed: NMTestbed) -> No
     assert status(bed)["state"] == "none"
 
 
-def test_wrong_gateway_without_confirmation_rolls_back_exactly(bed: NMTestbed) -> None:
-    before = bed.snapshot()
-    timeout = 10
-    out = ok(bed, "network", "apply", bed.write("wrong.yaml", WRONG_GATEWAY), "--no-check",
-             "--rollback-timeout", str(timeout))
-    applied_at = time.monotonic()
+def apply_unconfirmed(bed: NMTestbed, name: str, text: str, timeout: int) -> float:
+    """Apply without the check and never confirm; returns when it was applied (monotonic)."""
+    out = ok(bed, "network", "apply", bed.write(name, text), "--no-check", "--rollback-timeout", str(timeout))
     assert "PENDING" in out
-    assert any("198.51.100.140/25" in a for a in bed.snapshot()["addresses"])  # type: ignore[union-attr]
-    assert bed.snapshot()["keyfiles"] == before["keyfiles"]  # in memory only
-    # nobody confirms: NetworkManager's own timer restores the previous state
+    return time.monotonic()
+
+
+def wait_restored(bed: NMTestbed, before: dict[str, object], applied_at: float, timeout: int) -> float:
+    """Seconds from the apply until the node's state is `before` again (asserts that it gets there)."""
     while bed.snapshot() != before and time.monotonic() - applied_at < timeout + 20:
         time.sleep(0.5)
     restored_after = time.monotonic() - applied_at
     after = bed.snapshot()
     assert after == before, f"not restored after {restored_after:.1f} s:\n{after}\nvs\n{before}"
+    return restored_after
+
+
+def test_wrong_gateway_without_confirmation_rolls_back_exactly(bed: NMTestbed) -> None:
+    before = bed.snapshot()
+    timeout = 10
+    applied_at = apply_unconfirmed(bed, "wrong.yaml", WRONG_GATEWAY, timeout)
+    assert any("198.51.100.140/25" in a for a in bed.snapshot()["addresses"])  # type: ignore[union-attr]
+    assert bed.snapshot()["keyfiles"] == before["keyfiles"]  # in memory only
+    # nobody confirms: NetworkManager's own timer restores the previous state
+    restored_after = wait_restored(bed, before, applied_at, timeout)
     assert restored_after <= timeout + 5
     assert bed.gw_ping("198.51.100.130", count=2)
     assert status(bed)["state"] in ("expired", "none")
@@ -202,3 +212,69 @@ def test_confirm_refuses_an_unfinished_apply(bed: NMTestbed) -> None:
     while bed.snapshot() != before and time.monotonic() < deadline:
         time.sleep(0.5)
     assert bed.snapshot() == before
+
+
+# IPv6 on the management bridge: the confirmed IPv4 bridge plus a static IPv6 address and gateway
+BRIDGE_V6 = BRIDGE.replace("""    ipv4: {method: static, addresses: [198.51.100.130/25], gateway: 198.51.100.129}
+""", f"""    ipv4: {{method: static, addresses: [198.51.100.130/25], gateway: 198.51.100.129}}
+    ipv6: {{method: static, addresses: ["2001:db8:100::10/64"], gateway: "{IPV6_GATEWAY}"}}
+""")
+WRONG_V6 = BRIDGE_V6.replace("2001:db8:100::10/64", "2001:db8:100::20/64") \
+    .replace(f'gateway: "{IPV6_GATEWAY}"', 'gateway: "2001:db8:100::200"')
+AUTO_V6 = BRIDGE.replace("""    ipv4: {method: static, addresses: [198.51.100.130/25], gateway: 198.51.100.129}
+""", """    ipv4: {method: static, addresses: [198.51.100.130/25], gateway: 198.51.100.129}
+    ipv6: {method: auto}
+""")
+
+
+def answers_soon(bed: NMTestbed, address: str, seconds: float = 15) -> bool:
+    """A new IPv6 address answers once duplicate address detection is done (~1 s)."""
+    deadline = time.monotonic() + seconds
+    while not bed.gw_ping(address):
+        if time.monotonic() > deadline:
+            return False
+    return True
+
+
+def test_ipv6_static_apply_and_confirm(bed: NMTestbed) -> None:
+    assert BRIDGE_V6 != BRIDGE
+    out = ok(bed, "network", "apply", bed.write("v6.yaml", BRIDGE_V6), "--rollback-timeout", "60")
+    assert "PENDING" in out  # the check pinged both gateways, 198.51.100.129 and 2001:db8:100::1
+    ok(bed, "network", "confirm")
+    assert bed.ipv6_addresses("mgmt") == ["2001:db8:100::10/64"]
+    routes = bed.in_node("ip", "-6", "route", "show", "default").stdout
+    assert f"default via {IPV6_GATEWAY} dev mgmt" in routes, routes
+    keyfile = (bed.keyfiles / "mgmt.nmconnection").read_text()
+    assert "address1=2001:db8:100::10/64" in keyfile and "method=manual" in keyfile, keyfile
+    assert answers_soon(bed, "2001:db8:100::10") and bed.gw_ping("198.51.100.130")
+
+
+def test_ipv6_unconfirmed_change_rolls_back_exactly(bed: NMTestbed) -> None:
+    before = bed.snapshot()
+    timeout = 10
+    applied_at = apply_unconfirmed(bed, "v6-wrong.yaml", WRONG_V6, timeout)
+    assert bed.ipv6_addresses("mgmt") == ["2001:db8:100::20/64"]
+    restored_after = wait_restored(bed, before, applied_at, timeout)
+    assert restored_after <= timeout + 5
+    assert bed.ipv6_addresses("mgmt") == ["2001:db8:100::10/64"]
+    assert answers_soon(bed, "2001:db8:100::10")
+    print(f"IPv6: rollback timeout {timeout} s: previous state back after {restored_after:.1f} s")
+
+
+def test_ipv6_auto_gets_a_slaac_address(bed: NMTestbed) -> None:
+    bed.start_router_advertisements()
+    try:
+        out = ok(bed, "network", "apply", bed.write("v6-auto.yaml", AUTO_V6), "--rollback-timeout", "60")
+        assert "PENDING" in out
+        ok(bed, "network", "confirm")
+        deadline = time.monotonic() + 30
+        while not any(a.startswith("2001:db8:200:") for a in bed.ipv6_addresses("mgmt")):
+            assert time.monotonic() < deadline, bed.in_node("ip", "-6", "addr").stdout + bed.log_tail()
+            time.sleep(0.5)
+        slaac = [a for a in bed.ipv6_addresses("mgmt") if a.startswith("2001:db8:200:")]
+        assert all(a.endswith("/64") for a in slaac), slaac
+        assert "2001:db8:100::10/64" not in bed.ipv6_addresses("mgmt")  # the static address went with its profile
+        assert "method=auto" in (bed.keyfiles / "mgmt.nmconnection").read_text()
+        assert answers_soon(bed, slaac[0].split("/")[0])
+    finally:
+        bed.stop_router_advertisements()

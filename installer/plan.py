@@ -3,7 +3,9 @@
 Nothing is written before step 2: step 1 fetches the image and verifies its checksum. A re-run
 of the same plan resumes from the journal; every step can also be repeated safely (mounts check
 first, unsquashfs overwrites), so a power loss during the payload copy is completed by running
-the same command again from the install media.
+the same command again from the install media. GRUB refuses to boot the disk until the step
+before its last two (`finish_bootloader`): a machine whose install was interrupted or failed comes back
+to the install media instead of a half-installed system.
 """
 
 from __future__ import annotations
@@ -73,7 +75,7 @@ def build_plan(config: InstallConfig, layout: Layout, facts: HostFacts, *, paths
              params={**common, "disks": list(layout.disks), "append": config.bootloader.append,
                      "timeout": 5 if config.bootloader.timeout is None else config.bootloader.timeout,
                      "location": config.bootloader.location, "firmware": facts.firmware,
-                     "hostname": config.hostname or "hcinode"}),
+                     "hostname": config.hostname or "hcinode", "guard": True}),
     ]
     posts = config.scripts_of("post")
     if posts:
@@ -82,6 +84,8 @@ def build_plan(config: InstallConfig, layout: Layout, facts: HostFacts, *, paths
                               {"body": s.body, "interpreter": s.interpreter, "nochroot": s.nochroot,
                                "erroronfail": s.erroronfail, "log": s.log, "lineno": s.lineno} for s in posts]}))
     steps += [
+        # until here GRUB refuses to boot the disk: an interrupted or failed install never boots half-done
+        Step("Make the disk bootable (the install is complete)", action="finish_bootloader", params={"target": t}),
         Step("Keep the install logs on the target (/var/log/hcinode-install)", action="keep_logs",
              params={"target": t, "log_dir": paths.log_dir}),
         Step(f"Unmount {t}", action="unmount_target", params={"target": t}),

@@ -44,7 +44,7 @@ def run_script(script: Script, index: int, runner: Runner, *, log_dir: str, targ
     except CommandFailed as exc:  # timeout or interpreter missing
         rc, out, err = exc.returncode, exc.stdout, exc.stderr
     text = _log_text(script, rc, out, err)
-    runner.write_file(os.path.join(log_dir, f"{name}.log"), text, 0o600)
+    runner.write_file(script_log(log_dir, script.kind, index), text, 0o600)
     if script.log:
         runner.write_file((target + script.log) if in_chroot else script.log, text, 0o600)
     if in_chroot:
@@ -53,7 +53,7 @@ def run_script(script: Script, index: int, runner: Runner, *, log_dir: str, targ
         log.warning("%%%s script %d exited with %d", script.kind, index, rc)
         if script.erroronfail:
             raise ScriptFailed(f"%{script.kind} script {index} (kickstart line {script.lineno}) failed with exit "
-                               f"code {rc}; its log: {os.path.join(log_dir, name + '.log')}")
+                               f"code {rc}; its log: {script_log(log_dir, script.kind, index)}")
     return rc
 
 
@@ -63,9 +63,22 @@ def run_pre_scripts(config: InstallConfig, runner: Runner, *, log_dir: str) -> N
         run_script(script, i, runner, log_dir=log_dir)
 
 
-def run_onerror_scripts(config: InstallConfig, runner: Runner, *, log_dir: str) -> None:
+def script_log(log_dir: str, kind: str, index: int) -> str:
+    return os.path.join(log_dir, f"ks-script-{kind}-{index}.log")
+
+
+def run_onerror_scripts(config: InstallConfig, runner: Runner, *, log_dir: str,
+                        target: str = "") -> list[tuple[int, int | None, str]]:
+    """Run every %onerror script (in the installer's environment, as anaconda does; HCINODE_TARGET
+    names the target root when it is mounted). Returns (index, exit code or None, log path)."""
+    os.makedirs(log_dir, exist_ok=True)
+    ran: list[tuple[int, int | None, str]] = []
     for i, script in enumerate(config.scripts_of("onerror"), 1):
+        rc: int | None
         try:
-            run_script(script, i, runner, log_dir=log_dir)
+            rc = run_script(script, i, runner, log_dir=log_dir, env={"HCINODE_TARGET": target} if target else None)
         except (ScriptFailed, OSError) as exc:  # an %onerror must never hide the original failure
             log.error("%%onerror script %d: %s", i, exc)
+            rc = None
+        ran.append((i, rc, script_log(log_dir, "onerror", i)))
+    return ran

@@ -6,8 +6,10 @@
     hd:sdb1:/path              a file on that device
     cdrom:/path                a file on the boot media (or the first CD drive)
 
-The network used for the fetch is the live system's (NetworkManager brings it up from
-`ip=`/`BOOTIF=` as dracut/anaconda define them; see `network_wait_argv`).
+The network used for the fetch is the live system's: with `ip=`/`BOOTIF=` on the kernel command
+line (dracut/anaconda syntax), hcinode-cmdline-network.service has NetworkManager's own parser
+(nm-initrd-generator) write the profiles before NetworkManager starts; without them NetworkManager
+does DHCP. `local_address_for` names the address a fetch goes out from, for the console.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import socket
 import tempfile
 import time
 from collections.abc import Callable
@@ -91,6 +94,29 @@ def fetch_http(url: str, *, attempts: int = 6, backoff: float = 1.0, timeout: fl
             sleep(delay)
             delay = min(delay * 2, 30.0)
     raise SourceError(f"could not fetch {url} after {attempts} attempts: {last}")
+
+
+def local_address_for(url: str) -> str:
+    """This machine's source address on the route to the URL's host ('' if none): which network a
+    fetch used. A UDP connect() picks the route and sends nothing."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if not host:
+        return ""
+    try:
+        infos = socket.getaddrinfo(host, parts.port or 80, type=socket.SOCK_DGRAM)
+    except OSError:
+        return ""
+    for family, kind, proto, _, address in infos:
+        try:
+            with socket.socket(family, kind, proto) as s:
+                s.connect(address)
+                return str(s.getsockname()[0])
+        except OSError:
+            continue
+    return ""
 
 
 def download(url: str, dest: str, *, attempts: int = 6, backoff: float = 1.0) -> None:

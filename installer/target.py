@@ -430,11 +430,25 @@ def kernel_version(target: str) -> str:
     return os.path.basename(kernels[-1]).removeprefix("vmlinuz-")
 
 
+# While this file exists in /boot the install has not finished (interrupted, or a step failed):
+# GRUB then refuses to boot the half-installed system and hands back to the firmware, which boots
+# the next device (the install media or the network) instead. The last step removes it.
+UNFINISHED_MARKER = "hcinode-install-unfinished"
+
+
 def grub_cfg(*, version: str, boot_uuid: str, boot_prefix: str, root_arg: str, append: str,
-             timeout: int, hostname: str) -> str:
+             timeout: int, hostname: str, guard: bool = False) -> str:
     serial = any(a.startswith("console=ttyS") for a in append.split())
     terminal = ("serial --unit=0 --speed=115200\nterminal_input console serial\nterminal_output console serial\n"
                 if serial else "")
+    unfinished = f"""if [ -e {boot_prefix}/{UNFINISHED_MARKER} ]; then
+    echo "hcinode: the install on this disk did not finish (interrupted, or a step failed)."
+    echo "Not booting it. Boot the install media and install again; the logs are in"
+    echo "/var/log/hcinode-install on this disk. Trying the next boot device in 10 seconds."
+    sleep 10
+    exit
+fi
+""" if guard else ""
     return f"""# written by the hcinode installer
 {terminal}set timeout={timeout}
 set default=0
@@ -442,7 +456,7 @@ insmod part_gpt
 insmod ext2
 insmod xfs
 search --no-floppy --fs-uuid --set=root {boot_uuid}
-
+{unfinished}
 menuentry "hcinode ({hostname})" {{
     linux {boot_prefix}/vmlinuz-{version} {root_arg} ro {append}
     initrd {boot_prefix}/initrd.img-{version}
@@ -469,8 +483,12 @@ def install_bootloader(runner: Runner, params: Mapping[str, Any]) -> None:
     version = kernel_version(target)
     grub_dir = os.path.join(target, "boot/grub")
     os.makedirs(grub_dir, exist_ok=True)
+    guard = bool(params.get("guard"))
+    if guard:  # before GRUB can boot anything: removed by finish_bootloader, the install's last step
+        runner.write_file(os.path.join(target, "boot", UNFINISHED_MARKER),
+                          "the hcinode install on this disk has not finished; see /var/log/hcinode-install\n")
     cfg = grub_cfg(version=version, boot_uuid=boot_uuid, boot_prefix=boot_prefix, root_arg=root_arg,
-                   append=params["append"], timeout=params["timeout"], hostname=params["hostname"])
+                   append=params["append"], timeout=params["timeout"], hostname=params["hostname"], guard=guard)
     runner.write_file(os.path.join(grub_dir, "grub.cfg"), cfg)
     early = (f"search --no-floppy --fs-uuid --set=root {boot_uuid}\n"
              f"set prefix=($root){boot_prefix}/grub\nconfigfile $prefix/grub.cfg\n")
@@ -514,11 +532,44 @@ def install_bootloader(runner: Runner, params: Mapping[str, Any]) -> None:
                         "efi_gop", "part_gpt", "fat"])
         if params["firmware"] == "uefi" and os.path.isdir("/sys/firmware/efi/efivars") and shim:
             # a named boot entry as well; the removable path above boots even without it
-            esp_dev = esp["path"]
-            disk, partno = _disk_and_partition(esp_dev)
-            if disk:
-                runner.run(["efibootmgr", "--create", "--disk", disk, "--part", partno, "--label", "hcinode",
-                            "--loader", "\\EFI\\debian\\shimx64.efi"], check=False)
+            add_efi_boot_entry(runner, esp["path"])
+
+
+EFI_LABEL = "hcinode"
+EFI_LOADER = "\\EFI\\debian\\shimx64.efi"
+
+
+def efi_entries(listing: str, label: str = EFI_LABEL) -> list[str]:
+    """Boot numbers of the entries called `label` in `efibootmgr` output ("Boot0004* hcinode\t...")."""
+    return re.findall(rf"^Boot([0-9A-Fa-f]{{4}})\*?\s+{re.escape(label)}(?:\t|[ \t]*$|\s+HD\()", listing, re.M)
+
+
+def add_efi_boot_entry(runner: Runner, esp_device: str) -> None:
+    """One NVRAM entry "hcinode" for shim on the ESP, first in BootOrder (efibootmgr puts it there).
+    Entries of an earlier, interrupted run are removed first, so re-runs do not pile them up."""
+    disk, partno = _disk_and_partition(esp_device)
+    if not disk:
+        log.warning("no EFI boot entry: %s is not a partition", esp_device)
+        return
+    for number in efi_entries(runner.run(["efibootmgr"], check=False).stdout):
+        runner.run(["efibootmgr", "--quiet", "--bootnum", number, "--delete-bootnum"], check=False)
+    created = runner.run(["efibootmgr", "--create", "--disk", disk, "--part", partno, "--label", EFI_LABEL,
+                          "--loader", EFI_LOADER], check=False)
+    entries = efi_entries(runner.run(["efibootmgr"], check=False).stdout)
+    if not entries:
+        # not fatal: the removable path EFI/BOOT/BOOTX64.EFI boots the disk without an entry
+        log.warning("efibootmgr did not create the %s boot entry: %s", EFI_LABEL,
+                    (created.stderr or created.stdout).strip()[-300:])
+        return
+    log.info("EFI boot entry Boot%s %s -> %s partition %s %s", entries[0], EFI_LABEL, disk, partno, EFI_LOADER)
+
+
+def finish_bootloader(runner: Runner, params: Mapping[str, Any]) -> None:
+    """The install's last step on the target: from now on GRUB boots the installed system."""
+    marker = os.path.join(params["target"], "boot", UNFINISHED_MARKER)
+    if os.path.lexists(marker):
+        os.remove(marker)
+    runner.run(["sync"], check=False)
 
 
 def _grub_lib(target: str, platform: str) -> str:
@@ -565,13 +616,35 @@ def keep_logs(runner: Runner, params: Mapping[str, Any]) -> None:
     keep_logs_on_target(runner, params["target"], params["log_dir"], params.get("extra", ()))
 
 
+TARGET_LOG_DIR = "var/log/hcinode-install"
+
+
 def keep_logs_on_target(runner: Runner, target: str, log_dir: str, extra: Any = ()) -> str:
-    dest = os.path.join(target, "var/log/hcinode-install")
+    dest = os.path.join(target, TARGET_LOG_DIR)
     os.makedirs(dest, exist_ok=True)
     for src in [*glob.glob(os.path.join(log_dir, "*")), *extra]:
         if os.path.isfile(src):
             shutil.copy(src, dest)
+    runner.run(["sync"], check=False)  # a failed install may be powered off next: the logs must be on disk
     return dest
+
+
+def target_root_mounted(target: str) -> bool:
+    """The installed system's root file system is mounted on `target` (logs can go onto the disk)."""
+    return os.path.isdir(target) and _is_mounted(target)
+
+
+def mounted_device(path: str) -> str:
+    """The device mounted at `path` or at the nearest mount point above it ('' if none)."""
+    best, device = "", ""
+    real = os.path.realpath(path)
+    with open("/proc/mounts", encoding="utf-8") as f:
+        for line in f:
+            fields = line.split()
+            if len(fields) > 1 and (real == fields[1] or real.startswith(fields[1].rstrip("/") + "/")) \
+                    and len(fields[1]) > len(best):
+                best, device = fields[1], fields[0]
+    return device
 
 
 ACTIONS = {
@@ -586,6 +659,7 @@ ACTIONS = {
     "set_accounts": set_accounts,
     "make_initramfs": make_initramfs,
     "install_bootloader": install_bootloader,
+    "finish_bootloader": finish_bootloader,
     "run_post": run_post,
     "keep_logs": keep_logs,
     "unmount_target": unmount_target,

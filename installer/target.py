@@ -441,23 +441,7 @@ def grub_cfg(*, version: str, boot_uuid: str, boot_prefix: str, root_arg: str, a
     serial = any(a.startswith("console=ttyS") for a in append.split())
     terminal = ("serial --unit=0 --speed=115200\nterminal_input console serial\nterminal_output console serial\n"
                 if serial else "")
-    unfinished = f"""if [ -e {boot_prefix}/{UNFINISHED_MARKER} ]; then
-    echo "hcinode: the install on this disk did not finish (interrupted, or a step failed)."
-    echo "Not booting it. Boot the install media and install again; the logs are in"
-    echo "/var/log/hcinode-install on this disk. Trying the next boot device in 10 seconds."
-    sleep 10
-    exit
-fi
-""" if guard else ""
-    return f"""# written by the hcinode installer
-{terminal}set timeout={timeout}
-set default=0
-insmod part_gpt
-insmod ext2
-insmod xfs
-search --no-floppy --fs-uuid --set=root {boot_uuid}
-{unfinished}
-menuentry "hcinode ({hostname})" {{
+    entries = f"""menuentry "hcinode ({hostname})" {{
     linux {boot_prefix}/vmlinuz-{version} {root_arg} ro {append}
     initrd {boot_prefix}/initrd.img-{version}
 }}
@@ -466,6 +450,31 @@ menuentry "hcinode ({hostname}) rescue shell" {{
     initrd {boot_prefix}/initrd.img-{version}
 }}
 """
+    if guard:
+        # The menu entries exist only in the else branch: should `exit` not hand back to the firmware
+        # (BIOS GRUB has no sleep/exit in core.img: they are loaded from /boot/grub/i386-pc), GRUB
+        # stops at an empty menu rather than boot the half-installed system.
+        indented = "".join(f"    {line}\n" if line else "\n" for line in entries.splitlines())
+        entries = f"""if [ -e {boot_prefix}/{UNFINISHED_MARKER} ]; then
+    insmod sleep
+    insmod minicmd
+    echo "hcinode: the install on this disk did not finish (interrupted, or a step failed)."
+    echo "Not booting it. Boot the install media and install again; the logs are in"
+    echo "/var/log/hcinode-install on this disk. Trying the next boot device in 10 seconds."
+    sleep 10
+    exit
+else
+{indented}fi
+"""
+    return f"""# written by the hcinode installer
+{terminal}set timeout={timeout}
+set default=0
+insmod part_gpt
+insmod ext2
+insmod xfs
+search --no-floppy --fs-uuid --set=root {boot_uuid}
+
+{entries}"""
 
 
 def install_bootloader(runner: Runner, params: Mapping[str, Any]) -> None:

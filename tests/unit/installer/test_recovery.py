@@ -108,9 +108,11 @@ def test_grub_guard_refuses_a_half_installed_disk() -> None:
               timeout=5, hostname="n1")
     guarded = target.grub_cfg(boot_prefix="", guard=True, **kw)  # type: ignore[arg-type]
     assert "if [ -e /hcinode-install-unfinished ]; then" in guarded
+    # the entries exist only when the marker is gone: even if `exit` does not leave GRUB, nothing boots
     assert guarded.index("search --no-floppy") < guarded.index("hcinode-install-unfinished") < \
-        guarded.index("menuentry")
-    assert "exit\nfi" in guarded
+        guarded.index("    exit\nelse\n") < guarded.index('    menuentry "hcinode (n1)"')
+    assert guarded.endswith("    }\nfi\n")
+    assert "insmod sleep\n    insmod minicmd" in guarded  # BIOS core.img has neither built in
     on_root = target.grub_cfg(boot_prefix="/boot", guard=True, **kw)  # type: ignore[arg-type]
     assert "[ -e /boot/hcinode-install-unfinished ]" in on_root
     assert "unfinished" not in target.grub_cfg(boot_prefix="", **kw)  # type: ignore[arg-type]

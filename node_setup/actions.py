@@ -43,6 +43,16 @@ def try_restart(runner: Runner, params: Mapping[str, Any]) -> None:
     runner.run(["systemctl", "try-restart", params["unit"]])
 
 
+def restart(runner: Runner, params: Mapping[str, Any]) -> None:
+    """(Re)start a unit whether it runs or not: a unit that failed before its settings existed (rsyslog
+    with no target has nothing to do and exits) gets its failure count cleared and starts now."""
+    if not _systemd_running(runner):
+        log.warning("systemd is not running: %s takes the new settings when it is next started", params["unit"])
+        return
+    runner.run(["systemctl", "reset-failed", params["unit"]], check=False)
+    runner.run(["systemctl", "restart", params["unit"]])
+
+
 def service_enable(runner: Runner, params: Mapping[str, Any]) -> None:
     if not _systemd_running(runner):
         log.warning("systemd is not running: cannot %s %s now", "enable" if params["enable"] else "disable",
@@ -65,6 +75,7 @@ ACTIONS: dict[str, Action] = {
     "symlink": symlink,
     "remove": remove,
     "try_restart": try_restart,
+    "restart": restart,
     "service_enable": service_enable,
     "set_shadow_hash": shadow_hash,
 }

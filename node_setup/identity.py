@@ -145,7 +145,8 @@ def identity_steps(desired: NodeConfig, current: NodeConfig | None, *, root: str
             steps.append(Step("Restart chrony with the new NTP servers", action="try_restart",
                               params={"unit": "chrony.service"}))
         if was("/etc/rsyslog.d/50-hcinode-remote.conf"):
-            steps.append(Step("Restart rsyslog for remote logging", action="try_restart",
+            # restart, not try-restart: the image's rsyslog only starts once a target exists
+            steps.append(Step("Restart rsyslog for remote logging", action="restart",
                               params={"unit": "rsyslog.service"}))
         if enable_changed and desired.ssh is not None:
             verb = "enable" if desired.ssh.enabled else "disable"

@@ -153,3 +153,17 @@ def test_ssh_left_alone_unless_given_then_written_and_enabled() -> None:
     # only the ssh concern: a changed host name in the same config is not touched
     got = actions(plan_apply(OLD, replace(desired, hostname="n3"), only=("ssh",)))
     assert ("write_file", "/etc/hostname") not in got
+
+
+def test_syslog_target_written_then_rsyslog_started_even_if_it_was_not_running() -> None:
+    from node_setup.actions import restart
+    from node_setup.model import Syslog
+    from nodecore.runner import RecordingRunner
+
+    steps = plan_apply(OLD, replace(OLD, syslog=Syslog("198.51.100.5"))).steps
+    assert [(s.action, s.params.get("path", s.params.get("unit"))) for s in steps] == [
+        ("write_file", "/etc/rsyslog.d/50-hcinode-remote.conf"), ("restart", "rsyslog.service")]
+    runner = RecordingRunner()
+    restart(runner, steps[1].params)
+    assert runner.argvs[1:] == [("systemctl", "reset-failed", "rsyslog.service"),
+                                  ("systemctl", "restart", "rsyslog.service")]

@@ -448,7 +448,7 @@ def make_ssh_key(directory: str | Path, comment: str = "hcinode-e2e") -> SshKey:
 
 
 def vm_ssh(vm: VM, key: SshKey, command: str, *, timeout: float = 300, check: bool = True,
-           stdin: str | None = None, connect_timeout: int = 60) -> CommandResult:
+           stdin: str | None = None, connect_timeout: int = 60, options: Sequence[str] = ()) -> CommandResult:
     """Run a shell command as root on the guest over the forwarded port.
 
     The guest makes its host keys at its first boot, so the first contact accepts the key into a
@@ -462,7 +462,7 @@ def vm_ssh(vm: VM, key: SshKey, command: str, *, timeout: float = 300, check: bo
             "-o", f"UserKnownHostsFile={vm.workdir / 'known_hosts'}", "-o", "GlobalKnownHostsFile=/dev/null",
             "-o", "StrictHostKeyChecking=accept-new", "-o", f"ConnectTimeout={connect_timeout}",
             "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=8", "-o", "LogLevel=ERROR",
-            "-p", str(vm.ssh_port), "root@127.0.0.1", command]
+            *options, "-p", str(vm.ssh_port), "root@127.0.0.1", command]
     return LocalRunner().run(argv, check=check, timeout=timeout, stdin=stdin)
 
 

@@ -19,9 +19,9 @@ from dataclasses import dataclass, replace
 from node_setup.actions import ACTIONS
 from node_setup.identity import CONCERNS
 from node_setup.model import NetworkConfig, NodeConfig
-from node_setup.plan import DEFAULT_ROLLBACK_TIMEOUT, plan_apply
+from node_setup.plan import DEFAULT_ROLLBACK_TIMEOUT, plan_apply, storable
 from node_setup.validate import validate
-from nodecore.config import dump_yaml, load_config, load_yaml_file
+from nodecore.config import load_config, load_yaml_file
 from nodecore.errors import ApplyFailed
 from nodecore.executor import Executor, ProgressCallback
 from nodecore.plan import Plan
@@ -51,11 +51,6 @@ def confirmed_config() -> NodeConfig | None:
         log.warning("ignoring unreadable %s: %s", path, report.render_text())
         return None
     return config
-
-
-def storable(config: NodeConfig) -> str:
-    """YAML of a config as kept on the node (the password is never stored, not even hashed, here)."""
-    return dump_yaml(replace(config, admin_password=None))
 
 
 def merge_network(base: NodeConfig | None, desired: NodeConfig) -> NodeConfig:

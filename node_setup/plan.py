@@ -13,15 +13,23 @@ on disk (the last good config) are untouched by an apply that is never confirmed
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from node_setup.identity import CONCERNS, identity_steps
 from node_setup.keyfile import KEYFILE_DIR, controllers, keyfile_name, nm_type, profile_uuid
 from node_setup.keyfile import render_profile as _render_profile
 from node_setup.model import Interface, NetworkConfig, NodeConfig
+from nodecore.config import dump_yaml
 from nodecore.plan import Plan, Step
 
 DEFAULT_ROLLBACK_TIMEOUT = 120
+# the last confirmed config on a node (nodecore.paths.state_dir() there; node_setup.nm.last_good_path)
+CONFIRMED_PATH = "/var/lib/hcinode/network/confirmed.yaml"
+
+
+def storable(config: NodeConfig) -> str:
+    """YAML of a config as kept on the node (the password is never stored, not even hashed, here)."""
+    return dump_yaml(replace(config, admin_password=None))
 
 
 @dataclass(frozen=True)
@@ -178,6 +186,11 @@ def plan_into_root(config: NodeConfig, root: str) -> Plan:
                           params={"path": f"{root.rstrip('/')}/{KEYFILE_DIR}/{name}", "content": text,
                                   "mode": 0o600}))
     steps.extend(identity_steps(config, None, root=root, live=False))
+    # the installed node starts with these as its last confirmed settings (`network show`, plans,
+    # `node set` and the console compare against them), as if they had been applied and confirmed
+    steps.append(Step("Record the settings as the last confirmed config", action="write_file",
+                      params={"path": f"{root.rstrip('/')}{CONFIRMED_PATH}", "content": storable(config),
+                              "mode": 0o600}))
     return Plan(f"Write node settings into {root}", tuple(steps),
                 {"profiles": [keyfile_name(d) for d in config.network.devices()],
                  "addresses": _addresses(config.network)})

@@ -132,6 +132,10 @@ def test_render_into_root_writes_keyfiles_and_identity(tmp_path: Path) -> None:
     assert 'XKBLAYOUT="de"' in (tmp_path / "etc/default/keyboard").read_text()
     assert "server ntp.example.com iburst" in (tmp_path / "etc/chrony/chrony.conf").read_text()
     assert str(conns / "bond0.nmconnection") in written
+    # the installed node starts with these settings as its last confirmed ones, without the password
+    confirmed = (tmp_path / "var/lib/hcinode/network/confirmed.yaml").read_text()
+    assert "hostname: node1" in confirmed and "bond0.100" in confirmed and "admin_password: null" in confirmed
+    assert "$6$" not in confirmed and "Corr3ct" not in confirmed
 
 
 def test_render_into_root_rejects_invalid_and_writes_nothing(tmp_path: Path) -> None:

@@ -23,12 +23,14 @@ from __future__ import annotations
 import base64
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from nodecore.runner import CommandResult
 from tests.e2e.test_install import ROOT_HASH, STATIC_IP, InstalledNode, overlay_of
-from tests.e2e.vm import OUTPUT_START_COMMAND, Disk, command_output, vm_ssh, wait_for_ssh
+from tests.e2e.vm import OUTPUT_START_COMMAND, VM, Disk, command_output, vm_ssh, wait_for_ssh
 
 MGMT_MAC = "52:54:00:12:34:56"  # tests/e2e/vm.py's first NIC, the one the kickstart configured
 
@@ -122,7 +124,7 @@ def sums_of(text: str) -> list[str]:
 
 @pytest.mark.e2e
 def test_installed_node_bond_vlan_rollback_identity_syslog_survive_reboot(
-        vm_factory, installed_node: InstalledNode, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+        vm_factory: Callable[..., VM], installed_node: InstalledNode, tmp_path: Path) -> None:
     t0 = time.monotonic()
     overlay = overlay_of(installed_node, tmp_path / "network.qcow2")
     vm = vm_factory("network", boot="disk", memory=2048, ssh_to=STATIC_IP, allow_reboot=True,
@@ -140,7 +142,7 @@ def test_installed_node_bond_vlan_rollback_identity_syslog_survive_reboot(
     def peer_ping(address: str) -> bool:
         return vm_ssh(vm, key, f"ip netns exec peer ping -n -c 1 -W 2 {address}", check=False, timeout=60).ok
 
-    def password_login():  # type: ignore[no-untyped-def]
+    def password_login() -> CommandResult:
         """An ssh login attempt by password only; sshd lists the methods it allows when it refuses."""
         return vm_ssh(vm, key, "true", check=False, options=(
             "-o", "PubkeyAuthentication=no", "-o", "PreferredAuthentications=password,keyboard-interactive"))
@@ -150,6 +152,9 @@ def test_installed_node_bond_vlan_rollback_identity_syslog_survive_reboot(
     assert "password" in password_login().stderr  # the install's root password allows it
     mgmt = sh(f"ip -o link | grep -i {MGMT_MAC} | awk -F': ' '{{print $2}}'").strip()
     assert mgmt and f"{mgmt}.nmconnection" in sh("ls /etc/NetworkManager/system-connections"), mgmt
+    # the installer recorded the kickstart's settings as the last confirmed config
+    confirmed = sh("cat /var/lib/hcinode/network/confirmed.yaml")
+    assert "hostname: e2e-node1.example.com" in confirmed and "10.0.2.50/24" in confirmed, confirmed
     sh(PEER_SETUP.format(mac=MACS["peer"]))
     sh("cat > /root/bond.yaml", stdin=BOND_VLAN.format(mgmt=mgmt))
     wrong = BOND_VLAN.format(mgmt=mgmt).replace("198.51.100.130/25", "198.51.100.140/25").replace(
@@ -230,8 +235,9 @@ def test_installed_node_bond_vlan_rollback_identity_syslog_survive_reboot(
     assert sums_of(sh(KEYFILE_SUMS)) == good_sums
     out = sh("for i in $(seq 120); do ip -o -4 addr show bond0.100 2>/dev/null | grep -q 198.51.100.130 && break; "
              "sleep 1; done; ip -o -4 addr show bond0.100; hostname; readlink /etc/localtime; "
-             "cat /proc/net/bonding/bond0")
+             "cat /proc/net/bonding/bond0; echo rsyslog=$(systemctl is-active rsyslog)")
     assert "198.51.100.130/25" in out and "node-e2e" in out and "Europe/Berlin" in out, out
+    assert "rsyslog=active" in out, out  # the forward target exists now, so rsyslog starts at boot
     assert out.count("Slave Interface") == 2, out
     sh(PEER_SETUP.format(mac=MACS["peer"]))
     deadline = time.monotonic() + 120

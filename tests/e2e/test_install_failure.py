@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.test_install import check_installed_console, kickstart, run_install
+from tests.e2e.test_install_iso import VMWithNvram
 from tests.e2e.vm import VM, Disk, make_disk, root_shell
 
 IFACE = "enp0s2"  # the user-net NIC of the harness's VMs (q35, PCI slot 2)
@@ -180,3 +181,31 @@ def test_power_loss_during_payload_copy_then_rerun_completes(
         vm_factory("installed", boot="disk", memory=1536, disks=[Disk(disk)])), 1)
     phases["total_s"] = round(time.monotonic() - t0, 1)
     print("power loss + re-run timings:", phases)
+
+
+@pytest.mark.e2e
+@pytest.mark.e2e_full
+def test_failed_install_under_uefi_never_boots_half_installed(
+        node_iso: Path, vm_factory: Callable[..., VM], tmp_path: Path) -> None:
+    """The GRUB guard under UEFI (shim + Debian's signed GRUB), booted through the NVRAM entry the
+    failed install left: the message, then back to the firmware, never the installed kernel."""
+    disk = make_disk(tmp_path / "disk0.qcow2", "20G")
+    t0 = time.monotonic()
+    installer = vm_factory("install-fail-uefi", boot="kernel", iso=node_iso, firmware="uefi", memory=2048,
+                           disks=[Disk(disk)], kernel_args=["inst.ks=http://10.0.2.2:{http_port}/ks.cfg"],
+                           http_files={"ks.cfg": failing_kickstart()})
+    installer.start()
+    installer.expect(r"the install FAILED at step \d+/\d+: Run 2 %post script\(s\)",
+                     timeout=BOOT_TIMEOUT + INSTALL_TIMEOUT)
+    installer.expect(r"hcinode: INSTALL FAILED \(exit code 1\)", timeout=120)
+    installer.kill()
+    failed_at = round(time.monotonic() - t0, 1)
+    half = VMWithNvram("half-installed-uefi", tmp_path / "half-installed-uefi", boot="disk", firmware="uefi",
+                       memory=1024, disks=[Disk(disk)], nvram=installer.workdir / "OVMF_VARS.fd")
+    try:
+        guard_s = _disk_refuses_to_boot(half)
+    finally:
+        half.kill()
+    log = (half.workdir / "serial.log").read_bytes().decode(errors="replace")
+    assert 'BdsDxe: loading Boot' in log and '"hcinode"' in log, "not booted through the hcinode entry"
+    print("uefi failure timings:", {"install_until_failure_s": failed_at, "disk_boot_to_guard_s": round(guard_s, 1)})

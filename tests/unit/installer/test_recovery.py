@@ -10,7 +10,7 @@ import pytest
 
 from installer import kickstart, plan, recovery, target
 from installer.storage import resolve_layout
-from nodecore.facts import BlockDevice
+from nodecore.facts import BlockDevice, HostFacts
 from nodecore.plan import Step
 from nodecore.report import ValidationReport
 from nodecore.runner import RecordingRunner
@@ -161,7 +161,7 @@ def test_efi_entry_replaces_the_ones_of_an_earlier_run(monkeypatch: pytest.Monke
 # After a power loss the live system's journal is gone (RAM): the re-run starts over. Whether it can
 # depends on the kickstart clearing the half-installed disk.
 
-def _half_installed_vm():  # type: ignore[no-untyped-def]
+def _half_installed_vm() -> HostFacts:
     vm = single_disk_vm()
     vda = vm.disks[0]
     parts = (BlockDevice("vda1", "/dev/vda1", "part", 1 << 20),

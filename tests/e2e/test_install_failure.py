@@ -209,3 +209,24 @@ def test_failed_install_under_uefi_never_boots_half_installed(
     log = (half.workdir / "serial.log").read_bytes().decode(errors="replace")
     assert 'BdsDxe: loading Boot' in log and '"hcinode"' in log, "not booted through the hcinode entry"
     print("uefi failure timings:", {"install_until_failure_s": failed_at, "disk_boot_to_guard_s": round(guard_s, 1)})
+
+
+@pytest.mark.e2e
+@pytest.mark.e2e_full
+def test_pxe_static_ip_replaces_the_initramfs_dhcp(pxe_dir: Path, vm_factory: Callable[..., VM]) -> None:
+    """PXE (fetch=): live-boot's initramfs DHCPs for the squashfs and lists the NIC as 'manual' in
+    /etc/network/interfaces; with ip= the live system still ends up on the static address only."""
+    vm = vm_factory("pxe-static-ip", boot="pxe", pxe_dir=pxe_dir, memory=2048,
+                    kernel_args=[f"ip={LIVE_IP}::10.0.2.254:255.255.255.0:ksnode:{IFACE}:none", "nameserver=10.0.2.3",
+                                 "inst.ks=http://10.0.2.2:{http_port}/ks.cfg"],
+                    http_files={"ks.cfg": failing_kickstart()})
+    vm.start()
+    # (the service's own line goes to /dev/console: tty0 here, the last console= of boot.ipxe)
+    vm.expect(rf"hcinode: live network: {IFACE} {re.escape(LIVE_IP)}/24", timeout=BOOT_TIMEOUT)
+    vm.expect(rf"kickstart: http://10\.0\.2\.2:\d+/ks\.cfg \(fetched over {re.escape(LIVE_IP)}\)", timeout=300)
+    seconds = vm.seconds_since_start()
+    vm.kill()
+    log = (vm.workdir / "serial.log").read_bytes().decode(errors="replace")
+    live = re.findall(r"hcinode: live network: (\S+) (\S+)", log)
+    assert live == [(IFACE, f"{LIVE_IP}/24")], f"the initramfs DHCP address survived: {live}"
+    print("pxe static ip= timings:", {"power_on_to_fetch_s": round(seconds, 1)})

@@ -79,15 +79,15 @@ def populate(runner: Runner, staging: str, *, root: str, cmdline: str, version: 
     grub = _first(os.path.join(root, "usr/lib/grub/x86_64-efi-signed/gcdx64.efi.signed"),
                   "/usr/lib/grub/x86_64-efi-signed/gcdx64.efi.signed")
     env = {"SOURCE_DATE_EPOCH": str(epoch)}
-    runner.run(["mkfs.fat", "-C", "--invariant", "-n", "HCINODE_EFI", efi_img, "8192"], env=env)
+    # just big enough for the three loaders (the image is appended to the ISO whole): their size
+    # plus room for FAT tables and cluster slack
+    kib = (sum(os.path.getsize(f) for f in (shim, grub, mok)) // 1024) * 21 // 20 + 256
+    runner.run(["mkfs.fat", "-C", "--invariant", "-n", "HCINODE_EFI", efi_img, str(kib)], env=env)
     runner.run(["mmd", "-i", efi_img, "::/EFI", "::/EFI/boot"], env=env)
     for src, name in ((shim, "bootx64.efi"), (grub, "grubx64.efi"), (mok, "mmx64.efi")):
         runner.run(["mcopy", "-m", "-i", efi_img, src, f"::/EFI/boot/{name}"], env=env)
-    # the same files on the ISO file system: firmware that reads the ISO 9660 tree finds them too
-    efi_boot = os.path.join(staging, "EFI/boot")
-    os.makedirs(efi_boot, exist_ok=True)
-    for src, name in ((shim, "bootx64.efi"), (grub, "grubx64.efi"), (mok, "mmx64.efi")):
-        runner.run(["cp", src, os.path.join(efi_boot, name)])
+    # No second copy in the ISO 9660 tree (5.7 MB): UEFI firmware boots the El Torito EFI image
+    # (CD/DVD, virtual media) or the GPT EFI partition (USB stick written with dd), both this image.
 
 
 def efi_image_path(staging: str) -> str:

@@ -510,6 +510,8 @@ def pxe(runner: Runner, p: Mapping[str, Any]) -> None:
     for src in isoboot.PXE_LOADERS:
         if os.path.exists(src):
             runner.run(["cp", src, tmp])
+    for rel, name in isoboot.PXE_EFI_LOADERS:
+        runner.run(["cp", os.path.join(p["root"], rel), os.path.join(tmp, name)])
     _publish_dir(runner, tmp, out)
 
 

@@ -21,11 +21,12 @@ GRUB_BIOS_MODULES = ("biosdisk iso9660 part_msdos part_gpt normal configfile lin
                      "search_label echo test serial terminal chain ls cat gzio boot halt reboot sleep").split()
 
 REPRODUCIBILITY_NOTE = (
-    "squashfs, initrd and ISO are bit-reproducible for the same inputs: measured with two builds of "
-    "one source tree, the second from an empty cache (fresh mmdebstrap). Pinned: SOURCE_DATE_EPOCH "
-    "(mmdebstrap, mkinitramfs, pip, compileall checked-hash .pyc), mksquashfs -all-time/-mkfs-time, "
-    "mkfs.fat --invariant, every ISO file and directory mtime, xorriso --modification-date. The "
-    "engine appliance qcow2 is not checked (qemu-img convert -c).")
+    "squashfs, initrd and ISO are bit-reproducible for the same inputs; no bytes are known to differ. "
+    "Measured: dev builds of one source tree, the second from an empty cache (fresh mmdebstrap), and "
+    "two --release builds of one tree (staged root, xz squashfs and ISO redone) gave identical sha256. "
+    "Pinned: SOURCE_DATE_EPOCH (mmdebstrap, mkinitramfs, pip, compileall checked-hash .pyc), "
+    "mksquashfs -all-time/-mkfs-time, mkfs.fat --invariant, every ISO file and directory mtime, "
+    "xorriso --modification-date. The engine appliance qcow2 is not checked (qemu-img convert -c).")
 
 PXE_LOADERS = ("/usr/lib/PXELINUX/pxelinux.0", "/usr/lib/PXELINUX/lpxelinux.0",
                "/usr/lib/syslinux/modules/bios/ldlinux.c32")

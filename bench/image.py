@@ -1,12 +1,15 @@
 """Image pipeline benchmarks: one JSON object per measurement on stdout.
 
-    .venv/bin/python bench/image.py [--skip-cold] [--skip-boot] [--release]
+    .venv/bin/python bench/image.py [--skip-cold] [--skip-boot] [--release] [--cold-cache DIR]
 
-- sizes: build/node.iso, its squashfs and initrd (built first if missing)
-- cold build: the node image with an empty cache (a temporary HCINODE_CACHE; downloads packages)
-- warm rebuild after a Python-only change: a copy of the project with one changed .py file,
-  built with the shared cache (the rootfs, pruning, initramfs and dependency wheels are reused)
-- boot to console under TCG: build/node.iso under BIOS until the console banner appears
+- cold build: the node image from a copy of the project with an empty cache (a new directory
+  under /var/tmp, or --cold-cache DIR, which must be empty; downloads ~300 MB of packages; deleted
+  afterwards unless --keep-cache). The shared cache ($HCINODE_CACHE) is never touched by it.
+- warm rebuild after a Python-only change: one .py file of the copy changed, rebuilt with the
+  same cache (rootfs, pruning, initramfs and dependency wheels are reused). With --skip-cold the
+  shared cache is used (the first build fills it if needed).
+- sizes of the warm build's ISO, squashfs and initrd
+- boot to console under TCG: that ISO under BIOS until the console header appears
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from image_recipes.builder import (  # noqa: E402
     build_lock,
     build_plan,
     python_requirements,
+    sha256_file,
 )
 from image_recipes.recipe import load_recipe  # noqa: E402
 from nodecore.executor import Executor  # noqa: E402
@@ -63,20 +67,46 @@ def copy_project(dest: Path) -> Path:
     return dest
 
 
+def boot_to_console(iso: Path, workdir: Path) -> None:
+    from tests.e2e.vm import VM
+
+    vm = VM(name="bench", workdir=workdir, boot="iso", firmware="bios", iso=iso)
+    vm.start()
+    try:
+        vm.expect(r"hcinode \d+\.\d+", timeout=900)
+        emit("boot_to_console_bios", round(vm.seconds_since_start(), 1), "s", accel=vm.accel)
+    finally:
+        vm.kill()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--skip-cold", action="store_true", help="skip the cold build (downloads ~300 MB)")
     parser.add_argument("--skip-boot", action="store_true", help="skip the TCG boot measurement")
     parser.add_argument("--release", action="store_true", help="time release (xz) builds instead of dev (zstd)")
+    parser.add_argument("--cold-cache", help="empty directory for the cold build's cache (default: new, /var/tmp)")
+    parser.add_argument("--keep-cache", action="store_true", help="keep the cold build's cache")
     args = parser.parse_args()
-    cache = Path(os.environ.get("HCINODE_CACHE") or "/var/cache/hcinode")
-    iso = ROOT / "build" / "node.iso"
+    shared_cache = Path(os.environ.get("HCINODE_CACHE") or "/var/cache/hcinode")
 
-    with tempfile.TemporaryDirectory(prefix="hcinode-bench-") as tmp_name:
+    with tempfile.TemporaryDirectory(prefix="hcinode-bench-", dir="/var/tmp") as tmp_name:
         tmp = Path(tmp_name)
         project = copy_project(tmp / "project")
-        # first build with the shared cache (fills it if needed), then a Python-only change
-        build(project, tmp / "build-a", cache, args.release)
+        cache = shared_cache
+        if not args.skip_cold:
+            cache = Path(args.cold_cache) if args.cold_cache else tmp / "cold-cache"
+            if cache.exists() and any(cache.iterdir()):
+                parser.error(f"--cold-cache {cache} is not empty: a cold build needs an empty cache")
+            timings = build(project, tmp / "build-cold", cache, args.release)
+            # sha256 of a build from a fresh mmdebstrap: compare with a build of the same tree from
+            # the shared cache to check reproducibility across bootstraps
+            cold = tmp / "build-cold"
+            emit("cold_build", timings.pop("total"), "s", steps=timings, release=args.release, sha256={
+                "squashfs": sha256_file(str(cold / "work" / "node" / "filesystem.squashfs")),
+                "initrd": sha256_file(str(cold / "pxe" / "initrd.img")),
+                "iso": sha256_file(str(cold / "node.iso"))})
+        else:
+            build(project, tmp / "build-a", cache, args.release)  # fills the shared cache if needed
         with open(project / "image_recipes" / "__init__.py", "a") as f:
             f.write(f"\n# bench change {time.time()}\n")
         timings = build(project, tmp / "build-b", cache, args.release)
@@ -84,24 +114,14 @@ def main() -> int:
         squashfs = tmp / "build-b" / "work" / "node" / "filesystem.squashfs"
         emit("squashfs_size", squashfs.stat().st_size, "bytes", release=args.release)
         emit("initrd_size", (tmp / "build-b" / "pxe" / "initrd.img").stat().st_size, "bytes")
-        emit("iso_size", (tmp / "build-b" / "node.iso").stat().st_size, "bytes", release=args.release)
-        if not iso.exists():
-            shutil.copy2(tmp / "build-b" / "node.iso", iso)
-        if not args.skip_cold:
-            timings = build(project, tmp / "build-cold", tmp / "cold-cache", args.release)
-            emit("cold_build", timings.pop("total"), "s", steps=timings, release=args.release)
-
-    if not args.skip_boot:
-        from tests.e2e.vm import VM
-
-        with tempfile.TemporaryDirectory(prefix="hcinode-bench-vm-") as tmp_name:
-            vm = VM(name="bench", workdir=Path(tmp_name), boot="iso", firmware="bios", iso=iso)
-            vm.start()
-            try:
-                vm.expect(r"hcinode \d+\.\d+", timeout=900)
-                emit("boot_to_console_bios", round(vm.seconds_since_start(), 1), "s", accel=vm.accel)
-            finally:
-                vm.kill()
+        iso = tmp / "build-b" / "node.iso"
+        emit("iso_size", iso.stat().st_size, "bytes", release=args.release)
+        if not args.skip_boot:
+            boot_to_console(iso, tmp / "vm")
+        if args.keep_cache and cache != shared_cache:
+            kept = Path(tempfile.mkdtemp(prefix="hcinode-bench-cache-", dir="/var/tmp"))
+            cache.rename(kept / "cache")
+            print(f"cold cache kept in {kept / 'cache'}", file=sys.stderr)
     return 0
 
 

@@ -129,6 +129,7 @@ def build_plan(recipe: Recipe, options: BuildOptions, python_requirements: list[
                               "module_dirs": list(recipe.prune.kernel_module_dirs),
                               "paths": list(recipe.prune.paths), "initramfs_modules": recipe.initramfs.modules,
                               "initramfs_compress": recipe.initramfs.compress,
+                              "initramfs_compress_level": recipe.initramfs.compress_level,
                               "include_modules": list(recipe.initramfs.include_modules),
                               "exclude_module_dirs": list(recipe.initramfs.exclude_module_dirs), "epoch": epoch},
                       timeout=LONG))
@@ -306,8 +307,9 @@ def prepare_base(runner: Runner, p: Mapping[str, Any]) -> None:
     kernel_dir = os.path.join(root, "usr/lib/modules", version, "kernel")
     for rel in p["module_dirs"]:
         path = os.path.join(kernel_dir, rel)
-        if os.path.isdir(path):
-            pruned.append({"path": f"/usr/lib/modules/{version}/kernel/{rel}", "bytes": _dir_size(path)})
+        if os.path.lexists(path):  # a directory or a single module (foo.ko)
+            size = _dir_size(path) if os.path.isdir(path) else os.lstat(path).st_size
+            pruned.append({"path": f"/usr/lib/modules/{version}/kernel/{rel}", "bytes": size})
             _rm(runner, path)
     for pattern in p["paths"]:
         matches = sorted(glob.glob(os.path.join(root, pattern)))
@@ -317,9 +319,10 @@ def prepare_base(runner: Runner, p: Mapping[str, Any]) -> None:
         _rm(runner, *matches)
     runner.run(["chroot", root, "depmod", "-a", version])
     conf = os.path.join(root, "etc/initramfs-tools")
+    level = p.get("initramfs_compress_level") or 0
     runner.write_file(os.path.join(conf, "conf.d/hcinode.conf"),
                       f"# written by the hcinode image builder\nMODULES={p['initramfs_modules']}\n"
-                      f"COMPRESS={p['initramfs_compress']}\n")
+                      f"COMPRESS={p['initramfs_compress']}\n" + (f"COMPRESSLEVEL={level}\n" if level else ""))
     runner.write_file(os.path.join(conf, "hcinode-modules"), "\n".join(p["include_modules"]) + "\n")
     runner.write_file(os.path.join(conf, "hcinode-exclude"), "\n".join(p["exclude_module_dirs"]) + "\n")
     runner.write_file(os.path.join(conf, "hooks/hcinode-modules"), INITRAMFS_HOOK, mode=0o755)
@@ -507,6 +510,8 @@ def pxe(runner: Runner, p: Mapping[str, Any]) -> None:
     for src in isoboot.PXE_LOADERS:
         if os.path.exists(src):
             runner.run(["cp", src, tmp])
+    for rel, name in isoboot.PXE_EFI_LOADERS:
+        runner.run(["cp", os.path.join(p["root"], rel), os.path.join(tmp, name)])
     _publish_dir(runner, tmp, out)
 
 

@@ -21,14 +21,20 @@ GRUB_BIOS_MODULES = ("biosdisk iso9660 part_msdos part_gpt normal configfile lin
                      "search_label echo test serial terminal chain ls cat gzio boot halt reboot sleep").split()
 
 REPRODUCIBILITY_NOTE = (
-    "squashfs, initrd and ISO are bit-reproducible for the same inputs: measured with two builds of "
-    "one source tree, the second from an empty cache (fresh mmdebstrap). Pinned: SOURCE_DATE_EPOCH "
-    "(mmdebstrap, mkinitramfs, pip, compileall checked-hash .pyc), mksquashfs -all-time/-mkfs-time, "
-    "mkfs.fat --invariant, every ISO file and directory mtime, xorriso --modification-date. The "
-    "engine appliance qcow2 is not checked (qemu-img convert -c).")
+    "squashfs, initrd and ISO are bit-reproducible for the same inputs; no bytes are known to differ. "
+    "Measured: dev builds of one source tree, the second from an empty cache (fresh mmdebstrap), and "
+    "two --release builds of one tree (staged root, xz squashfs and ISO redone) gave identical sha256. "
+    "Pinned: SOURCE_DATE_EPOCH (mmdebstrap, mkinitramfs, pip, compileall checked-hash .pyc), "
+    "mksquashfs -all-time/-mkfs-time, mkfs.fat --invariant, every ISO file and directory mtime, "
+    "xorriso --modification-date. The engine appliance qcow2 is not checked (qemu-img convert -c).")
 
 PXE_LOADERS = ("/usr/lib/PXELINUX/pxelinux.0", "/usr/lib/PXELINUX/lpxelinux.0",
                "/usr/lib/syslinux/modules/bios/ldlinux.c32")
+# UEFI network boot from the image root: (source, name in build/pxe). The DHCP boot file is
+# bootx64.efi (shim); shim loads grubx64.efi from the same TFTP directory (mmx64.efi for MOK).
+PXE_EFI_LOADERS = (("usr/lib/shim/shimx64.efi.signed", "bootx64.efi"),
+                   ("usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed", "grubx64.efi"),
+                   ("usr/lib/shim/mmx64.efi.signed", "mmx64.efi"))
 
 
 def grub_cfg(cmdline: str, version: str) -> str:
@@ -79,15 +85,15 @@ def populate(runner: Runner, staging: str, *, root: str, cmdline: str, version: 
     grub = _first(os.path.join(root, "usr/lib/grub/x86_64-efi-signed/gcdx64.efi.signed"),
                   "/usr/lib/grub/x86_64-efi-signed/gcdx64.efi.signed")
     env = {"SOURCE_DATE_EPOCH": str(epoch)}
-    runner.run(["mkfs.fat", "-C", "--invariant", "-n", "HCINODE_EFI", efi_img, "8192"], env=env)
+    # just big enough for the three loaders (the image is appended to the ISO whole): their size
+    # plus room for FAT tables and cluster slack
+    kib = (sum(os.path.getsize(f) for f in (shim, grub, mok)) // 1024) * 21 // 20 + 256
+    runner.run(["mkfs.fat", "-C", "--invariant", "-n", "HCINODE_EFI", efi_img, str(kib)], env=env)
     runner.run(["mmd", "-i", efi_img, "::/EFI", "::/EFI/boot"], env=env)
     for src, name in ((shim, "bootx64.efi"), (grub, "grubx64.efi"), (mok, "mmx64.efi")):
         runner.run(["mcopy", "-m", "-i", efi_img, src, f"::/EFI/boot/{name}"], env=env)
-    # the same files on the ISO file system: firmware that reads the ISO 9660 tree finds them too
-    efi_boot = os.path.join(staging, "EFI/boot")
-    os.makedirs(efi_boot, exist_ok=True)
-    for src, name in ((shim, "bootx64.efi"), (grub, "grubx64.efi"), (mok, "mmx64.efi")):
-        runner.run(["cp", src, os.path.join(efi_boot, name)])
+    # No second copy in the ISO 9660 tree (5.7 MB): UEFI firmware boots the El Torito EFI image
+    # (CD/DVD, virtual media) or the GPT EFI partition (USB stick written with dd), both this image.
 
 
 def efi_image_path(staging: str) -> str:
@@ -122,7 +128,8 @@ def xorriso_argv(staging: str, out: str, volume_id: str, epoch: int) -> list[str
 
 
 def pxe_configs(cmdline: str) -> dict[str, str]:
-    """boot.ipxe (iPXE, e.g. QEMU's NIC ROM), grub.cfg (UEFI network boot), pxelinux.cfg/default.
+    """boot.ipxe (iPXE, e.g. QEMU's NIC ROM), grub/grub.cfg + grub/hcinode.cfg (UEFI network
+    boot), pxelinux.cfg/default.
 
     The squashfs is fetched by live-boot over HTTP (fetch= needs an IP address, not a name).
     boot.ipxe takes the HTTP base from ${hcinode-base} (default: http://<next-server>) and extra
@@ -139,17 +146,38 @@ isset ${{hcinode-extra}} || set hcinode-extra
 initrd ${{hcinode-base}}/initrd.img
 boot
 """
-    grub = f"""# hcinode UEFI network boot (grubnetx64.efi.signed); files come from the TFTP/HTTP server that
-# served grub; live-boot fetches the squashfs from the same server over HTTP.
+    # Debian's signed grubnetx64 has the prefix /grub on the server that sent it: it reads
+    # grub/grub.cfg (tftp), the site's file: it may set hcinode_base (the HTTP URL of this
+    # directory, default http://<that server>) and hcinode_extra (more kernel arguments), like
+    # boot.ipxe's wrapper, then sources the menu, grub/hcinode.cfg. (A guarded `source` of an
+    # optional file does not work: `[ -f ... ]` is always false on tftp, which cannot list.)
+    # The kernel and initrd come over TFTP; live-boot fetches the squashfs over HTTP.
+    grub_site = """# hcinode UEFI network boot: bootx64.efi (Debian's signed shim) loads grubx64.efi (signed
+# grubnetx64), which reads this file from the TFTP server. Site settings go here, e.g.
+#   set hcinode_base=http://192.0.2.1:8080/hcinode
+#   set hcinode_extra="inst.ks=http://192.0.2.1:8080/ks.cfg"
+source $prefix/hcinode.cfg
+"""
+    grub_linux = f"linux /vmlinuz {cmdline} fetch=${{hcinode_base}}/filesystem.squashfs"
+    grub = f"""# hcinode UEFI network boot menu (sourced by grub/grub.cfg, which may set hcinode_base/_extra)
+serial --unit=0 --speed=115200
+terminal_input console serial
+terminal_output console serial
 set timeout=5
 set default=0
+if [ -z "$hcinode_base" ]; then
+    set hcinode_base=http://$net_default_server
+fi
+# a menu entry runs in a new context that sees exported variables only
+export hcinode_base
+export hcinode_extra
 menuentry "Install hcinode (network)" {{
-    linux vmlinuz {cmdline} fetch=http://$net_default_server/filesystem.squashfs {BOTH}
-    initrd initrd.img
+    {grub_linux} {BOTH} $hcinode_extra
+    initrd /initrd.img
 }}
 menuentry "Install hcinode (network, serial console)" {{
-    linux vmlinuz {cmdline} fetch=http://$net_default_server/filesystem.squashfs {SERIAL} hcinode.console=serial
-    initrd initrd.img
+    {grub_linux} {SERIAL} hcinode.console=serial $hcinode_extra
+    initrd /initrd.img
 }}
 """
     pxelinux = f"""# hcinode BIOS PXE boot (pxelinux.0). Replace PXE_SERVER with the IP address of the HTTP server
@@ -167,4 +195,5 @@ LABEL hcinode-serial
   INITRD initrd.img
   APPEND {cmdline} fetch=http://PXE_SERVER/filesystem.squashfs {SERIAL} hcinode.console=serial
 """
-    return {"boot.ipxe": ipxe, "grub.cfg": grub, "pxelinux.cfg/default": pxelinux}
+    return {"boot.ipxe": ipxe, "grub/grub.cfg": grub_site, "grub/hcinode.cfg": grub,
+            "pxelinux.cfg/default": pxelinux}

@@ -94,6 +94,10 @@ class Initramfs:
     # "list": only the modules below plus their dependencies (smallest initrd that boots servers)
     modules: Literal["list", "most", "dep"] = "list"
     compress: Literal["zstd", "xz", "gzip"] = "zstd"
+    # mkinitramfs COMPRESSLEVEL (0: its default, 9 for zstd); the kernel decompresses zstd at the
+    # same speed whatever the level, so a high level only costs build time
+    compress_level: int = field(default=0, metadata={"check": lambda v: None if 0 <= v <= 19 else
+                                                     "compress_level is 0 (default) or 1-19"})
     include_modules: tuple[str, ...] = ()
     # directories under kernel/ dropped from the initramfs after all hooks ran (live-boot's hook
     # adds every network driver for netboot; servers need the common server NICs only)

@@ -58,3 +58,22 @@ def test_pxe_boots_to_console(vm_factory, pxe_dir) -> None:
     access = (vm.workdir / "http-access.log").read_text()
     assert "GET /filesystem.squashfs" in access and "GET /vmlinuz" in access
     vm.poweroff()
+
+
+# UEFI network boot of build/pxe: OVMF's PXE (QEMU user-net TFTP) loads shim (bootx64.efi), shim the
+# signed grubnetx64 (grubx64.efi), grub reads grub/grub.cfg and the menu and fetches the kernel and
+# initrd over TFTP; live-boot fetches the squashfs over HTTP
+@pytest.mark.e2e
+@pytest.mark.e2e_full
+def test_pxe_uefi_boots_to_console(vm_factory, pxe_dir) -> None:
+    for name in ("bootx64.efi", "grubx64.efi", "grub/grub.cfg", "grub/hcinode.cfg"):
+        assert (pxe_dir / name).is_file(), f"build/pxe/{name} is missing"
+    vm = vm_factory("pxe-uefi", boot="pxe", firmware="uefi", pxe_dir=pxe_dir, memory=2048,
+                    kernel_args=["hcinode.test=pxe-uefi-{http_port}"])
+    vm.start()
+    vm.expect("Install hcinode \\(network\\)", timeout=600)  # grub's menu (grub/hcinode.cfg), on serial
+    _wait_for_console(vm, "pxe_uefi")
+    access = (vm.workdir / "http-access.log").read_text()
+    # the squashfs came from the harness's server on its random port: its grub/grub.cfg was read
+    assert "GET /filesystem.squashfs" in access
+    vm.poweroff()

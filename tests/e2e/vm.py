@@ -22,9 +22,11 @@ How another test uses it (see tests/e2e/conftest.py for the fixtures)::
   console on tty0 and ttyS0). Extra kernel args are not possible through grub; use `boot="kernel"`:
   the ISO's kernel and initrd booted directly (`-kernel`/`-append`) with the ISO attached, so
   live-boot finds the medium exactly as on a real boot, plus your `kernel_args`.
-- `boot="pxe"`: QEMU user-net TFTP of build/pxe (BIOS; iPXE runs build/pxe/boot.ipxe through a
-  small wrapper that sets the HTTP base and your `kernel_args`); live-boot fetches the squashfs
-  over HTTP from a server on 127.0.0.1 (`{http_port}` in kernel_args is replaced by its port).
+- `boot="pxe"`: QEMU user-net TFTP of build/pxe (BIOS: iPXE runs build/pxe/boot.ipxe through a
+  small wrapper that sets the HTTP base and your `kernel_args`; UEFI: OVMF loads shim, shim the
+  signed grubnetx64, grub reads a grub/grub.cfg with the same settings and the menu);
+  live-boot fetches the squashfs over HTTP from a server on 127.0.0.1 (`{http_port}` in
+  kernel_args is replaced by its port).
 - `boot="disk"`: the first of `disks`.
 - `firmware="bios"` (SeaBIOS) or `"uefi"` (OVMF, a private copy of the variable store per VM).
 - Networking: one virtio NIC on QEMU user-net with `restrict=on` (the guest reaches nothing
@@ -254,9 +256,19 @@ class VM:
             assert self.pxe_dir, "boot=pxe needs pxe_dir"
             srv = self._http_dir()
             extra = " ".join(self._args(port))
-            (srv / "harness.ipxe").write_text(
-                f"#!ipxe\nset hcinode-base http://10.0.2.2:{port}\nset hcinode-extra {extra}\nchain boot.ipxe\n")
-            net += f",tftp={srv},bootfile=harness.ipxe"
+            if self.firmware == "uefi":
+                # OVMF's PXE loads shim (bootx64.efi), shim loads grubx64.efi (signed grubnetx64),
+                # which reads grub/grub.cfg over TFTP: ours sets the HTTP base and our args, then
+                # sources the menu (grub/hcinode.cfg). A new file: srv/ may hold links to build/pxe
+                site = srv / "grub" / "grub.cfg"
+                site.unlink(missing_ok=True)
+                site.write_text(f'set hcinode_base=http://10.0.2.2:{port}\nset hcinode_extra="{extra}"\n'
+                                "source $prefix/hcinode.cfg\n")
+                net += f",tftp={srv},bootfile=bootx64.efi"
+            else:
+                (srv / "harness.ipxe").write_text(
+                    f"#!ipxe\nset hcinode-base http://10.0.2.2:{port}\nset hcinode-extra {extra}\nchain boot.ipxe\n")
+                net += f",tftp={srv},bootfile=harness.ipxe"
         if self.ssh_to:
             self.ssh_port = self.ssh_port or free_port()
             net += f",hostfwd=tcp:127.0.0.1:{self.ssh_port}-{self.ssh_to}:22"

@@ -81,10 +81,18 @@ def test_grub_menu_has_the_four_entries() -> None:
 
 def test_pxe_configs_fetch_the_squashfs_over_http() -> None:
     configs = isoboot.pxe_configs("boot=live quiet")
-    assert set(configs) == {"boot.ipxe", "grub.cfg", "pxelinux.cfg/default"}
+    assert set(configs) == {"boot.ipxe", "grub/grub.cfg", "grub/hcinode.cfg", "pxelinux.cfg/default"}
     assert "fetch=${hcinode-base}/filesystem.squashfs" in configs["boot.ipxe"]
     assert "${hcinode-extra}" in configs["boot.ipxe"]
-    assert all("fetch=http://" in configs[n] for n in ("grub.cfg", "pxelinux.cfg/default"))
+    assert "fetch=http://PXE_SERVER/" in configs["pxelinux.cfg/default"]
+    # UEFI: grubnetx64 reads grub/grub.cfg (the site's settings), which sources the menu; the HTTP
+    # base defaults to the TFTP server; kernel/initrd paths are absolute on the server
+    assert "source $prefix/hcinode.cfg" in configs["grub/grub.cfg"]
+    menu = configs["grub/hcinode.cfg"]
+    assert "fetch=${hcinode_base}/filesystem.squashfs" in menu
+    assert "set hcinode_base=http://$net_default_server" in menu
+    assert "export hcinode_base" in menu and "export hcinode_extra" in menu  # else empty in a menuentry
+    assert "linux /vmlinuz " in menu and "initrd /initrd.img" in menu and "serial --unit=0" in menu
 
 
 def test_xorriso_uses_fixed_dates_and_volume_id() -> None:

@@ -135,8 +135,14 @@ def pxe_configs(cmdline: str) -> dict[str, str]:
     boot.ipxe takes the HTTP base from ${hcinode-base} (default: http://<next-server>) and extra
     kernel arguments from ${hcinode-extra}, so a wrapper script can `set` them and `chain boot.ipxe`.
     """
+    # BOOTIF= names the NIC that booted (pxelinux's IPAPPEND 2 form, 01-<MAC with dashes>), as dracut
+    # and anaconda expect: live-boot DHCPs on that NIC for the squashfs, and the live system's
+    # NetworkManager profile (nm-initrd-generator, hcinode-cmdline-network) is bound to its MAC, so
+    # the kickstart is fetched over the network that booted, not over whichever NIC came up first.
+    # netX is iPXE's most recently opened device: the one it booted from.
     ipxe_kernel = (f"kernel ${{hcinode-base}}/vmlinuz initrd=initrd.img {cmdline} "
-                   f"fetch=${{hcinode-base}}/filesystem.squashfs {BOTH} ${{hcinode-extra}}")
+                   f"fetch=${{hcinode-base}}/filesystem.squashfs BOOTIF=01-${{netX/mac:hexhyp}} {BOTH} "
+                   "${hcinode-extra}")
     ipxe = f"""#!ipxe
 # hcinode PXE boot. Serve this directory over TFTP and HTTP; set hcinode-base to the HTTP URL of
 # this directory when it is not http://<next-server>/ (a wrapper script can set it and chain us).
@@ -158,7 +164,7 @@ boot
 #   set hcinode_extra="inst.ks=http://192.0.2.1:8080/ks.cfg"
 source $prefix/hcinode.cfg
 """
-    grub_linux = f"linux /vmlinuz {cmdline} fetch=${{hcinode_base}}/filesystem.squashfs"
+    grub_linux = f"linux /vmlinuz {cmdline} fetch=${{hcinode_base}}/filesystem.squashfs $hcinode_bootif"
     grub = f"""# hcinode UEFI network boot menu (sourced by grub/grub.cfg, which may set hcinode_base/_extra)
 serial --unit=0 --speed=115200
 terminal_input console serial
@@ -168,9 +174,16 @@ set default=0
 if [ -z "$hcinode_base" ]; then
     set hcinode_base=http://$net_default_server
 fi
+# BOOTIF= as in boot.ipxe. grub has the MAC with colons only (01-52:54:00:12:34:56): nm-initrd-generator
+# and live-boot accept that form too. Set here: net_default_mac is computed when read, and a menu
+# entry's context gets copies of exported values only.
+if [ -n "$net_default_mac" ]; then
+    set hcinode_bootif="BOOTIF=01-$net_default_mac"
+fi
 # a menu entry runs in a new context that sees exported variables only
 export hcinode_base
 export hcinode_extra
+export hcinode_bootif
 menuentry "Install hcinode (network)" {{
     {grub_linux} {BOTH} $hcinode_extra
     initrd /initrd.img
@@ -186,14 +199,17 @@ DEFAULT hcinode
 TIMEOUT 50
 PROMPT 1
 SERIAL 0 115200
+# IPAPPEND 2 (per label) appends BOOTIF=01-<MAC of the booting NIC>, as in boot.ipxe
 LABEL hcinode
   KERNEL vmlinuz
   INITRD initrd.img
   APPEND {cmdline} fetch=http://PXE_SERVER/filesystem.squashfs {BOTH}
+  IPAPPEND 2
 LABEL hcinode-serial
   KERNEL vmlinuz
   INITRD initrd.img
   APPEND {cmdline} fetch=http://PXE_SERVER/filesystem.squashfs {SERIAL} hcinode.console=serial
+  IPAPPEND 2
 """
     return {"boot.ipxe": ipxe, "grub/grub.cfg": grub_site, "grub/hcinode.cfg": grub,
             "pxelinux.cfg/default": pxelinux}

@@ -95,6 +95,22 @@ def test_pxe_configs_fetch_the_squashfs_over_http() -> None:
     assert "linux /vmlinuz " in menu and "initrd /initrd.img" in menu and "serial --unit=0" in menu
 
 
+def test_pxe_configs_name_the_boot_nic_with_bootif() -> None:
+    """Each loader passes BOOTIF= (the NIC that booted), so live-boot and the live system's
+    NetworkManager (hcinode-cmdline-network) use that NIC, as dracut/anaconda do."""
+    configs = isoboot.pxe_configs("boot=live quiet")
+    # iPXE: netX is the device it booted from; hexhyp gives pxelinux's dashed form
+    assert " BOOTIF=01-${netX/mac:hexhyp} " in configs["boot.ipxe"]
+    # pxelinux: IPAPPEND 2 in each label appends BOOTIF=01-<mac>
+    pxelinux = configs["pxelinux.cfg/default"]
+    assert pxelinux.count("LABEL ") == pxelinux.count("\n  IPAPPEND 2\n") == 2
+    # grub: net_default_mac (colons) read at the top, where it is defined, and exported to the entries
+    menu = configs["grub/hcinode.cfg"]
+    assert 'set hcinode_bootif="BOOTIF=01-$net_default_mac"' in menu and "export hcinode_bootif" in menu
+    assert menu.index("export hcinode_bootif") < menu.index("menuentry")
+    assert all("$hcinode_bootif" in line for line in menu.splitlines() if line.strip().startswith("linux "))
+
+
 def test_xorriso_uses_fixed_dates_and_volume_id() -> None:
     argv = isoboot.xorriso_argv("/s", "/o.iso", "HCINODE", 1747699200)
     assert argv[argv.index("-V") + 1] == "HCINODE"

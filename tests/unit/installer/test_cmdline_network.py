@@ -96,6 +96,20 @@ def test_bootif_alone_is_enough(tmp_path: Path) -> None:
     assert result.returncode == 0 and (tmp_path / "args").exists()
 
 
+NO_AUTO_DEFAULT = "run/NetworkManager/conf.d/90-hcinode-cmdline-network.conf"
+
+
+def test_a_profile_from_the_cmdline_stops_dhcp_on_the_other_nics(tmp_path: Path) -> None:
+    result, _ = run_script(tmp_path, f"boot=live {STATIC}")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / NO_AUTO_DEFAULT).read_text() == "[main]\nno-auto-default=*\n"
+
+
+def test_without_a_profile_networkmanager_keeps_its_dhcp_defaults(tmp_path: Path) -> None:
+    result, _ = run_script(tmp_path, "boot=live BOOTIF=garbage", FAKE_NOTHING="1")
+    assert result.returncode == 0 and not (tmp_path / NO_AUTO_DEFAULT).exists()
+
+
 def test_generator_failure_leaves_dhcp(tmp_path: Path) -> None:
     result, _ = run_script(tmp_path, f"boot=live {STATIC}", FAKE_FAIL="1")
     assert result.returncode == 0
@@ -126,3 +140,13 @@ def test_with_the_real_generator(tmp_path: Path) -> None:
     result, _ = run_script(tmp_path, f"boot=live quiet {STATIC} nameserver=10.0.2.3", generator=REAL_GENERATOR)
     assert result.returncode == 0, result.stderr
     assert "connection.interface-name=enp0s2 ipv4.address1=10.0.2.60/24,10.0.2.254" in result.stdout
+
+
+@pytest.mark.skipif(not REAL_GENERATOR.exists(), reason="NetworkManager's nm-initrd-generator is not installed here")
+@pytest.mark.parametrize("bootif", ["01-52-54-00-12-34-56",  # iPXE ${netX/mac:hexhyp}, pxelinux IPAPPEND 2
+                                    "01-52:54:00:12:34:56"])  # grub's $net_default_mac (build/pxe/grub)
+def test_bootif_alone_gives_dhcp_on_that_nic_with_the_real_generator(tmp_path: Path, bootif: str) -> None:
+    result, _ = run_script(tmp_path, f"boot=live quiet BOOTIF={bootif}", generator=REAL_GENERATOR)
+    assert result.returncode == 0, result.stderr
+    assert ("hcinode: network from the kernel command line: ethernet.mac-address=52:54:00:12:34:56 "
+            "ipv4.method=auto ipv6.method=auto") in result.stdout, result.stdout

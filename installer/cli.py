@@ -36,8 +36,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                       help="resolve against this machine (or --facts) and print the layout and every step")
     p.add_argument("--facts", metavar="FILE", help="with --dry-run: facts captured by 'hcinode facts --json'")
     p.add_argument("--no-finish", action="store_true", help="do not reboot/power off afterwards")
-    # for tests: install into disk image files instead of the machine's disks (NAME=PATH)
-    p.add_argument("--disk-image", action="append", default=[], help=argparse.SUPPRESS)
     p.add_argument("--work-dir", default="", help=argparse.SUPPRESS)
     add_json(p)
     p.set_defaults(func=cmd_install)
@@ -96,13 +94,12 @@ def cmd_install(args: argparse.Namespace) -> int:
 
     facts = HostFacts.load(args.facts) if args.facts else _collect()
     report = checks.check_host(parsed.config, facts, parsed.report)
-    disk_images = dict(i.split("=", 1) for i in args.disk_image)
     layout = resolve_layout(parsed.config, facts, ValidationReport()) if report.ok else None
     report.raise_if_errors()
     assert layout is not None
     if report.warnings and not args.json:
         print(report.render_text(), file=sys.stderr)
-    plan = build_plan(parsed.config, layout, facts, paths=paths, source=value, disk_images=disk_images or None)
+    plan = build_plan(parsed.config, layout, facts, paths=paths, source=value)
     if args.dry_run:
         run_plan(plan, runner, args=args, journal_name="install")
         return EXIT_OK

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Mapping
 from typing import Any
 
 from installer.config import InstallConfig
@@ -45,7 +44,7 @@ class Paths:
 
 
 def build_plan(config: InstallConfig, layout: Layout, facts: HostFacts, *, paths: Paths | None = None,
-               source: str = "", disk_images: Mapping[str, str] | None = None) -> Plan:
+               source: str = "") -> Plan:
     paths = paths or Paths()
     t = paths.target
     common = {"target": t, "devices_file": paths.devices_file}
@@ -55,8 +54,7 @@ def build_plan(config: InstallConfig, layout: Layout, facts: HostFacts, *, paths
         Step("Fetch the node image and verify its checksum", action="fetch_payload",
              params={"image": paths.image, "url": config.payload.url, "checksum": config.payload.checksum}),
         Step("Partition and format " + ", ".join(layout.disks) + " (blivet)", action="storage_apply",
-             params={"layout": layout.to_dict(), "devices_file": paths.devices_file,
-                     **({"disk_images": dict(disk_images)} if disk_images else {})}),
+             params={"layout": layout.to_dict(), "devices_file": paths.devices_file}),
         Step(f"Mount the new file systems on {t}", action="mount_target", params=common),
         Step("Copy the node image onto the root file system", action="copy_payload",
              params={**common, "image": paths.image, "root_name": root_name}),

@@ -192,14 +192,39 @@ def resolve_layout(config: InstallConfig, facts: HostFacts | None, report: Valid
             "choose disks with the same sector size")
     clear = _disks_to_clear(s, disks, report)
     untouched = tuple(d.path for d in facts.disks if d not in disks)
+    kept_vgs = _kept_volume_groups(facts, clear)
     if s.explicit:
+        for vg in (vg for vg in s.volgroups if vg.name in kept_vgs):
+            report.error(_at(vg.lineno), f"volgroup {vg.name}: a volume group of that name is already on "
+                         f"{', '.join(kept_vgs[vg.name])}, which this install keeps; two with one name make "
+                         "the boot ambiguous", "choose another name, or clear that disk with clearpart")
         layout = _explicit_layout(s, disks, clear, report)
     else:
-        layout = _default_layout(s, disks, clear, facts.memory_bytes, report)
+        vg_name = _free_vg_name(kept_vgs)
+        if vg_name != DEFAULT_VG:
+            report.warning("autopart", f"the volume group is called {vg_name}: {DEFAULT_VG} is already on "
+                           f"{', '.join(kept_vgs[DEFAULT_VG])}, which this install keeps")
+        layout = _default_layout(s, disks, clear, facts.memory_bytes, vg_name, report)
     if layout is None:
         return None
     return Layout(layout.disks, layout.clear, layout.partitions, layout.vgs, layout.lvs, layout.kind,
                   max(sector_sizes), untouched)
+
+
+def _kept_volume_groups(facts: HostFacts, clear: tuple[str, ...]) -> dict[str, list[str]]:
+    """Volume groups with a PV on a disk this install does not erase: name -> those PVs."""
+    disk_of = {node.path: d.path for d in facts.disks for c in d.children for node in c.walk()}
+    kept: dict[str, list[str]] = {}
+    for vg, pvs in facts.volume_groups.items():
+        on_kept = [pv for pv in pvs if disk_of.get(pv, pv) not in clear]
+        if on_kept:
+            kept[vg] = on_kept
+    return kept
+
+
+def _free_vg_name(taken: Mapping[str, object]) -> str:
+    """onn, else onn00, onn01 ... (anaconda's suggest_container_name does the same)."""
+    return next(n for n in (DEFAULT_VG, *(f"{DEFAULT_VG}{i:02d}" for i in range(100))) if n not in taken)
 
 
 def _disks_to_clear(s: Storage, disks: Sequence[Disk], report: ValidationReport) -> tuple[str, ...]:
@@ -257,7 +282,7 @@ def _boot_partitions(disk: str, add_boot: bool) -> list[PlannedPartition]:
     return parts
 
 
-def _default_layout(s: Storage, disks: Sequence[Disk], clear: tuple[str, ...], memory: int,
+def _default_layout(s: Storage, disks: Sequence[Disk], clear: tuple[str, ...], memory: int, vg_name: str,
                     report: ValidationReport) -> Layout | None:
     kind = s.autopart or "thinp"
     fstype = s.autopart_fstype or DEFAULT_FSTYPE
@@ -282,16 +307,16 @@ def _default_layout(s: Storage, disks: Sequence[Disk], clear: tuple[str, ...], m
         resolved += _grow([p for p in parts + pvs if p.disk == d.path], d.size // MiB, d.path, report)
     vg_mib = sum(p.size_mib - PV_OVERHEAD_MIB for p in resolved if p.fstype == "lvmpv")
     _check_space(vg_mib, MIN_POOL_MIB + swap, disks, report)
-    vg = PlannedVG(DEFAULT_VG, tuple(p.name for p in pvs), vg_mib)
-    lvs = [PlannedLV(DEFAULT_VG, "swap", swap, "swap")]
+    vg = PlannedVG(vg_name, tuple(p.name for p in pvs), vg_mib)
+    lvs = [PlannedLV(vg_name, "swap", swap, "swap")]
     if kind == "lvm":
-        lvs.append(PlannedLV(DEFAULT_VG, "root", max(vg_mib - swap, 0), fstype, "/", "defaults", grow=True))
+        lvs.append(PlannedLV(vg_name, "root", max(vg_mib - swap, 0), fstype, "/", "defaults", grow=True))
     else:
         meta = _pool_metadata_mib(vg_mib - swap)
         pool = max(vg_mib - swap - 2 * meta - PV_OVERHEAD_MIB, 0)
-        lvs.append(PlannedLV(DEFAULT_VG, "pool00", pool, grow=True, thinpool=True, metadatasize_mib=meta))
+        lvs.append(PlannedLV(vg_name, "pool00", pool, grow=True, thinpool=True, metadatasize_mib=meta))
         for name, mountpoint, size in _fit_thin_sizes(pool):
-            lvs.append(PlannedLV(DEFAULT_VG, name, size, fstype, mountpoint, THIN_OPTIONS, pool="pool00"))
+            lvs.append(PlannedLV(vg_name, name, size, fstype, mountpoint, THIN_OPTIONS, pool="pool00"))
     return Layout(tuple(d.path for d in disks), clear, tuple(resolved), (vg,), tuple(lvs), kind=kind)
 
 

@@ -57,17 +57,15 @@ def _refuse_busy_disks(layout: Layout) -> None:
 def storage_apply(runner: Runner, params: Mapping[str, Any]) -> None:
     """Create the layout with blivet. Only the layout's disks are visible to blivet."""
     layout = Layout.from_dict(params["layout"])
-    images: Mapping[str, str] = params.get("disk_images") or {}
-    if not images:
-        _refuse_busy_disks(layout)
-    devices = apply_layout(layout, images)
+    _refuse_busy_disks(layout)
+    devices = apply_layout(layout)
     # make sure udev has made the /dev nodes before anything mounts them
     runner.run(["udevadm", "settle", "--timeout=60"], check=False)
     os.makedirs(os.path.dirname(params["devices_file"]), exist_ok=True)
     runner.write_file(params["devices_file"], json.dumps(devices, indent=1, sort_keys=True))
 
 
-def apply_layout(layout: Layout, disk_images: Mapping[str, str] | None = None) -> dict[str, dict[str, str]]:
+def apply_layout(layout: Layout) -> dict[str, dict[str, str]]:
     import blivet
     from blivet import partitioning
     from blivet.formats import get_format
@@ -77,16 +75,11 @@ def apply_layout(layout: Layout, disk_images: Mapping[str, str] | None = None) -
         return Size(f"{max(n, 1)} MiB")
 
     b = blivet.Blivet()
-    if disk_images:
-        b.disk_images = dict(disk_images)
-        names = list(disk_images)
-    else:
-        names = [os.path.basename(d) for d in layout.disks]
-    b.exclusive_disks = names  # blivet looks at nothing else: other disks are never touched
+    b.exclusive_disks = [os.path.basename(d) for d in layout.disks]  # blivet looks at nothing else
     b.reset()
     disks = {}
-    for path, name in zip(layout.disks, names, strict=True):
-        dev = b.devicetree.get_device_by_name(name) or b.devicetree.get_device_by_path(path)
+    for path in layout.disks:
+        dev = b.devicetree.get_device_by_path(path)
         if dev is None:
             raise RuntimeError(f"blivet does not see disk {path}")
         disks[path] = dev
@@ -157,8 +150,6 @@ def apply_layout(layout: Layout, disk_images: Mapping[str, str] | None = None) -
     for lv in layout.lvs:
         out[f"{lv.vg}/{lv.name}"] = {"path": lvs[(lv.vg, lv.name)].path, "fstype": lv.fstype,
                                      "mountpoint": lv.mountpoint, "options": lv.fsoptions}
-    if disk_images:
-        b.devicetree.teardown_disk_images()
     return out
 
 

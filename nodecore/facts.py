@@ -12,6 +12,7 @@ import dataclasses
 import json
 import os
 import re
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -125,6 +126,9 @@ class HostFacts:
     boot_media: str | None = None  # device path the live system booted from, if any
     kernel_cmdline: str = ""
     kvm_boots_guest: bool | None = None  # None: not probed (see nodecore.kvmprobe)
+    # LVM volume group name -> its PV paths (lsblk cannot say which VG a PV is in); empty when
+    # the LVM tools are missing or cannot read the disks (not root)
+    volume_groups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def disk(self, name_or_path: str) -> Disk | None:
         wanted = name_or_path.removeprefix("/dev/")
@@ -158,6 +162,7 @@ class HostFacts:
             boot_media=data.get("boot_media"),
             kernel_cmdline=data.get("kernel_cmdline", ""),
             kvm_boots_guest=data.get("kvm_boots_guest"),
+            volume_groups={vg: tuple(pvs) for vg, pvs in data.get("volume_groups", {}).items()},
         )
 
     @classmethod
@@ -314,6 +319,19 @@ def parse_ip_addr(text: str) -> dict[str, tuple[str, ...]]:
     return out
 
 
+def parse_pvs(text: str) -> dict[str, tuple[str, ...]]:
+    """VG name -> PV paths from `pvs --reportformat json -o pv_name,vg_name` (PVs in no VG left out)."""
+    try:
+        rows = [pv for report in json.loads(text).get("report", []) for pv in report.get("pv", [])]
+    except (ValueError, AttributeError):
+        return {}
+    out: dict[str, list[str]] = {}
+    for row in rows:
+        if row.get("vg_name"):
+            out.setdefault(row["vg_name"], []).append(row["pv_name"])
+    return {vg: tuple(sorted(pvs)) for vg, pvs in sorted(out.items())}
+
+
 def find_boot_media(mounts_text: str) -> str | None:
     """The device live-boot mounted the boot medium from (ISO or USB stick), from /proc/mounts."""
     for line in mounts_text.splitlines():
@@ -324,11 +342,13 @@ def find_boot_media(mounts_text: str) -> str | None:
 
 
 def collect(runner: Runner | None = None) -> HostFacts:
-    """Facts of this machine. Read-only: runs lsblk and ip, reads /proc and /sys."""
+    """Facts of this machine. Read-only: runs lsblk, ip and pvs, reads /proc and /sys."""
     runner = runner or LocalRunner()
     boot_media = find_boot_media(_read("/proc/mounts"))
     lsblk = runner.run(["lsblk", "--json", "--bytes", "-o", LSBLK_COLUMNS], timeout=30).stdout
     ip = runner.run(["ip", "-json", "addr"], check=False, timeout=10).stdout
+    pvs = runner.run(["pvs", "--reportformat", "json", "-o", "pv_name,vg_name"], check=False,
+                     timeout=60).stdout if shutil.which("pvs") else ""
     from nodecore.kvmprobe import cached_result
 
     return HostFacts(
@@ -341,4 +361,5 @@ def collect(runner: Runner | None = None) -> HostFacts:
         boot_media=boot_media,
         kernel_cmdline=_read("/proc/cmdline"),
         kvm_boots_guest=cached_result(),
+        volume_groups=parse_pvs(pvs),
     )

@@ -14,7 +14,6 @@ the brick; a re-run of deploy changes nothing.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import time
@@ -24,8 +23,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.e2e.test_network_rollback import put_file, rc_of
-from tests.e2e.vm import ROOT, VM, Disk, make_disk, root_shell
+from tests.e2e.vm import VM, Disk, make_disk, root_shell
 
 ADDRESS = "198.51.100.10"
 VG = "hci_vg"
@@ -66,17 +64,6 @@ def spec(host_key: str) -> dict[str, object]:
     }
 
 
-def stale_gluster_setup_files(vm) -> list[str]:  # type: ignore[no-untyped-def]
-    """Files of this tree's gluster_setup that differ from the ISO's copy (none when the ISO is
-    current: `make e2e` rebuilds it first). The test is about the shipped code, so it never patches."""
-    where = ok(vm, "python3 -c 'import gluster_setup, os; print(\"PKG=\" + os.path.dirname(gluster_setup.__file__))'")
-    pkg = re.findall(r"PKG=(\S+)", where)[-1]
-    guest = dict((n, h) for h, n in re.findall(r"^([0-9a-f]{64})\s+(\S+\.py)\s*$",
-                                                ok(vm, f"cd {pkg} && sha256sum *.py"), re.M))
-    return [path.name for path in sorted((ROOT / "gluster_setup").glob("*.py"))
-            if guest.get(path.name) != hashlib.sha256(path.read_bytes()).hexdigest()]
-
-
 def qemu_cpu_seconds(vm) -> float:  # type: ignore[no-untyped-def]
     """QEMU's user+system CPU time so far: a load-independent measure of the TCG work."""
     try:
@@ -84,12 +71,6 @@ def qemu_cpu_seconds(vm) -> float:  # type: ignore[no-untyped-def]
         return (int(fields[11]) + int(fields[12])) / 100
     except (OSError, IndexError, ValueError):
         return -1.0
-
-
-def ok(vm, command: str, timeout: float = 180) -> str:  # type: ignore[no-untyped-def]
-    code, out = rc_of(vm, command, timeout=timeout)
-    assert code == 0, f"{command!r} exited {code}:\n{out}"
-    return out
 
 
 # 262 s in all on a quiet machine (QEMU CPU 263 s: rescue shell 61 s, deploy 105 s, no-op re-run
@@ -103,23 +84,23 @@ def test_gluster_deploy_lvm_thin_bricks_in_node_vm(vm_factory: Callable[..., VM]
     vm.start()
     root_shell(vm)
     booted = vm.seconds_since_start()
-    ok(vm, "grep -w device-mapper /proc/misc; lsblk -dno NAME,SIZE /dev/vda /dev/vdb")
+    vm.ok("grep -w device-mapper /proc/misc; lsblk -dno NAME,SIZE /dev/vda /dev/vdb")
 
-    stale = stale_gluster_setup_files(vm)
+    stale = vm.stale_files("gluster_setup")
     assert not stale, f"build/node.iso is older than the tree ({stale}): run make iso"
-    put_file(vm, "/root/setup.sh", GUEST_SETUP)
-    out = ok(vm, "sh /root/setup.sh", timeout=600)
+    vm.put_file("/root/setup.sh", GUEST_SETUP)
+    out = vm.ok("sh /root/setup.sh", timeout=600)
     host_key = re.findall(r"HOSTKEY=(SHA256:\S+)", out)[-1]
-    put_file(vm, "/root/spec.yaml", yaml.safe_dump(spec(host_key)))
+    vm.put_file("/root/spec.yaml", yaml.safe_dump(spec(host_key)))
 
     started = time.monotonic()
-    out = ok(vm, "hcinode gluster deploy /root/spec.yaml 2>&1 | tail -n 60; exit_code=${PIPESTATUS[0]}; "
+    out = vm.ok("hcinode gluster deploy /root/spec.yaml 2>&1 | tail -n 60; exit_code=${PIPESTATUS[0]}; "
                  "test $exit_code = 0", timeout=1800)
     deploy_seconds = time.monotonic() - started
     print(out)
 
     # LVM: thick engine LV, thin pool without zeroing (attr[7] is '-', not 'z'), thin LVs in it
-    lvs = ok(vm, f"lvs --noheadings --separator '|' -o lv_name,lv_attr,segtype,pool_lv,chunk_size,lv_size "
+    lvs = vm.ok(f"lvs --noheadings --separator '|' -o lv_name,lv_attr,segtype,pool_lv,chunk_size,lv_size "
                  f"--units m {VG}")
     rows = {r.split("|")[0].strip(): [c.strip() for c in r.split("|")] for r in lvs.splitlines() if "|" in r}
     pool = rows["gluster_thinpool"]
@@ -130,27 +111,27 @@ def test_gluster_deploy_lvm_thin_bricks_in_node_vm(vm_factory: Callable[..., VM]
     for name in ("gluster_lv_data", "gluster_lv_vmstore"):
         assert rows[name][1].startswith("Vwi-aot") and rows[name][2] == "thin", lvs
         assert rows[name][3] == "gluster_thinpool" and rows[name][5] == "2048.00m", lvs
-    pvs = ok(vm, "pvs --noheadings -o pv_name,vg_name,pe_start --units k --nosuffix")
+    pvs = vm.ok("pvs --noheadings -o pv_name,vg_name,pe_start --units k --nosuffix")
     starts = dict(re.findall(rf"^\s*(/dev/vd[ab])\s+{VG}\s+([0-9.]+)\s*$", pvs, re.M))
     # data starts on a 256K boundary (--dataalignment 256k; LVM's 1M default is one, measured 1024k)
     assert set(starts) == {"/dev/vda", "/dev/vdb"} and all(float(v) % 256 == 0 for v in starts.values()), pvs
 
     # bricks: XFS with 512-byte inodes, in fstab by UUID, mounted
-    fstab = ok(vm, "cat /etc/fstab")
+    fstab = vm.ok("cat /etc/fstab")
     for vol in ("engine", "data", "vmstore"):
         device = f"/dev/{VG}/gluster_lv_{vol}"
-        uuid = ok(vm, f"blkid -p -o value -s UUID {device}").strip().splitlines()[-1]
+        uuid = vm.ok(f"blkid -p -o value -s UUID {device}").strip().splitlines()[-1]
         assert re.search(rf"^UUID={uuid}\s+/gluster_bricks/{vol}\s+xfs\s+inode64,noatime", fstab, re.M), fstab
-        info = ok(vm, f"xfs_info /gluster_bricks/{vol}")
+        info = vm.ok(f"xfs_info /gluster_bricks/{vol}")
         assert "isize=512" in info and "bsize=8192" in info, info  # -i size=512 -n size=8192
-        mounted = ok(vm, f"findmnt -no FSTYPE,MAJ:MIN /gluster_bricks/{vol}; "
+        mounted = vm.ok(f"findmnt -no FSTYPE,MAJ:MIN /gluster_bricks/{vol}; "
                          f"lsblk -dno MAJ:MIN {device}").split()
         assert mounted[0] == "xfs" and mounted[1] == mounted[2], mounted
-        assert ok(vm, f"stat -c %u:%g /gluster_bricks/{vol}/{vol}").split()[-1] == "36:36"
+        assert vm.ok(f"stat -c %u:%g /gluster_bricks/{vol}/{vol}").split()[-1] == "36:36"
 
     # volumes: started, the virt group (sharding, eager lock) and the HCI options
     for vol in ("engine", "data", "vmstore"):
-        info = ok(vm, f"gluster volume info {vol}")
+        info = vm.ok(f"gluster volume info {vol}")
         assert "Status: Started" in info and "Number of Bricks: 1" in info, info
         assert f"Brick1: {ADDRESS}:/gluster_bricks/{vol}/{vol}" in info, info
         for option in ("features.shard: on", "cluster.eager-lock: enable", "network.ping-timeout: 30",
@@ -158,16 +139,16 @@ def test_gluster_deploy_lvm_thin_bricks_in_node_vm(vm_factory: Callable[..., VM]
             assert option in info, f"{vol}: {option} missing:\n{info}"
 
     # a file through the FUSE mount lands on the brick (on the thin LV)
-    ok(vm, "findmnt -no FSTYPE /mnt/glusterSD/data | grep -qx fuse.glusterfs && "
+    vm.ok("findmnt -no FSTYPE /mnt/glusterSD/data | grep -qx fuse.glusterfs && "
            "dd if=/dev/urandom of=/root/probe bs=64k count=16 status=none && "
            "cp /root/probe /mnt/glusterSD/data/probe && sync", timeout=300)
-    sums = ok(vm, "md5sum /root/probe /mnt/glusterSD/data/probe /gluster_bricks/data/data/probe")
+    sums = vm.ok("md5sum /root/probe /mnt/glusterSD/data/probe /gluster_bricks/data/data/probe")
     assert len(set(re.findall(r"^([0-9a-f]{32})\s", sums, re.M))) == 1, sums
     assert len(re.findall(r"^[0-9a-f]{32}\s", sums, re.M)) == 3, sums
 
     # a re-run changes nothing: every step's check says it is done
     started = time.monotonic()
-    out = ok(vm, "hcinode gluster deploy /root/spec.yaml --json > /root/rerun.json 2>/root/rerun.err; "
+    out = vm.ok("hcinode gluster deploy /root/spec.yaml --json > /root/rerun.json 2>/root/rerun.err; "
                  "rc=$?; python3 -c 'import json; s=open(\"/root/rerun.json\").read(); "
                  "d=json.loads(s[s.index(\"{\"):]); "
                  "print(\"RERUN\", json.dumps({k: d.get(k) for k in (\"changed\", \"done\", \"skipped\")}))'; "

@@ -20,7 +20,6 @@ answers on its address" is measured from outside the node's own stack.
 
 from __future__ import annotations
 
-import base64
 import re
 import time
 from collections.abc import Callable
@@ -30,7 +29,7 @@ import pytest
 
 from nodecore.runner import CommandResult
 from tests.e2e.test_install import ROOT_HASH, STATIC_IP, InstalledNode, overlay_of
-from tests.e2e.vm import OUTPUT_START_COMMAND, VM, Disk, command_output, vm_ssh, wait_for_ssh
+from tests.e2e.vm import VM, Disk, vm_ssh, wait_for_ssh
 
 MGMT_MAC = "52:54:00:12:34:56"  # tests/e2e/vm.py's first NIC, the one the kickstart configured
 
@@ -103,19 +102,6 @@ def hub_nics() -> list[str]:
     for name, mac in MACS.items():
         argv += ["-netdev", f"hubport,id=hub-{name},hubid=7", "-device", f"virtio-net-pci,netdev=hub-{name},mac={mac}"]
     return argv
-
-
-# serial-console helpers (the gluster VM test uses them too)
-def put_file(vm, path: str, text: str) -> None:  # type: ignore[no-untyped-def]
-    vm.run(f"echo {base64.b64encode(text.encode()).decode()} | base64 -d > {path}")
-
-
-def rc_of(vm, command: str, timeout: float = 120) -> tuple[int, str]:  # type: ignore[no-untyped-def]
-    """Run a command on the guest's root shell; (exit code, output)."""
-    vm.sendline(f"{OUTPUT_START_COMMAND}; {command}; echo __EXIT_$?__DONE")
-    match = vm.expect(r"__EXIT_(\d+)__DONE", timeout=timeout)
-    output = command_output(vm.child.before.decode(errors="replace"))
-    return int(match.group(1)) if match else -1, output
 
 
 def sums_of(text: str) -> list[str]:

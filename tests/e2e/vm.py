@@ -49,7 +49,9 @@ How another test uses it (see tests/e2e/conftest.py for the fixtures)::
 
 from __future__ import annotations
 
+import base64
 import functools
+import hashlib
 import http.server
 import os
 import re
@@ -114,6 +116,7 @@ class Disk:
     interface: str = "virtio"  # virtio (/dev/vdX) | scsi (/dev/sdX via virtio-scsi) | ide
     serial: str = ""
     readonly: bool = False
+    sector_size: int = 0  # 4096: a 4Kn disk (logical and physical sectors of 4 KiB)
 
     def fmt(self) -> str:
         return self.format or ("qcow2" if str(self.path).endswith(".qcow2") else "raw")
@@ -287,7 +290,9 @@ class VM:
             serial = f",serial={disk.serial}" if disk.serial else ""
             boot = ",bootindex=1" if (self.boot == "disk" and i == 0) else ""
             device = {"virtio": "virtio-blk-pci", "scsi": "scsi-hd", "ide": "ide-hd"}[disk.interface]
-            argv += ["-drive", drive, "-device", f"{device},drive=disk{i}{serial}{boot}"]
+            sectors = (f",logical_block_size={disk.sector_size},physical_block_size={disk.sector_size}"
+                       if disk.sector_size else "")
+            argv += ["-drive", drive, "-device", f"{device},drive=disk{i}{serial}{sectors}{boot}"]
         if self.boot in ("iso", "kernel"):
             iso = self.iso or NODE_ISO
             argv += ["-drive", f"file={iso},format=raw,if=none,id=cd0,media=cdrom,readonly=on",
@@ -353,12 +358,34 @@ class VM:
             self._require().send(KEYS[key])
             time.sleep(0.1)
 
-    def run(self, command: str, timeout: float = 60) -> str:
-        """Run a shell command on a console that is at a root shell; return its output."""
+    def run_rc(self, command: str, timeout: float = 60) -> tuple[int, str]:
+        """Run a shell command on a console that is at a root shell; return (exit code, output)."""
         self.sendline(f"{OUTPUT_START_COMMAND}; {command}; echo __RC_$?__END")
         # the echoed command line shows "$?", not digits, so only the real output matches
-        self.expect(r"__RC_(\d+)__END", timeout=timeout)
-        return command_output(self._require().before.decode(errors="replace"))
+        match = self.expect(r"__RC_(\d+)__END", timeout=timeout)
+        return int(match.group(1)) if match else -1, command_output(self._require().before.decode(errors="replace"))
+
+    def run(self, command: str, timeout: float = 60) -> str:
+        return self.run_rc(command, timeout)[1]
+
+    def ok(self, command: str, timeout: float = 180) -> str:
+        """Run a command that must succeed; its output."""
+        code, out = self.run_rc(command, timeout)
+        assert code == 0, f"{command!r} exited {code}:\n{out}"
+        return out
+
+    def put_file(self, path: str, text: str) -> None:
+        self.run(f"echo {base64.b64encode(text.encode()).decode()} | base64 -d > {path}")
+
+    def stale_files(self, package: str) -> list[str]:
+        """Files of this tree's `package` that differ from the guest's copy (none when the ISO is
+        current: `make e2e` rebuilds it first). The tests are about the shipped code: they never patch it."""
+        where = self.ok(f"python3 -c 'import {package}, os; print(\"PKG=\" + os.path.dirname({package}.__file__))'")
+        pkg = re.findall(r"PKG=(\S+)", where)[-1]
+        guest = {n: h for h, n in re.findall(r"^([0-9a-f]{64})\s+(\S+\.py)\s*$",
+                                             self.ok(f"cd {pkg} && sha256sum *.py"), re.M)}
+        return [path.name for path in sorted((ROOT / package).glob("*.py"))
+                if guest.get(path.name) != hashlib.sha256(path.read_bytes()).hexdigest()]
 
     def tail(self, n: int = 3000) -> str:
         try:

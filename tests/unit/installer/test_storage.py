@@ -150,3 +150,26 @@ def test_default_thin_sizes_shrink_to_fit_a_small_disk() -> None:
     thin = [lv for lv in layout.lvs if lv.pool]
     assert sum(lv.size_mib for lv in thin) <= pool.size_mib
     assert next(lv for lv in thin if lv.mountpoint == "/").size_mib >= 3072
+
+
+def test_autopart_avoids_the_vg_name_of_a_disk_it_keeps() -> None:
+    """An old node's `onn` on the disk left alone: two VGs called onn would make the boot ambiguous."""
+    host = dataclasses.replace(facts("qemu-virtio"), volume_groups={"onn": ("/dev/vdb",)})
+    layout, report = layout_of("ignoredisk --only-use=vda\n", host)
+    assert layout is not None and {vg.name for vg in layout.vgs} == {"onn00"}
+    assert {lv.vg for lv in layout.lvs} == {"onn00"}
+    assert "the volume group is called onn00: onn is already on /dev/vdb" in report.render_text()
+
+
+def test_vg_on_a_disk_being_erased_is_no_clash() -> None:
+    host = dataclasses.replace(facts("qemu-virtio"), volume_groups={"onn": ("/dev/vda",)})
+    layout, report = layout_of("ignoredisk --only-use=vda\nclearpart --all\n", host)
+    assert layout is not None and layout.vgs[0].name == "onn" and not report.warnings
+
+
+def test_explicit_volgroup_name_in_use_on_a_kept_disk_is_refused() -> None:
+    host = dataclasses.replace(facts("qemu-virtio"), volume_groups={"data": ("/dev/vdb",)})
+    _, report = layout_of("ignoredisk --only-use=vda\nreqpart --add-boot\npart pv.01 --size=1 --grow\n"
+                          "volgroup data pv.01\nlogvol / --vgname=data --name=root --size=4096\n", host)
+    assert "volgroup data: a volume group of that name is already on /dev/vdb, which this install keeps" \
+        in report.render_text()

@@ -1,9 +1,18 @@
+import dataclasses
 import json
 import os
 
 import pytest
 
-from nodecore.facts import HostFacts, find_boot_media, parse_cpuinfo, parse_ip_addr, parse_lsblk, parse_meminfo
+from nodecore.facts import (
+    HostFacts,
+    find_boot_media,
+    parse_cpuinfo,
+    parse_ip_addr,
+    parse_lsblk,
+    parse_meminfo,
+    parse_pvs,
+)
 
 DATA = os.path.join(os.path.dirname(__file__), "..", "..", "data", "facts")
 
@@ -81,3 +90,14 @@ def test_ip_addr_and_boot_media_parsers():
     mounts = "/dev/sr0 /run/live/medium iso9660 ro 0 0\n/dev/loop0 /run/live/rootfs/x squashfs ro 0 0\n"
     assert find_boot_media(mounts) == "/dev/sr0"
     assert find_boot_media("proc /proc proc rw 0 0\n") is None
+
+
+def test_pvs_report_gives_volume_groups_and_round_trips():
+    text = json.dumps({"report": [{"pv": [{"pv_name": "/dev/vdb2", "vg_name": "onn"},
+                                          {"pv_name": "/dev/vda4", "vg_name": "onn"},
+                                          {"pv_name": "/dev/vdc", "vg_name": ""}]}]})
+    assert parse_pvs(text) == {"onn": ("/dev/vda4", "/dev/vdb2")}  # a PV in no VG is left out
+    assert parse_pvs("") == {} and parse_pvs("  WARNING: not root") == {}
+    with_vgs = dataclasses.replace(HostFacts.load(os.path.join(DATA, "qemu-virtio.json")),
+                                   volume_groups=parse_pvs(text))
+    assert HostFacts.from_json(with_vgs.to_json()) == with_vgs

@@ -135,6 +135,9 @@ def test_installed_node_bond_vlan_rollback_identity_syslog_survive_reboot(
 
     boot_id = wait_for_ssh(vm, key, timeout=1200, command="cat /proc/sys/kernel/random/boot_id").strip()
     boot_s = time.monotonic() - t0
+    # a node that boots with a failed unit looks broken to the technician (and often is)
+    state = sh("systemctl is-system-running --wait; systemctl --failed --no-legend --plain", check=False)
+    assert state.startswith("running"), state
     assert "password" in password_login().stderr  # the install's root password allows it
     mgmt = sh(f"ip -o link | grep -i {MGMT_MAC} | awk -F': ' '{{print $2}}'").strip()
     assert mgmt and f"{mgmt}.nmconnection" in sh("ls /etc/NetworkManager/system-connections"), mgmt

@@ -245,6 +245,10 @@ class NsCluster:
         for i in range(1, 10):
             netns = f"{self.prefix}-h{i}"
             if os.path.exists(f"/run/netns/{netns}"):
+                # its glusterd, bricks and sshd outlive a killed run and would answer the next one
+                for pid in self.run("ip", "netns", "pids", netns, check=False).stdout.split():
+                    with contextlib.suppress(ProcessLookupError, ValueError):
+                        os.kill(int(pid), 9)
                 self.run("ip", "netns", "del", netns, check=False)
             self.run("ip", "link", "del", f"{self.prefix}{i}o", check=False)
         self.run("ip", "link", "del", self.bridge, check=False)
@@ -252,6 +256,7 @@ class NsCluster:
         for line in out.splitlines():
             if self.workdir in line:
                 self.run("losetup", "-d", line.split(":")[0], check=False)
+        shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 @contextlib.contextmanager

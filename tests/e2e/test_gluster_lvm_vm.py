@@ -76,6 +76,7 @@ def qemu_cpu_seconds(vm) -> float:  # type: ignore[no-untyped-def]
 # 262 s in all on a quiet machine (QEMU CPU 263 s: rescue shell 61 s, deploy 105 s, no-op re-run
 # 50 s); about twice that with three other TCG VMs running on the two cores
 @pytest.mark.e2e
+@pytest.mark.e2e_full  # ~5 min; moved out of make e2e to keep CI under 60 min
 def test_gluster_deploy_lvm_thin_bricks_in_node_vm(vm_factory: Callable[..., VM], node_iso: Path,
                                                    tmp_path: Path) -> None:
     disks = [Disk(make_disk(tmp_path / f"brick{i}.qcow2", "5G")) for i in range(2)]

@@ -101,17 +101,15 @@ def test_gluster_deploy_lvm_thin_bricks_in_node_vm(vm_factory: Callable[..., VM]
     print(out)
 
     # LVM: thick engine LV, thin pool without zeroing (attr[7] is '-', not 'z'), thin LVs in it
-    lvs = vm.ok(f"lvs --noheadings --separator '|' -o lv_name,lv_attr,segtype,pool_lv,chunk_size,lv_size "
-                 f"--units m {VG}")
-    rows = {r.split("|")[0].strip(): [c.strip() for c in r.split("|")] for r in lvs.splitlines() if "|" in r}
+    rows = vm.lvs(VG, "lv_name,lv_attr,segtype,pool_lv,chunk_size,lv_size")
     pool = rows["gluster_thinpool"]
-    assert pool[1].startswith("twi-a") and pool[1][7] == "-" and pool[2] == "thin-pool", lvs
-    assert pool[4] == "0.25m", lvs  # 256K chunk on JBOD
+    assert pool[1].startswith("twi-a") and pool[1][7] == "-" and pool[2] == "thin-pool", rows
+    assert pool[4] == "0.25m", rows  # 256K chunk on JBOD
     engine = rows["gluster_lv_engine"]
-    assert engine[1].startswith("-wi-ao") and engine[2] == "linear" and engine[5] == "512.00m", lvs
+    assert engine[1].startswith("-wi-ao") and engine[2] == "linear" and engine[5] == "512.00m", rows
     for name in ("gluster_lv_data", "gluster_lv_vmstore"):
-        assert rows[name][1].startswith("Vwi-aot") and rows[name][2] == "thin", lvs
-        assert rows[name][3] == "gluster_thinpool" and rows[name][5] == "2048.00m", lvs
+        assert rows[name][1].startswith("Vwi-aot") and rows[name][2] == "thin", rows
+        assert rows[name][3] == "gluster_thinpool" and rows[name][5] == "2048.00m", rows
     pvs = vm.ok("pvs --noheadings -o pv_name,vg_name,pe_start --units k --nosuffix")
     starts = dict(re.findall(rf"^\s*(/dev/vd[ab])\s+{VG}\s+([0-9.]+)\s*$", pvs, re.M))
     # data starts on a 256K boundary (--dataalignment 256k; LVM's 1M default is one, measured 1024k)

@@ -117,9 +117,7 @@ def check_filesystems(vm: VM, devices: dict[str, dict[str, str]]) -> None:
 
 
 def lvs(vm: VM, vg: str) -> dict[str, list[str]]:
-    out = vm.ok(f"lvs --noheadings --separator '|' --units m -o lv_name,lv_attr,segtype,pool_lv,chunk_size,"
-                f"lv_metadata_size,lv_size {vg}")
-    return {r.split("|")[0].strip(): [c.strip() for c in r.split("|")] for r in out.splitlines() if "|" in r}
+    return vm.lvs(vg, "lv_name,lv_attr,segtype,pool_lv,chunk_size,lv_metadata_size,lv_size")
 
 
 def partitions(vm: VM, disk: str) -> list[dict[str, str]]:

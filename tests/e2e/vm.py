@@ -387,6 +387,12 @@ class VM:
         return [path.name for path in sorted((ROOT / package).glob("*.py"))
                 if guest.get(path.name) != hashlib.sha256(path.read_bytes()).hexdigest()]
 
+    def lvs(self, vg: str, columns: str) -> dict[str, list[str]]:
+        """The guest's `lvs` of one VG: LV name -> the values of `columns` (lv_name first; sizes in
+        MiB, e.g. "512.00m")."""
+        out = self.ok(f"lvs --noheadings --separator '|' --units m -o {columns} {vg}")
+        return {r.split("|")[0].strip(): [c.strip() for c in r.split("|")] for r in out.splitlines() if "|" in r}
+
     def tail(self, n: int = 3000) -> str:
         try:
             self.serial_log.flush()

@@ -1,12 +1,11 @@
 """Plan golden files (JBOD, RAID6, no-LVM, expand, teardown) and the rules behind them.
 
-Regenerate after an intended change with HCINODE_REGENERATE_GOLDEN=1 and review the diff.
+Regenerate after an intended change with `pytest --regenerate` and review the diff.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
 from pathlib import Path
 
 import pytest
@@ -14,10 +13,10 @@ import pytest
 from gluster_setup.plan import chunk_size, data_alignment, deploy_plan, expand_plan, teardown_plan
 from gluster_setup.spec import GlusterSpec, parse_spec
 from nodecore.config import load_yaml_file
+from tests import goldenfiles
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "data" / "gluster"
-GOLDEN = ROOT / "golden" / "gluster"
 
 
 def load(name: str) -> GlusterSpec:
@@ -27,12 +26,7 @@ def load(name: str) -> GlusterSpec:
 
 
 def assert_golden(name: str, text: str) -> None:
-    path = GOLDEN / name
-    if os.environ.get("HCINODE_REGENERATE_GOLDEN") == "1":
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text + "\n")
-    assert path.exists(), f"{path} missing: run with HCINODE_REGENERATE_GOLDEN=1"
-    assert text + "\n" == path.read_text(), f"{name} differs (HCINODE_REGENERATE_GOLDEN=1 to accept)"
+    goldenfiles.assert_golden(f"gluster/{name}", text)
 
 
 @pytest.mark.parametrize("spec_name,golden", [("spec-jbod.yaml", "deploy-jbod.txt"),

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 from pathlib import Path
 
 import pytest
 
 from nodecore.facts import HostFacts
+from tests.goldenfiles import assert_golden
 from tui.app import App
 from tui.framework import Context
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "tui"
-GOLDEN = Path(__file__).resolve().parents[2] / "golden" / "tui"
 FIXED_TIME = dt.datetime(2026, 11, 22, 4, 30, 0, tzinfo=dt.UTC)
 
 
@@ -72,17 +71,8 @@ def make_app(mode: str = "node", facts: str | None = None, dry_run: bool = True,
 
 
 def check_golden(name: str, text: str) -> None:
-    """Compare with tests/golden/tui/NAME.txt; HCINODE_REGENERATE_GOLDEN=1 rewrites the file."""
-    path = GOLDEN / f"{name}.txt"
-    if os.environ.get("HCINODE_REGENERATE_GOLDEN") == "1":
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text + "\n", encoding="utf-8")
-        return
-    if not path.exists():
-        pytest.fail(f"no golden screen {path}; run with HCINODE_REGENERATE_GOLDEN=1 to create it")
-    expected = path.read_text(encoding="utf-8")
-    assert text + "\n" == expected, \
-        f"screen {name} differs from {path} (HCINODE_REGENERATE_GOLDEN=1 to accept):\n{text}"
+    """Compare with tests/golden/tui/NAME.txt (pytest --regenerate rewrites the file)."""
+    assert_golden(f"tui/{name}.txt", text)
 
 
 @pytest.fixture

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
+from installer.config import InstallConfig
+from tui import install_flow
+from tui.render import press, render_text, type_text
 
-pytest.importorskip("installer.checks", reason="the installer package is not in this tree yet")
-
-from installer.config import InstallConfig  # noqa: E402
-from tui import install_flow  # noqa: E402
-from tui.render import press, render_text, type_text  # noqa: E402
-
-from .conftest import check_golden, make_app  # noqa: E402
+from .conftest import check_golden, make_app
 
 
 def drive_to_summary(app, password: str = "Node-pass-2026") -> None:  # type: ignore[no-untyped-def]
@@ -98,7 +94,6 @@ def test_static_network_with_invalid_ip_shows_field_error() -> None:
 
 
 def test_install_dry_run_shows_the_installers_plan() -> None:
-    pytest.importorskip("installer.plan", reason="the installer's plan is not in this tree yet")
     app = make_app("install")
     drive_to_summary(app)
     press(app.root, ["f10"])
@@ -109,7 +104,6 @@ def test_install_dry_run_shows_the_installers_plan() -> None:
 
 
 def test_real_install_runs_the_plan_with_progress_then_done(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    pytest.importorskip("installer.plan", reason="the installer's plan is not in this tree yet")
     from nodecore.runner import RecordingRunner
 
     monkeypatch.setenv("HCINODE_STATE_DIR", str(tmp_path))

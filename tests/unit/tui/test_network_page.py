@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
+from tui.render import press, render_text, type_text
 
-pytest.importorskip("node_setup.plan", reason="node_setup is not in this tree yet")
-
-from tui.render import press, render_text, type_text  # noqa: E402
-
-from .conftest import check_golden, make_app  # noqa: E402
+from .conftest import check_golden, make_app
 
 
 def create_bond_with_vlan(app) -> None:  # type: ignore[no-untyped-def]

@@ -5,14 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
+from tui.node_controller import NodeController
+from tui.render import press, render_text, type_text
 
-pytest.importorskip("node_setup.apply", reason="node_setup is not in this tree yet")
-
-from tui.node_controller import NodeController  # noqa: E402
-from tui.render import press, render_text, type_text  # noqa: E402
-
-from .conftest import make_app  # noqa: E402
+from .conftest import make_app
 
 
 class FakeNodeSetup(NodeController):

@@ -122,7 +122,8 @@ def after_failure(exc: ApplyFailed, install: Install, runner: Runner, log_path: 
     failed_step = plan.steps[exc.step_index - 1] if 0 < exc.step_index <= len(plan.steps) else None
     clearpart = ""
     if failed_step is not None and failed_step.action in STORAGE_ACTIONS and install.disks and not install.retry:
-        clearpart = f"clearpart --all --initlabel --drives={','.join(install.disks)}"
+        names = [d.removeprefix("/dev/") for d in install.disks]  # clearpart names disks as sda, nvme0n1
+        clearpart = f"clearpart --all --initlabel --drives={','.join(names)}"
     # a foreign exception (blivet's StorageError, a bug) is named by its class: its text alone may be empty
     cause = str(exc.cause) if isinstance(exc.cause, HcinodeError) else f"{type(exc.cause).__name__}: {exc.cause}"
     lines = failure_lines(step_index=exc.step_index, total=len(plan.steps), step_title=exc.step_title,

@@ -16,7 +16,8 @@ from nodecore.report import ValidationReport
 from tests.unit.installer.test_kickstart import DATA
 
 FACTS = DATA / "facts" / "qemu-virtio.json"
-HASH = "$6$rounds=5000$hcinodetestsalt$3ygPdd2k1Zs0aMTNHo0uQ8dv0rBqeTEO4fVxTeBCFdJ6SxVFB8/8bHb8ffRH7Nqb6lVbE0H2ZLGfHiXt0vWi/"
+HASH = ("$6$rounds=5000$hcinodetestsalt$3ygPdd2k1Zs0aMTNHo0uQ8dv0rBqeTEO4fVxTeBCFdJ6SxVFB8/"
+        "8bHb8ffRH7Nqb6lVbE0H2ZLGfHiXt0vWi/")
 
 
 class StorageError(Exception):

@@ -81,15 +81,21 @@ def cmd_install(args: argparse.Namespace) -> int:
 
     paths = Paths(target=os.path.join(args.work_dir, "target"), work=os.path.join(args.work_dir, "install")) \
         if args.work_dir else Paths()
-    if parsed.report.ok and not args.dry_run and parsed.config.scripts_of("pre"):
+    pre_ran = parsed.report.ok and not args.dry_run and bool(parsed.config.scripts_of("pre"))
+    if pre_ran:
         run_pre_scripts(parsed.config, runner, log_dir=paths.log_dir)
-    if parsed.includes and (not args.dry_run or all(os.path.exists(i) for i in parsed.includes)):
-        parsed = kickstart.parse(text, source=value, follow_includes=True)
-
-    facts = HostFacts.load(args.facts) if args.facts else _collect()
-    report = checks.check_host(parsed.config, facts, parsed.report)
-    layout = resolve_layout(parsed.config, facts, ValidationReport()) if report.ok else None
-    report.raise_if_errors()
+    try:
+        if parsed.includes and (not args.dry_run or all(os.path.exists(i) for i in parsed.includes)):
+            parsed = kickstart.parse(text, source=value, follow_includes=True)
+        facts = HostFacts.load(args.facts) if args.facts else _collect()
+        report = checks.check_host(parsed.config, facts, parsed.report)
+        layout = resolve_layout(parsed.config, facts, ValidationReport()) if report.ok else None
+        report.raise_if_errors()
+    except InvalidInput as exc:
+        if pre_ran:
+            exc.note = (f"hcinode changed nothing, but the kickstart's %pre scripts ran (their logs: "
+                        f"{paths.log_dir})")
+        raise
     assert layout is not None
     if report.warnings and not args.json:
         print(report.render_text(), file=sys.stderr)

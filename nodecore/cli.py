@@ -164,7 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(exc.report.to_json())
         else:
             print(exc.report.render_text(), file=sys.stderr)
-            print("nothing was changed", file=sys.stderr)
+            print(exc.note, file=sys.stderr)
         return EXIT_INVALID
     except HcinodeError as exc:
         log.error("%s", exc)

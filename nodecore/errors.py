@@ -23,6 +23,9 @@ class InvalidInput(HcinodeError):
     """Input was rejected before anything changed. Carries the full report."""
 
     exit_code = EXIT_INVALID
+    # what the CLI says after the report; a caller that ran something first (an install's %pre
+    # scripts) says so instead, because "nothing was changed" is printed only when it is true
+    note = "nothing was changed"
 
     def __init__(self, report: ValidationReport) -> None:
         self.report = report

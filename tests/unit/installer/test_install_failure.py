@@ -84,3 +84,15 @@ def test_invalid_input_raised_after_the_first_write_is_exit_1_not_nothing_change
     assert "unknown keyboard layout 'DE'" in err and "nothing was changed" not in err
     assert "%onerror script 1 ran" in err and "resume at step" in err
     assert "storage_apply" in fake_target["ran"]
+
+
+def test_a_refusal_after_pre_scripts_ran_does_not_claim_nothing_changed(
+        tmp_path: Path, fake_target: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    ks = tmp_path / "ks.cfg"
+    ks.write_text(kickstart(tmp_path).read_text().replace("only-use=vda", "only-use=vdz")
+                  + "%pre\necho pre-ran\n%end\n")
+    rc = main(["install", "--kickstart", str(ks), "--facts", str(FACTS), "--work-dir", str(tmp_path / "work")])
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert "vdz" in err and "the kickstart's %pre scripts ran" in err and "nothing was changed" not in err
+    assert not fake_target["ran"]

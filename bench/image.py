@@ -36,7 +36,7 @@ from image_recipes.builder import (  # noqa: E402
     sha256_file,
 )
 from image_recipes.recipe import load_recipe  # noqa: E402
-from nodecore.executor import Executor  # noqa: E402
+from nodecore import pipeline  # noqa: E402
 from nodecore.runner import LocalRunner  # noqa: E402
 
 
@@ -51,7 +51,7 @@ def build(project: Path, build_dir: Path, cache: Path, release: bool = False) ->
     builder = Builder()
     with build_lock(str(build_dir), str(cache)):
         started = time.monotonic()  # after the lock: waiting for someone else's build is not ours
-        Executor(LocalRunner(), actions=builder.actions()).execute(plan)
+        pipeline.apply(plan, LocalRunner(), name="image-node", actions=builder.actions(), journal=False)
         builder.timings["total"] = round(time.monotonic() - started, 1)
     return builder.timings
 

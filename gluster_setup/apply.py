@@ -24,8 +24,9 @@ from typing import Any
 
 from gluster_setup.plan import DeployPlan, Phase
 from gluster_setup.spec import GlusterSpec
+from nodecore import pipeline
 from nodecore.errors import ApplyFailed, CommandFailed
-from nodecore.executor import Action, Executor, Progress
+from nodecore.executor import Action, Progress
 from nodecore.paths import state_dir
 from nodecore.report import ValidationReport
 from nodecore.runner import HostRunner, Runner
@@ -273,8 +274,9 @@ class ApplyResult:
 def _run_phase(phase: Phase, runners: Mapping[str, Runner], result: ApplyResult,
                progress: Callable[[Progress], None]) -> None:
     def one(name: str) -> None:
-        executor = Executor(runners, actions=ACTIONS, progress=progress)
-        out = executor.execute(phase.plans[name])
+        # no journal (nodecore.pipeline): every step checks the live cluster itself
+        out = pipeline.apply(phase.plans[name], runners, name=f"gluster-{phase.name}-{name}", actions=ACTIONS,
+                             progress=progress, journal=False)
         with _print_lock:
             result.done.extend(s.title for s in out.done)
             result.skipped.extend(s.title for s in out.skipped)

@@ -1,6 +1,7 @@
 """The operations behind the CLI verbs (and the tests and bench): connect, deploy, expand, teardown.
 
-Each one is: verify host keys -> preflight (read-only, all problems at once) -> plan -> apply.
+Each one is: verify host keys -> preflight (read-only, all problems at once) -> plan -> apply
+(nodecore.pipeline, phase by phase) -> verify (the volume info read back).
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ from collections.abc import Callable, Mapping, Sequence
 from gluster_setup.apply import ApplyResult, apply, print_progress, ssh_runners, verify_host_keys
 from gluster_setup.plan import DeployPlan, deploy_plan, expand_plan, teardown_plan
 from gluster_setup.preflight import preflight
-from gluster_setup.spec import GlusterSpec
-from gluster_setup.status import ClusterStatus, collect, parse_volume_info
+from gluster_setup.spec import GlusterSpec, HostSpec
+from gluster_setup.status import ClusterStatus, Volume, collect, parse_volume_info
 from nodecore.errors import HcinodeError, InvalidInput
 from nodecore.executor import Progress
+from nodecore.pipeline import VerifyFailed
 from nodecore.report import ValidationReport
 from nodecore.runner import LocalRunner, Runner
 
@@ -33,16 +35,50 @@ def deploy(spec: GlusterSpec, runners: Mapping[str, Runner], *, progress: Progre
            run_preflight: bool = True) -> ApplyResult:
     if run_preflight:
         preflight(spec, runners).raise_if_errors()
-    return apply(deploy_plan(spec), runners, progress)
+    plan = deploy_plan(spec)
+    result = apply(plan, runners, progress)
+    verify(spec, runners, plan, spec.hosts)
+    return result
 
 
-def bricked_addresses(spec: GlusterSpec, runners: Mapping[str, Runner]) -> dict[str, set[str]]:
-    """Per volume of the spec: addresses of the hosts that hold one of its bricks (asked on the first host)."""
+def read_back(spec: GlusterSpec, runners: Mapping[str, Runner], hosts: Sequence[HostSpec]) -> ValidationReport:
+    """The pipeline's verify for gluster: the volume info read back shows every volume of the spec
+    started, with a brick on each of `hosts`."""
+    report = ValidationReport("gluster volume info")
+    found = volume_info(spec, runners)
+    for vol in spec.volumes:
+        have = found.get(vol.name)
+        if have is None:
+            report.error(f"volumes.{vol.name}", "is not in `gluster volume info`")
+            continue
+        if have.status != "Started":
+            report.error(f"volumes.{vol.name}", f"is {have.status or 'not started'}, not Started")
+        bricked = {b.name.split(":")[0] for b in have.bricks}
+        missing = [h.address for h in hosts if h.address not in bricked]
+        if missing:
+            report.error(f"volumes.{vol.name}", f"has no brick on {', '.join(missing)}")
+    return report
+
+
+def verify(spec: GlusterSpec, runners: Mapping[str, Runner], plan: DeployPlan,
+           hosts: Sequence[HostSpec]) -> None:
+    report = read_back(spec, runners, hosts)
+    if not report.ok:
+        raise VerifyFailed(plan.combined(), report)
+
+
+def volume_info(spec: GlusterSpec, runners: Mapping[str, Runner]) -> dict[str, Volume]:
+    """`gluster volume info` as the first host of the spec sees it, by volume name."""
     first = spec.hosts[0].ssh_name
     info = runners[first].run(["gluster", "volume", "info", "--xml"], check=False, timeout=30)
     if not info.ok:
         raise HcinodeError(f"cannot read the volumes on {first}: {info.stderr.strip() or info.stdout.strip()}")
-    found = {v.name: {b.name.split(":")[0] for b in v.bricks} for v in parse_volume_info(info.stdout)}
+    return {v.name: v for v in parse_volume_info(info.stdout)}
+
+
+def bricked_addresses(spec: GlusterSpec, runners: Mapping[str, Runner]) -> dict[str, set[str]]:
+    """Per volume of the spec: addresses of the hosts that hold one of its bricks (asked on the first host)."""
+    found = {name: {b.name.split(":")[0] for b in v.bricks} for name, v in volume_info(spec, runners).items()}
     return {v.name: found.get(v.name, set()) for v in spec.volumes}
 
 
@@ -74,7 +110,9 @@ def expand(spec: GlusterSpec, runners: Mapping[str, Runner], new: Sequence[str] 
         return ApplyResult()
     added = [h for h in spec.hosts if h.ssh_name in plan.phases[0].plans]
     preflight(spec, runners, added).raise_if_errors()
-    return apply(plan, runners, progress)
+    result = apply(plan, runners, progress)
+    verify(spec, runners, plan, added)
+    return result
 
 
 def teardown(spec: GlusterSpec, runners: Mapping[str, Runner], *, confirmed: bool,

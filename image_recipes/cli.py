@@ -8,9 +8,9 @@ import os
 
 from image_recipes.builder import Builder, BuildOptions, build_lock, build_plan, python_requirements
 from image_recipes.recipe import load_recipe
+from nodecore import pipeline
 from nodecore.cli import add_dry_run, add_json, print_progress
 from nodecore.errors import EXIT_OK
-from nodecore.executor import Executor
 from nodecore.plan import Plan
 from nodecore.runner import LocalRunner
 
@@ -57,8 +57,8 @@ def _execute(name: str, plan: Plan, args: argparse.Namespace) -> int:
     builder = Builder()
     # no journal: every step is guarded by its own content-keyed cache check, which (unlike a
     # journal of step ids) notices when a Python file changed or an artifact was deleted
-    result = Executor(LocalRunner(), actions=builder.actions(), progress=print_progress,
-                      log_path=getattr(args, "log_path", None)).execute(plan)
+    result = pipeline.apply(plan, LocalRunner(), name=f"image-{name}", actions=builder.actions(),
+                            progress=print_progress, log_path=getattr(args, "log_path", None), journal=False)
     if args.json:
         print(json.dumps({"recipe": name, "steps": builder.timings,
                           "executor_seconds": result.timings}, indent=1))

@@ -7,18 +7,12 @@ import json
 import logging
 import os
 import sys
-from typing import TYPE_CHECKING
 
-from nodecore.cli import add_json, run_plan
-from nodecore.errors import EXIT_OK, ApplyFailed, InvalidInput
+from nodecore.cli import add_json, print_progress, run_plan
+from nodecore.errors import EXIT_OK, InvalidInput
 from nodecore.facts import HostFacts
 from nodecore.report import ValidationReport
 from nodecore.runner import LocalRunner
-
-if TYPE_CHECKING:
-    from installer.config import InstallConfig
-    from installer.plan import Paths
-    from nodecore.plan import Plan
 
 log = logging.getLogger("hcinode.installer")
 
@@ -57,11 +51,11 @@ def _kickstart_value(args: argparse.Namespace) -> str:
 
 def cmd_install(args: argparse.Namespace) -> int:
     from installer import checks, kickstart
+    from installer.install import Install, run_install
     from installer.plan import Paths, build_plan
     from installer.scripts import run_pre_scripts
     from installer.sources import SourceError, fetch, local_address_for
     from installer.storage import resolve_layout
-    from installer.target import ACTIONS
 
     value = _kickstart_value(args)
     runner = LocalRunner()
@@ -87,15 +81,21 @@ def cmd_install(args: argparse.Namespace) -> int:
 
     paths = Paths(target=os.path.join(args.work_dir, "target"), work=os.path.join(args.work_dir, "install")) \
         if args.work_dir else Paths()
-    if parsed.report.ok and not args.dry_run and parsed.config.scripts_of("pre"):
+    pre_ran = parsed.report.ok and not args.dry_run and bool(parsed.config.scripts_of("pre"))
+    if pre_ran:
         run_pre_scripts(parsed.config, runner, log_dir=paths.log_dir)
-    if parsed.includes and (not args.dry_run or all(os.path.exists(i) for i in parsed.includes)):
-        parsed = kickstart.parse(text, source=value, follow_includes=True)
-
-    facts = HostFacts.load(args.facts) if args.facts else _collect()
-    report = checks.check_host(parsed.config, facts, parsed.report)
-    layout = resolve_layout(parsed.config, facts, ValidationReport()) if report.ok else None
-    report.raise_if_errors()
+    try:
+        if parsed.includes and (not args.dry_run or all(os.path.exists(i) for i in parsed.includes)):
+            parsed = kickstart.parse(text, source=value, follow_includes=True)
+        facts = HostFacts.load(args.facts) if args.facts else _collect()
+        report = checks.check_host(parsed.config, facts, parsed.report)
+        layout = resolve_layout(parsed.config, facts, ValidationReport()) if report.ok else None
+        report.raise_if_errors()
+    except InvalidInput as exc:
+        if pre_ran:
+            exc.note = (f"hcinode changed nothing, but the kickstart's %pre scripts ran (their logs: "
+                        f"{paths.log_dir})")
+        raise
     assert layout is not None
     if report.warnings and not args.json:
         print(report.render_text(), file=sys.stderr)
@@ -104,15 +104,10 @@ def cmd_install(args: argparse.Namespace) -> int:
         run_plan(plan, runner, args=args, journal_name="install")
         return EXIT_OK
 
-    os.makedirs(paths.log_dir, exist_ok=True)
-    # the kickstart as it was understood, passwords as hashes only (anaconda keeps anaconda-ks.cfg)
-    runner.write_file(os.path.join(paths.log_dir, "hcinode-ks.cfg"), kickstart.render(parsed.config), 0o600)
-    _prepare_resume(plan, paths, runner)
-    try:
-        result = run_plan(plan, runner, args=args, journal_name="install", actions=ACTIONS)
-    except ApplyFailed as exc:
-        _after_failure(exc, parsed.config, len(plan.steps), paths, runner, args, value)
-        raise
+    install = Install(parsed.config, plan, paths, source=value, disks=tuple(layout.disks))
+    # a failure raises InstallFailed after %onerror and the logs; `hcinode` prints its account, exit 1
+    result = run_install(install, runner, progress=print_progress, log_path=args.log_path,
+                         say=lambda line: print(f"hcinode: {line}", file=sys.stderr))
     timings = result.timings if result else {}
     if args.json:
         print(json.dumps({"installed": list(layout.disks), "timings": timings}, indent=2))
@@ -123,57 +118,6 @@ def cmd_install(args: argparse.Namespace) -> int:
     sys.stdout.flush()  # the summary must reach the console before the machine goes down
     _finish(parsed.config.finish, args, runner)
     return EXIT_OK
-
-
-def _prepare_resume(plan: Plan, paths: Paths, runner: LocalRunner) -> None:
-    """A re-run of the same plan in the same boot: say where it resumes, and mount the target again
-    when the journal would skip the mount steps but nothing is mounted any more."""
-    from installer.recovery import resume_decision
-    from installer.target import bind_system, mount_target, target_root_mounted
-    from nodecore.executor import Journal
-    from nodecore.paths import journal_path
-
-    journal = Journal(journal_path(f"install-{plan.id}"))  # the journal run_plan keeps for this plan
-    done = {s.id for s in plan.steps if journal.is_done(s)}
-    decision = resume_decision(plan.steps, done, target_root_mounted(paths.target))
-    if decision.message:
-        print(f"hcinode: {decision.message}", file=sys.stderr)
-        log.info("%s", decision.message)
-    if decision.remount:
-        mount_target(runner, {"target": paths.target, "devices_file": paths.devices_file})
-        bind_system(runner, {"target": paths.target})
-
-
-def _after_failure(exc: ApplyFailed, config: InstallConfig, total: int, paths: Paths, runner: LocalRunner,
-                   args: argparse.Namespace, kickstart: str) -> None:
-    """A step failed: run %onerror, keep every log on the target disk when it is mounted, never reboot
-    or power off (the kickstart's reboot/poweroff is for a finished install), and say what to do."""
-    from installer.recovery import TARGET_LOG_DIR, failure_lines
-    from installer.scripts import run_onerror_scripts
-    from installer.target import keep_logs_on_target, mounted_device, target_root_mounted
-
-    mounted = target_root_mounted(paths.target)
-    onerror = run_onerror_scripts(config, runner, log_dir=paths.log_dir, target=paths.target if mounted else "")
-    kept_on = ""
-    if mounted:
-        try:
-            dest = keep_logs_on_target(runner, paths.target, paths.log_dir, [args.log_path] if args.log_path else [])
-            kept_on = mounted_device(dest)
-        except OSError as err:  # a full or broken target must not hide the original failure
-            log.error("could not copy the logs onto the target: %s", err)
-    lines = failure_lines(step_index=exc.step_index, total=total, step_title=exc.step_title, cause=str(exc.cause),
-                          onerror=onerror, kept_on=kept_on, log_path=args.log_path or "", kickstart=kickstart)
-    if kept_on:
-        try:
-            runner.write_file(os.path.join(paths.target, TARGET_LOG_DIR.lstrip("/"), "install-failed.txt"),
-                              "\n".join(lines) + "\n")
-            runner.run(["sync"], check=False)
-        except OSError as err:
-            log.error("could not write install-failed.txt onto the target: %s", err)
-    for line in lines:
-        log.error("%s", line)
-        print(f"hcinode: {line}", file=sys.stderr)
-    sys.stderr.flush()
 
 
 def _collect() -> HostFacts:

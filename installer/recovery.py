@@ -51,11 +51,13 @@ def resume_decision(steps: Sequence[Step], done: Collection[str], target_mounted
 
 def failure_lines(*, step_index: int, total: int, step_title: str, cause: str,
                   onerror: Sequence[tuple[int, int | None, str]], kept_on: str, log_path: str,
-                  kickstart: str) -> list[str]:
+                  kickstart: str, retry: str = "", clearpart: str = "") -> list[str]:
     """The console's account of a failed install: the step, why, every log, and what to do.
 
     `kept_on`: the device holding /var/log/hcinode-install on the target, '' when the target was
-    not mounted yet (the logs are then only on the live system)."""
+    not mounted yet (the logs are then only on the live system). `retry`: how to run it again when
+    that is not the `hcinode install` command (the console's F10). `clearpart`: for a failed storage
+    step, the clearpart line that erases what may have been left on the disks."""
     lines = [f"the install FAILED at step {step_index}/{total}: {step_title}"]
     lines += [f"  {line}" for line in redact(cause).splitlines() if line.strip()]
     for index, rc, path in onerror:
@@ -69,6 +71,9 @@ def failure_lines(*, step_index: int, total: int, step_title: str, cause: str,
         lines.append("  nothing of the target was mounted yet: the logs are only on this live system; "
                      "copy them before it reboots")
     lines.append("  this machine does not reboot, and the disk does not boot until an install finishes")
+    if clearpart:
+        lines.append(f"  if the disks still hold old partitions, LVM or RAID signatures, add '{clearpart}' "
+                     "to the kickstart")
     lines.append(f"  fix the cause and run again to resume at step {step_index}: "
-                 f"hcinode install --kickstart {kickstart}")
+                 + (retry or f"hcinode install --kickstart {kickstart}"))
     return lines

@@ -8,6 +8,8 @@ from typing import Any
 
 from node_setup.identity import set_shadow_hash
 from nodecore.executor import Action
+from nodecore.plan import Plan
+from nodecore.report import ValidationReport
 from nodecore.runner import Runner
 from nodecore.secrets import Secret
 
@@ -79,3 +81,21 @@ ACTIONS: dict[str, Action] = {
     "service_enable": service_enable,
     "set_shadow_hash": shadow_hash,
 }
+
+
+def read_back_files(runner: Runner, plan: Plan) -> ValidationReport:
+    """The verify of a node_setup plan: every file a write_file step wrote is read back and compared
+    (names the path, never the content: it may be a secret)."""
+    report = ValidationReport("read back")
+    for step in plan.steps:
+        if step.action != "write_file":
+            continue
+        path = str(step.params["path"])
+        try:
+            ok = runner.read_file(path) == _text(step.params["content"]).encode()
+        except OSError as exc:
+            report.error(path, f"cannot be read back after writing it: {exc.strerror or exc}")
+            continue
+        if not ok:
+            report.error(path, "does not hold what was written (another process changed it?)")
+    return report

@@ -16,14 +16,15 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from node_setup.actions import ACTIONS
+from node_setup.actions import ACTIONS, read_back_files
 from node_setup.identity import CONCERNS
 from node_setup.model import NetworkConfig, NodeConfig
 from node_setup.plan import DEFAULT_ROLLBACK_TIMEOUT, plan_apply, storable
 from node_setup.validate import validate
+from nodecore import pipeline
 from nodecore.config import load_config, load_yaml_file
 from nodecore.errors import ApplyFailed
-from nodecore.executor import Executor, ProgressCallback
+from nodecore.executor import ProgressCallback
 from nodecore.plan import Plan
 from nodecore.report import ValidationReport
 from nodecore.runner import LocalRunner, Runner
@@ -101,10 +102,20 @@ def apply(desired: NodeConfig, *, rollback_timeout: int = DEFAULT_ROLLBACK_TIMEO
     actions = dict(ACTIONS)
     if backend is not None:
         actions.update(network_actions(backend, stored))
-    executor = Executor(runner or LocalRunner(), actions=actions, progress=progress, log_path=log_path)
+    runner = runner or LocalRunner()
+
+    def verify(applied: Plan) -> ValidationReport:
+        report = read_back_files(runner, applied)
+        if backend is not None and any(s.action.startswith("nm_") for s in applied.steps):
+            report.extend(read_back_network(backend, desired))
+        return report
+
+    # no journal (nodecore.pipeline): a NetworkManager checkpoint rolls a crashed apply back, so a
+    # journal's "done" steps would be undone ones; the plan is made against the live state instead
     try:
-        executor.execute(plan)
-    except ApplyFailed:
+        pipeline.apply(plan, runner, name="node", actions=actions, progress=progress, log_path=log_path,
+                       journal=False, verify=verify)
+    except (ApplyFailed, pipeline.VerifyFailed):
         if backend is not None and backend.status().pending:
             log.error("apply failed: rolling back the network change")
             backend.rollback()
@@ -114,6 +125,21 @@ def apply(desired: NodeConfig, *, rollback_timeout: int = DEFAULT_ROLLBACK_TIMEO
     if not any(s.action == "nm_checkpoint" for s in plan.steps):
         _save_confirmed(stored)
     return ApplyOutcome(plan, PendingStatus("none"))
+
+
+def read_back_network(backend: object, desired: NodeConfig) -> ValidationReport:
+    """NetworkManager's profiles read back: each profile of `desired` is there exactly as written."""
+    from node_setup.plan import plan_network
+
+    report = ValidationReport("NetworkManager")
+    left = plan_network(backend.read_state(), desired.network, check=False)  # type: ignore[attr-defined]
+    # only the profiles: activations are planned whenever anything differs, and profiles to remove
+    # go at `confirm` (until then a rollback needs them)
+    for step in left:
+        if step.action == "nm_put":
+            report.error(f"network.{step.params.get('id', '')}",
+                         f"NetworkManager does not show the change after applying it: {step.title}")
+    return report
 
 
 def _save_confirmed(text: str) -> None:

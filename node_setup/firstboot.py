@@ -7,11 +7,12 @@ installed node boots. The files are the same ones a live apply persists after co
 
 from __future__ import annotations
 
-from node_setup.actions import ACTIONS
+from node_setup.actions import ACTIONS, read_back_files
 from node_setup.model import NodeConfig
 from node_setup.plan import plan_into_root
 from node_setup.validate import validate
-from nodecore.executor import Executor, ProgressCallback
+from nodecore import pipeline
+from nodecore.executor import ProgressCallback
 from nodecore.runner import LocalRunner, Runner
 
 
@@ -21,7 +22,9 @@ def render_into_root(config: NodeConfig, root: str, runner: Runner | None = None
 
     Raises InvalidInput (nothing written) when the config has errors, ApplyFailed when a write fails.
     """
-    validate(config, source="node settings").raise_if_errors()
-    plan = plan_into_root(config, root)
-    Executor(runner or LocalRunner(), actions=ACTIONS, progress=progress).execute(plan)
+    runner = runner or LocalRunner()
+    # no journal (nodecore.pipeline): writes into a root are cheap and idempotent
+    plan, _ = pipeline.run(name="node-firstboot", validate=lambda: validate(config, source="node settings"),
+                           plan=lambda: plan_into_root(config, root), runners=runner, actions=ACTIONS,
+                           progress=progress, journal=False, verify=lambda p: read_back_files(runner, p))
     return [str(s.params["path"]) for s in plan.steps if "path" in s.params]

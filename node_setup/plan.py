@@ -126,8 +126,9 @@ def plan_network(current: NetworkState, desired: NetworkConfig, *,
                    "timeout": desired.check.timeout}
         what = ", ".join([*(f"ping {g}" for g in gateways), *(f"ping {h}" for h in desired.check.hosts)]
                          + ([f"resolve {desired.check.resolve}"] if desired.check.resolve else []))
+        # one-shot: a test says something only when it runs now
         steps.append(Step(f"Check connectivity ({what or 'devices active'}); roll back on failure",
-                          action="connectivity_check", params=targets))
+                          action="connectivity_check", params=targets, one_shot=True))
     steps.append(Step("Keep the checkpoint pending until `hcinode network confirm` (or roll back)",
                       action="nm_pending", params={"persist": [p.uuid for p in put],
                                                    "delete": [p.uuid for p in remove]}))

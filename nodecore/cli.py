@@ -15,11 +15,12 @@ import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 
-from nodecore import __version__
+from nodecore import __version__, pipeline
 from nodecore.errors import EXIT_INVALID, EXIT_OK, HcinodeError, InvalidInput
-from nodecore.executor import Action, ExecutionResult, Executor, Journal, Progress
+from nodecore.executor import Action, ExecutionResult, Progress
 from nodecore.facts import HostFacts
-from nodecore.paths import journal_path, log_dir
+from nodecore.paths import log_dir
+from nodecore.pipeline import Verify
 from nodecore.plan import Plan
 from nodecore.runner import Runner
 from nodecore.secrets import redact
@@ -67,19 +68,18 @@ def print_progress(p: Progress) -> None:
 
 
 def run_plan(plan: Plan, runners: Runner | Mapping[str, Runner], *, args: argparse.Namespace,
-             journal_name: str, actions: Mapping[str, Action] | None = None) -> ExecutionResult | None:
-    """The common tail of every applying verb: print the plan (--dry-run, --json) or execute it.
+             journal_name: str, actions: Mapping[str, Action] | None = None, journal: bool = True,
+             verify: Verify | None = None) -> ExecutionResult | None:
+    """The common tail of every applying verb: print the plan (--dry-run, --json) or apply it through
+    the pipeline (journal per plan id, see nodecore.pipeline; then the read-back).
 
-    Returns None for a dry run. The journal is per plan id, so a changed plan does not skip steps
-    of an older one, and a re-run of the same plan resumes.
+    Returns None for a dry run.
     """
     if getattr(args, "dry_run", False):
         print(plan.to_json() if getattr(args, "json", False) else plan.render_text())
         return None
-    journal = Journal(journal_path(f"{journal_name}-{plan.id}"))
-    executor = Executor(runners, actions=actions, journal=journal, progress=print_progress,
-                        log_path=getattr(args, "log_path", None))
-    return executor.execute(plan)
+    return pipeline.apply(plan, runners, name=journal_name, actions=actions, progress=print_progress,
+                          log_path=getattr(args, "log_path", None), journal=journal, verify=verify)
 
 
 def _cmd_facts(args: argparse.Namespace) -> int:
@@ -164,12 +164,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(exc.report.to_json())
         else:
             print(exc.report.render_text(), file=sys.stderr)
-            print("nothing was changed", file=sys.stderr)
+            print(exc.note, file=sys.stderr)
         return EXIT_INVALID
     except HcinodeError as exc:
         log.error("%s", exc)
-        print(f"error: {redact(str(exc))}", file=sys.stderr)
-        print(f"log: {args.log_path}", file=sys.stderr)
+        text = redact(str(exc))
+        print(f"error: {text}", file=sys.stderr)
+        if f"log: {args.log_path}" not in text:
+            print(f"log: {args.log_path}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted; re-run the same command to resume", file=sys.stderr)

@@ -23,6 +23,9 @@ class InvalidInput(HcinodeError):
     """Input was rejected before anything changed. Carries the full report."""
 
     exit_code = EXIT_INVALID
+    # what the CLI says after the report; a caller that ran something first (an install's %pre
+    # scripts) says so instead, because "nothing was changed" is printed only when it is true
+    note = "nothing was changed"
 
     def __init__(self, report: ValidationReport) -> None:
         self.report = report
@@ -54,19 +57,44 @@ class CommandFailed(HcinodeError):
 
 
 class ApplyFailed(HcinodeError):
-    """A step of a plan failed. Names the step, the cause and where the log and journal are."""
+    """A step of a plan failed. Names the step, the cause, where the log and journal are and what to do.
+
+    `changed`: whether the machine may have been changed (a step of this plan ran, in this run or an
+    earlier one). Only when it is False may a caller say "nothing was changed".
+    `hint`: what to do, when the caller knows better than "re-run" (the installer names the
+    clearpart line for a storage failure).
+    """
 
     def __init__(self, step_index: int, step_title: str, cause: BaseException,
-                 log_path: str | None = None, journal_path: str | None = None) -> None:
+                 log_path: str | None = None, journal_path: str | None = None, *,
+                 changed: bool = True, hint: str = "") -> None:
         self.step_index = step_index
         self.step_title = step_title
         self.cause = cause
         self.log_path = log_path
         self.journal_path = journal_path
-        lines = [f"step {step_index} failed: {step_title}", redact(str(cause))]
-        if log_path:
-            lines.append(f"log: {log_path}")
-        if journal_path:
-            lines.append(f"journal: {journal_path} (completed steps are recorded; re-run the same "
-                         "command to resume)")
-        super().__init__("\n".join(lines))
+        self.changed = changed
+        self.hint = hint
+        super().__init__("\n".join(self.lines()))
+
+    def what_to_do(self) -> str:
+        if self.hint:
+            return self.hint
+        if self.journal_path:
+            return ("fix the cause, then re-run the same command to resume (completed steps are recorded "
+                    f"in {self.journal_path})")
+        return "fix the cause, then re-run the same command (steps already in place are skipped)"
+
+    def lines(self) -> list[str]:
+        cause = str(self.cause) if isinstance(self.cause, HcinodeError) else \
+            f"{type(self.cause).__name__}: {self.cause}"
+        lines = [f"step {self.step_index} failed: {self.step_title}", redact(cause)]
+        if self.log_path:
+            lines.append(f"log: {self.log_path}")
+        lines.append(("" if self.changed else "nothing was changed; ") + "what to do: " + self.what_to_do())
+        return lines
+
+    def with_hint(self, hint: str) -> ApplyFailed:
+        """The same failure with a more specific "what to do"."""
+        return ApplyFailed(self.step_index, self.step_title, self.cause, self.log_path, self.journal_path,
+                           changed=self.changed, hint=hint)

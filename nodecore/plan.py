@@ -43,6 +43,8 @@ class Step:
     host: str = ""  # empty: the local machine; otherwise the name of a runner the executor is given
     stdin: str | Secret | None = None  # the only way a secret reaches a command (never argv)
     timeout: float | None = None
+    # runs every time its plan runs (reboot, power off, a network test): never skipped by a journal
+    one_shot: bool = False
 
     def __post_init__(self) -> None:
         if bool(self.argv) == bool(self.action):
@@ -64,6 +66,8 @@ class Step:
             data["params"] = _jsonable(self.params)
         if self.check:
             data["check"] = list(self.check)
+        if self.one_shot:
+            data["one_shot"] = True
         if self.stdin is not None:
             data["stdin"] = MASK if isinstance(self.stdin, Secret) else self.stdin
         return data

@@ -16,9 +16,9 @@ from typing import Any
 
 import urwid
 
+from nodecore import pipeline
 from nodecore.errors import ApplyFailed, HcinodeError, InvalidInput
-from nodecore.executor import Action, Executor, Journal
-from nodecore.paths import journal_path
+from nodecore.executor import Action
 from nodecore.plan import Plan
 from nodecore.runner import LocalRunner, Runner
 from nodecore.secrets import redact
@@ -365,9 +365,8 @@ class App:
         def work(report: Callable[[Any], None]) -> Any:
             if execute is not None:
                 return execute(report)
-            executor = Executor(runners or LocalRunner(), actions=actions, progress=report,
-                                journal=Journal(journal_path(f"{journal_name}-{plan.id}")))
-            return executor.execute(plan)
+            return pipeline.apply(plan, runners or LocalRunner(), name=journal_name, actions=actions,
+                                  progress=report)
 
         def done(result: Any) -> None:
             self._remove_dialog(progress)

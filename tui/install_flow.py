@@ -13,14 +13,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from nodecore.executor import Action
+from nodecore.executor import Action, ExecutionResult, ProgressCallback
 from nodecore.facts import Disk, HostFacts
 from nodecore.plan import Plan
 from nodecore.report import ValidationReport
+from nodecore.runner import Runner
 from nodecore.secrets import Secret
 
 if TYPE_CHECKING:
     from installer.config import InstallConfig
+    from installer.install import Install
+    from installer.plan import Paths
 
 
 @dataclass
@@ -128,8 +131,17 @@ def password_problems(text: str) -> list[str]:
     return policy(text)
 
 
-def build_install_plan(a: Answers, facts: HostFacts) -> Plan:
-    """The installer's own plan for these answers (exactly what `hcinode install --dry-run` prints)."""
+def install_paths() -> Paths:
+    """Where the console installs (the same as `hcinode install`; tests point it at a temporary dir)."""
+    from installer.plan import Paths
+
+    return Paths()
+
+
+def build_install(a: Answers, facts: HostFacts) -> Install:
+    """The installer's own install for these answers: its plan is exactly what `hcinode install
+    --dry-run` prints for the equivalent kickstart."""
+    from installer.install import Install
     from installer.plan import build_plan
     from installer.storage import resolve_layout
 
@@ -138,7 +150,21 @@ def build_install_plan(a: Answers, facts: HostFacts) -> Plan:
     layout = resolve_layout(config, facts, ValidationReport()) if report.ok else None
     report.raise_if_errors()
     assert layout is not None
-    return build_plan(config, layout, facts)
+    paths = install_paths()
+    return Install(config, build_plan(config, layout, facts, paths=paths), paths,
+                   retry="press F10 on the Installing screen", disks=tuple(layout.disks))
+
+
+def build_install_plan(a: Answers, facts: HostFacts) -> Plan:
+    return build_install(a, facts).plan
+
+
+def run_install(install: Install, runner: Runner, progress: ProgressCallback) -> ExecutionResult:
+    """The installer's orchestration (%onerror, logs kept on the target, the journal): the console
+    only shows its progress and its account of a failure (InstallFailed)."""
+    from installer.install import run_install as run
+
+    return run(install, runner, actions=install_actions(), progress=progress)
 
 
 def install_actions() -> Mapping[str, Action]:

@@ -13,8 +13,7 @@ from typing import Any
 import urwid
 
 from nodecore.config import human_size
-from nodecore.executor import Executor, Journal, Progress
-from nodecore.paths import journal_path
+from nodecore.executor import Progress
 from nodecore.plan import Plan
 from nodecore.report import ValidationReport
 from nodecore.runner import LocalRunner, Runner
@@ -348,7 +347,8 @@ class SummaryPage(InstallStep):
             self.app.show_message("Installer not available",
                                   "This build's installer has no install plan; nothing was changed.")
             return
-        plan = install_flow.build_install_plan(a, facts)
+        install = install_flow.build_install(a, facts)
+        plan = install.plan
         erase = ", ".join(a.disks)
         question = f"Install hcinode? ALL DATA on {erase} will be ERASED."
         if self.ctx.dry_run:
@@ -360,7 +360,7 @@ class SummaryPage(InstallStep):
             installing = self.app.page("Installing")
             assert isinstance(installing, InstallingPage)
             self.app.go("Installing")
-            installing.start(plan)
+            installing.start(install)
 
         self.app.open_dialog(dialogs.confirm("Erase and install", question, go, self.app.close_dialog,
                                              yes="Erase and install", no="Cancel", details=plan.render_text()
@@ -380,6 +380,7 @@ class InstallingPage(InstallStep):
         self.lines: list[str] = []
         self.steps = ScrollText([])
         self.plan: Plan | None = None
+        self.install: Any = None  # installer.install.Install
         self.state = "idle"  # idle | running | failed | done
         self.runner: Runner | None = None  # tests inject a RecordingRunner; the console uses LocalRunner
 
@@ -387,16 +388,14 @@ class InstallingPage(InstallStep):
         return urwid.Pile([("pack", title("Installing")), ("pack", urwid.Divider()), ("pack", self.current),
                            ("pack", self.bar), ("pack", urwid.Divider("─")), self.steps])
 
-    def start(self, plan: Plan) -> None:
+    def start(self, install: Any) -> None:
+        """Run the installer's own orchestration (installer.install) in the background."""
         if self.state == "running":
             return
-        self.plan, self.state = plan, "running"
-        actions = install_flow.install_actions()
+        self.install, self.plan, self.state = install, install.plan, "running"
 
         def work(report: Any) -> Any:
-            journal = Journal(journal_path(f"install-{plan.id}"))  # a retry resumes where it stopped
-            runner = self.runner or LocalRunner()
-            return Executor(runner, actions=actions, journal=journal, progress=report).execute(plan)
+            return install_flow.run_install(install, self.runner or LocalRunner(), report)
 
         self.ctx.worker.submit(work, on_done=self._done, on_error=self._failed, on_progress=self.update,
                                name="install")
@@ -423,8 +422,8 @@ class InstallingPage(InstallStep):
         self.app.show_error("Install failed", exc)
 
     def on_apply(self) -> None:
-        if self.state == "failed" and self.plan is not None:
-            self.start(self.plan)
+        if self.state == "failed" and self.install is not None:
+            self.start(self.install)
 
 
 @register

@@ -19,7 +19,9 @@ ACTIONS = {
 
 def power_plan(action: str, hostname: str) -> Plan:
     label, argv = ACTIONS[action]
-    return Plan(f"{label} {hostname}", (Step(f"{label} the node", argv=argv),), summary={"host": hostname})
+    # one-shot: a journal that says an earlier reboot is "done" must never skip this one
+    return Plan(f"{label} {hostname}", (Step(f"{label} the node", argv=argv, one_shot=True),),
+                summary={"host": hostname})
 
 
 def vm_warning(vms: list[str] | None) -> str:

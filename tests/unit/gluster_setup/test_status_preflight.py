@@ -138,3 +138,26 @@ def test_expand_finds_new_hosts_from_the_cluster() -> None:
     assert plan is not None
     assert sorted(plan.phases[0].plans) == ["198.51.100.14", "198.51.100.15", "198.51.100.16"]
     assert plan_expand(six(3), {"198.51.100.11": runner}) is None  # nothing to do: a re-run is a no-op
+
+
+def test_read_back_after_deploy_names_what_the_cluster_does_not_show() -> None:
+    """The pipeline's verify for gluster: `gluster volume info` read back against the spec."""
+    import dataclasses
+
+    import yaml
+
+    from gluster_setup import ops
+    from nodecore.runner import RecordingRunner
+
+    data = yaml.safe_load((XML.parent / "spec-jbod.yaml").read_text())
+    spec, report = parse_spec(data, require_host_keys=False)
+    assert spec is not None, report.render_text()
+    # the captured cluster: hosts 198.51.100.11-13 with volumes engine and data
+    hosts = tuple(dataclasses.replace(h, address=f"198.51.100.{11 + i}") for i, h in enumerate(spec.hosts))
+    spec = dataclasses.replace(spec, hosts=hosts)
+    runner = RecordingRunner()
+    runner.respond(["gluster", "volume", "info", "--xml"], stdout=(XML / "volume-info.xml").read_text())
+    runners = {h.ssh_name: runner for h in spec.hosts}
+    found = ops.read_back(spec, runners, spec.hosts)
+    assert [p.field for p in found.errors] == ["volumes.vmstore"]
+    assert "is not in `gluster volume info`" in found.render_text()

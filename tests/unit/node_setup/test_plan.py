@@ -171,3 +171,22 @@ def test_syslog_target_written_then_rsyslog_started_even_if_it_was_not_running()
     restart(runner, steps[1].params)
     assert runner.argvs[1:] == [("systemctl", "reset-failed", "rsyslog.service"),
                                   ("systemctl", "restart", "rsyslog.service")]
+
+
+def test_render_into_root_reads_back_what_it_wrote(tmp_path: Path) -> None:
+    """The pipeline's verify: a file that does not hold what was written fails the operation."""
+    from node_setup.actions import read_back_files
+    from nodecore.pipeline import VerifyFailed
+    from nodecore.runner import LocalRunner
+
+    class LossyRunner(LocalRunner):  # a disk that loses the end of every write
+        def write_file(self, path: str, data: str | bytes, mode: int = 0o644) -> None:
+            super().write_file(path, data[:-1], mode)
+
+    (tmp_path / "etc").mkdir()
+    with pytest.raises(VerifyFailed) as info:
+        render_into_root(replace(NEW, admin_password=None), str(tmp_path), runner=LossyRunner())
+    assert f"{tmp_path}/etc/hostname" in str(info.value) and "does not hold what was written" in str(info.value)
+    from node_setup.plan import plan_into_root
+
+    assert read_back_files(LocalRunner(), plan_into_root(replace(NEW, admin_password=None), str(tmp_path))).errors

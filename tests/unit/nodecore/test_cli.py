@@ -49,16 +49,26 @@ def test_dry_run_prints_plan_text_and_json(capsys):
     assert json.loads(capsys.readouterr().out)["steps"][0]["argv"] == ["touch", "/nonexistent/marker"]
 
 
-def test_run_plan_executes_with_journal(tmp_path, capsys):
+def test_run_plan_resumes_an_unfinished_plan_and_closes_a_finished_one(tmp_path, capsys):
     import argparse
 
+    from nodecore.errors import ApplyFailed
     from nodecore.runner import LocalRunner
 
-    marker = tmp_path / "m"
-    plan = Plan("demo", (Step("touch marker", argv=("touch", str(marker))),))
-    result = run_plan(plan, LocalRunner(), args=argparse.Namespace(dry_run=False), journal_name="demo")
-    assert marker.exists() and [s.title for s in result.done] == ["touch marker"]
-    assert "[1/1 100%] done" in capsys.readouterr().err
+    marker, gate = tmp_path / "m", tmp_path / "gate"
+    plan = Plan("demo", (Step("touch marker", argv=("touch", str(marker))),
+                         Step("needs the gate", argv=("test", "-e", str(gate)))))
+    args = argparse.Namespace(dry_run=False)
+    with pytest.raises(ApplyFailed):
+        run_plan(plan, LocalRunner(), args=args, journal_name="demo")
+    assert marker.exists() and "[1/2  50%] done" in capsys.readouterr().err
     marker.unlink()
-    again = run_plan(plan, LocalRunner(), args=argparse.Namespace(dry_run=False), journal_name="demo")
+    gate.touch()
+    again = run_plan(plan, LocalRunner(), args=args, journal_name="demo")
     assert [s.title for s in again.skipped] == ["touch marker"]  # resumed from the journal
+    assert not marker.exists()
+    # the plan completed: its journal is closed (kept under done/) and no longer skips anything
+    journals = tmp_path / "state" / "journal"
+    assert not list(journals.glob("demo-*.jsonl")) and list((journals / "done").glob("demo-*.jsonl"))
+    third = run_plan(plan, LocalRunner(), args=args, journal_name="demo")
+    assert [s.title for s in third.done] == ["touch marker", "needs the gate"] and marker.exists()

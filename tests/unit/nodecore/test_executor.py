@@ -81,3 +81,69 @@ def test_journal_is_json_lines_without_secrets(tmp_path):
     entries = [json.loads(line) for line in path.read_text().splitlines()]
     assert entries[0]["state"] == "done" and entries[0]["id"] == plan.steps[0].id
     assert "pa55-word-x" not in path.read_text()
+
+
+class StorageError(Exception):
+    """Stands for blivet.errors.StorageError: a class the executor knows nothing about."""
+
+
+def _entries(path) -> list[dict]:  # type: ignore[no-untyped-def]
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_any_exception_in_a_step_is_that_steps_named_journaled_failure(tmp_path):
+    from nodecore.errors import InvalidInput
+    from nodecore.report import ValidationReport
+
+    def boom(_runner, _params):  # type: ignore[no-untyped-def]
+        raise StorageError("no free space on vdz")
+
+    def refuse(_runner, _params):  # type: ignore[no-untyped-def]
+        report = ValidationReport("node settings")
+        report.error("keyboard", "unknown layout DE")
+        raise InvalidInput(report)
+
+    for action, text in ((boom, "StorageError: no free space on vdz"), (refuse, "unknown layout DE")):
+        path = tmp_path / f"{action.__name__}.jsonl"
+        seen: list[Progress] = []
+        plan = Plan("p", (Step("first", argv=("true",)), Step("partition", action="act")))
+        with pytest.raises(ApplyFailed) as info:
+            Executor(RecordingRunner(), actions={"act": action}, journal=Journal(str(path)),
+                     progress=seen.append).execute(plan)
+        assert info.value.step_index == 2 and info.value.step_title == "partition"
+        assert info.value.exit_code == 1 and info.value.changed  # after a write: never "nothing was changed"
+        assert text in str(info.value)
+        assert [(e["title"], e["state"]) for e in _entries(path)] == [("first", "done"), ("partition", "failed")]
+        assert text in _entries(path)[1]["error"]
+        assert seen[-1].state == "failed" and seen[-1].title == "partition"
+
+
+def test_a_failure_before_anything_ran_says_nothing_changed():
+    plan = Plan("p", (Step("remote", argv=("true",), host="nowhere"),))
+    with pytest.raises(ApplyFailed) as info:
+        Executor(RecordingRunner()).execute(plan)
+    assert not info.value.changed and "nothing was changed" in str(info.value)
+
+
+def test_keyboard_interrupt_is_journaled_as_interrupted_and_re_raised(tmp_path):
+    def interrupt(_runner, _params):  # type: ignore[no-untyped-def]
+        raise KeyboardInterrupt
+
+    path = tmp_path / "j.jsonl"
+    plan = Plan("p", (Step("first", argv=("true",)), Step("long", action="long"), Step("last", argv=("true",))))
+    with pytest.raises(KeyboardInterrupt):
+        Executor(RecordingRunner(), actions={"long": interrupt}, journal=Journal(str(path))).execute(plan)
+    assert [e["state"] for e in _entries(path)] == ["done", "interrupted"]
+    again = RecordingRunner()
+    result = Executor(again, actions={"long": lambda r, p: None}, journal=Journal(str(path))).execute(plan)
+    assert [s.title for s in result.skipped] == ["first"] and [s.title for s in result.done] == ["long", "last"]
+
+
+def test_one_shot_steps_are_never_skipped_by_a_journal(tmp_path):
+    path = str(tmp_path / "j.jsonl")
+    plan = Plan("Reboot", (Step("Reboot the node", argv=("systemctl", "reboot"), one_shot=True),))
+    for _ in range(3):
+        runner = RecordingRunner()
+        Executor(runner, journal=Journal(path)).execute(plan)
+        assert runner.argvs == [("systemctl", "reboot")]
+    assert {e["state"] for e in _entries(tmp_path / "j.jsonl")} == {"ran"}

@@ -59,6 +59,28 @@ def test_apply_for_real_asks_then_runs_plan_with_progress(tmp_path: object) -> N
     assert done and not app.dialogs
 
 
+def test_reboot_runs_every_time_even_when_an_old_journal_says_done(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Reboot and Power off are one-shot: an earlier run's journal (the reboot killed the console
+    before the journal was closed) must not make the next reboot a silent no-op."""
+    import json
+
+    from nodecore import pipeline
+    from nodecore.runner import RecordingRunner
+    from tui.pages.power import power_plan
+
+    monkeypatch.setenv("HCINODE_STATE_DIR", str(tmp_path))
+    app = make_app("node", dry_run=False)
+    plan = power_plan("reboot", "node01")
+    stale = pipeline.journal_for("tui-power", plan).path
+    os.makedirs(os.path.dirname(stale))
+    with open(stale, "w") as f:
+        f.write(json.dumps({"id": plan.steps[0].id, "title": plan.steps[0].title, "state": "done"}) + "\n")
+    for _ in range(2):
+        runner = RecordingRunner()
+        app.run_plan(plan, runners=runner, journal_name="tui-power")
+        assert runner.argvs == [("systemctl", "reboot")]
+
+
 def test_failed_apply_shows_error_with_details(tmp_path: object) -> None:
     from nodecore.runner import RecordingRunner
 

@@ -127,6 +127,51 @@ def test_real_install_runs_the_plan_with_progress_then_done(tmp_path, monkeypatc
     assert app.current.name == "Done"  # no way back after the install
 
 
+def test_a_failed_console_install_runs_onerror_and_keeps_the_logs_like_the_cli(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The console runs the installer's own orchestration (installer.install), not a copy without
+    %onerror and log saving; its account of the failure is what the screen shows."""
+    import dataclasses
+
+    from installer import target
+    from installer.config import Script
+    from installer.plan import Paths
+    from nodecore.runner import RecordingRunner
+
+    monkeypatch.setenv("HCINODE_STATE_DIR", str(tmp_path / "state"))
+    paths = Paths(target=str(tmp_path / "target"), work=str(tmp_path / "install"))
+    monkeypatch.setattr(install_flow, "install_paths", lambda: paths)
+    answers_config = install_flow.to_install_config
+    onerror = Script(kind="onerror", body="echo failed > /dev/console\n")
+    monkeypatch.setattr(install_flow, "to_install_config",
+                        lambda a: dataclasses.replace(answers_config(a), scripts=(onerror,)))
+
+    class StorageError(Exception):
+        pass
+
+    def storage_fails(_runner, _params):  # type: ignore[no-untyped-def]
+        raise StorageError("sdb: device or resource busy")
+
+    noops = {name: (lambda _runner, _params: None) for name in target.ACTIONS}
+    noops["copy_payload"] = storage_fails
+    monkeypatch.setattr(install_flow, "install_actions", lambda: noops)
+    monkeypatch.setattr(target, "target_root_mounted", lambda path: True)
+    monkeypatch.setattr(target, "mounted_device", lambda path: "/dev/mapper/onn-var_log")
+    app = make_app("install", dry_run=False)
+    drive_to_summary(app)
+    runner = RecordingRunner()
+    app.page("Installing").runner = runner  # type: ignore[attr-defined]
+    press(app.root, ["f10", "enter"])
+    screen = render_text(app.root, 132, 43)
+    assert app.current.name == "Installing" and "Install failed" in screen, screen
+    assert "the install FAILED at step 4/" in screen and "Copy the node image" in screen
+    assert "nothing was changed" not in screen
+    script = str(tmp_path / "install" / "logs" / "ks-script-onerror-1.script")
+    assert ("/bin/sh", script) in runner.argvs  # %onerror ran
+    kept = str(tmp_path / "target" / "var" / "log" / "hcinode-install" / "install-failed.txt")
+    assert "StorageError: sdb: device or resource busy" in runner.files[kept].decode()
+    assert "press F10 on the Installing screen" in runner.files[kept].decode()
+
+
 def test_summary_refuses_install_while_checks_fail() -> None:
     app = make_app("install")
     app.go("Summary")

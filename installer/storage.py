@@ -136,6 +136,14 @@ def _at(line: int) -> str:
     return f"kickstart:{line}" if line else "storage"
 
 
+def _swap_mib(memory_bytes: int, pool_space_mib: int) -> int:
+    """The default layout's swap: RAM up to 4 GiB, at most a tenth of the space (a small disk keeps
+    room for the system). Smaller than anaconda's suggestion on purpose: a hypervisor that swaps its
+    guests' memory is already in trouble; `part/logvol swap --recommended` gives anaconda's size."""
+    mem = max(memory_bytes // MiB, 512)
+    return max(256, min(mem, 4096, pool_space_mib // 10))
+
+
 def select_disks(storage: Storage, facts: HostFacts, report: ValidationReport) -> list[Disk]:
     """The disks the install may write. Never the boot media; several candidates need a choice."""
     names = storage.only_use or storage.clearpart_drives
@@ -285,7 +293,7 @@ def _default_layout(s: Storage, disks: Sequence[Disk], clear: tuple[str, ...], m
     first = disks[0].path
     parts = _boot_partitions(first, add_boot=True)
     total = sum(d.size // MiB - GPT_OVERHEAD_MIB for d in disks) - sum(p.size_mib for p in parts)
-    swap = recommended_swap_mib(memory, disk_mib=total)
+    swap = _swap_mib(memory, total)
     if kind == "plain":
         parts += [PlannedPartition(first, "swap", "swap", swap),
                   PlannedPartition(first, "/", fstype, MIN_POOL_MIB, grow=True, mountpoint="/", fsoptions="defaults")]

@@ -20,6 +20,36 @@ from nodecore.report import ValidationReport
 
 K = 1024
 
+# Variables the importer reads (in host vars or the hc_nodes group vars). Anything else is named
+# in a warning: it is not silently dropped, and the user sees what hcinode does not do for it.
+HOST_VARS = frozenset({
+    "ansible_host", "ansible_port", "gluster_infra_volume_groups", "gluster_infra_thick_lvs",
+    "gluster_infra_lv_logicalvols", "gluster_infra_thinpools", "gluster_infra_mount_devices",
+    "gluster_infra_cache_vars"})
+GROUP_VARS = HOST_VARS | frozenset({
+    "gluster_infra_disktype", "gluster_infra_diskcount", "gluster_infra_stripe_unit_size",
+    "gluster_features_hci_volumes", "gluster_features_hci_volume_options",
+    # the host list (the wizard writes cluster_nodes and points gluster_features_hci_cluster at it):
+    # hcinode takes the hosts from hc_nodes.hosts
+    "gluster_features_hci_cluster", "cluster_nodes"})
+# what hcinode does instead, for variables real inventories carry that it does not use
+NOT_USED = {
+    "gluster_infra_fw_": "hcinode does not manage a firewall; open the Gluster ports yourself",
+    "gluster_set_selinux_labels": "the node runs without SELinux",
+    "blacklist_mpath_devices": "hcinode does not configure multipath; brick disks are used as listed",
+    "gluster_features_force_varlogsizecheck": "no /var/log size check is made",
+    "gluster_infra_vdo": "VDO is not supported",
+}
+
+
+def _unknown_variables(names: Mapping[str, list[str]], report: ValidationReport) -> None:
+    """One warning per variable the importer does not read, naming it and where it was."""
+    for name in sorted(names):
+        why = next((text for prefix, text in NOT_USED.items() if name.startswith(prefix)), "")
+        report.warning(f"hc_nodes.{names[name][0]}.{name}" if len(names[name]) == 1 else f"hc_nodes.*.{name}",
+                       f"inventory variable {name} is not used by hcinode" + (f": {why}" if why else "")
+                       + (f" (in {', '.join(names[name])})" if len(names[name]) > 1 else ""))
+
 
 def _hc_nodes(data: Any) -> Mapping[str, Any] | None:
     if not isinstance(data, dict):
@@ -69,9 +99,17 @@ def convert(data: Any, source: str = "inventory", known_hosts: str = "/root/.ssh
     metadata: int | None = None
     pool_size: int | None = None
     cache: dict[str, Any] | None = None
+    unknown: dict[str, list[str]] = {}
+    if isinstance(group_vars, dict):
+        for key in group_vars:
+            if str(key) not in GROUP_VARS:
+                unknown.setdefault(str(key), []).append("vars")
     for name, host_vars in hosts.items():
         host_vars = host_vars or {}
         where = f"hc_nodes.hosts.{name}"
+        for key in host_vars if isinstance(host_vars, dict) else ():
+            if str(key) not in HOST_VARS:
+                unknown.setdefault(str(key), []).append(f"hosts.{name}")
         disks: list[str] = []
         vgs = _list(var(host_vars, "gluster_infra_volume_groups"))
         for vg in vgs:
@@ -84,6 +122,9 @@ def convert(data: Any, source: str = "inventory", known_hosts: str = "/root/.ssh
         host: dict[str, Any] = {"address": str(name), "disks": disks}
         if host_vars.get("ansible_host") and host_vars["ansible_host"] != name:
             host["name"] = str(host_vars["ansible_host"])
+        port = var(host_vars, "ansible_port")
+        if port is not None:
+            host["ssh_port"] = port
         if vgs:
             host["vg_name"] = str(vgs[0].get("vgname", "gluster_vg"))
             vg_names.append(host["vg_name"])
@@ -151,19 +192,35 @@ def convert(data: Any, source: str = "inventory", known_hosts: str = "/root/.ssh
         if options:
             entry["options"] = dict(options)
         volumes[vname] = entry
-        arbiters.add(int(vol.get("arbiter", 0) or 0))
-    spec["volumes"] = list(volumes.values())
-    if arbiters == {1}:
+        arbiter = vol.get("arbiter", 0)
+        if str(arbiter).strip().lower() in ("0", "1", "false", "true", "none", ""):
+            arbiter = str(arbiter).strip().lower() in ("1", "true")
+            entry["arbiter"] = arbiter
+            arbiters.add(arbiter)
+        else:
+            report.error(f"{where}.arbiter", f"arbiter {arbiter!r} is neither 0 nor 1",
+                         "1: replica 3 arbiter 1, 0: replica 3")
+        for key in vol if isinstance(vol, dict) else ():
+            if key not in ("volname", "brick", "arbiter"):
+                report.warning(f"{where}.{key}", f"volume key {key} is not used by hcinode")
+    if arbiters == {True}:  # every volume: the spec-wide "replica 2 + arbiter" (replica 3 arbiter 1)
         spec["replica"] = 2
         spec["arbiter"] = True
-    elif len(arbiters) > 1:
-        report.error("hc_nodes.vars.gluster_features_hci_volumes", "some volumes have an arbiter, some not",
-                     "hcinode uses one layout for all volumes")
+    if len(arbiters) <= 1:
+        for entry in volumes.values():
+            entry.pop("arbiter", None)
+    else:  # the oVirt wizard's mix: replica 3, and "replica 3 arbiter 1" where the inventory says 1
+        for entry in volumes.values():
+            if not entry.pop("arbiter", False):
+                continue
+            entry["arbiter"] = True
+    spec["volumes"] = list(volumes.values())
     if len(spec["hosts"]) == 1:
         spec["replica"] = 1
     if len(roots) == 1:
         spec["brick_root"] = roots.pop()
     spec["ssh"] = {"known_hosts": known_hosts}
+    _unknown_variables(unknown, report)
     parsed, spec_report = parse_spec(spec, source, require_host_keys=False)
     report.extend(spec_report)
     return (spec if parsed is not None and report.ok else None), report

@@ -323,12 +323,8 @@ def volume_setup_steps(spec: GlusterSpec, volume: VolumeSpec, on: str) -> list[S
 
 
 def create_volume_argv(spec: GlusterSpec, volume: VolumeSpec) -> tuple[str, ...]:
-    layout: list[str] = []
-    if spec.arbiter:
-        layout = ["replica", "3", "arbiter", "1"]
-    elif spec.replica > 1:
-        layout = ["replica", str(spec.replica)]
-    return (*GLUSTER, "volume", "create", volume.name, *layout, "transport", "tcp", *volume_bricks(spec, volume))
+    return (*GLUSTER, "volume", "create", volume.name, *spec.volume_layout(volume), "transport", "tcp",
+            *volume_bricks(spec, volume))
 
 
 def cluster_steps(spec: GlusterSpec) -> list[Step]:
@@ -362,10 +358,13 @@ def mount_steps(spec: GlusterSpec, host: HostSpec) -> list[Step]:
 
 
 def summary(spec: GlusterSpec) -> dict[str, object]:
-    layout = ("replica 3 arbiter 1" if spec.arbiter else f"replica {spec.replica}")
     sets = len(spec.hosts) // spec.replica_set if spec.replica_set else 0
-    if sets > 1:
-        layout = f"distributed {sets} x {layout}"
+    layouts: dict[str, list[str]] = {}  # "replica 3" -> the volumes with that layout
+    for v in spec.volumes:
+        words = " ".join(spec.volume_layout(v)) or "replica 1"
+        layouts.setdefault(f"distributed {sets} x {words}" if sets > 1 else words, []).append(v.name)
+    layout = next(iter(layouts), "") if len(layouts) <= 1 else \
+        "; ".join(f"{', '.join(names)}: {words}" for words, names in layouts.items())
     out: dict[str, object] = {
         "hosts": [f"{h.ssh_name} (storage {h.address}): {', '.join(h.disks)}" for h in spec.hosts],
         "layout": layout,
@@ -414,10 +413,8 @@ def expand_plan(spec: GlusterSpec, new_addresses: Sequence[str]) -> DeployPlan:
     steps = probe_steps(spec, first, new)
     for vol in spec.volumes:
         bricks = volume_bricks(spec, vol, new)
-        layout = ["replica", "3", "arbiter", "1"] if spec.arbiter else (
-            ["replica", str(spec.replica)] if spec.replica > 1 else [])
         steps.append(Step(f"add bricks of {', '.join(h.address for h in new)} to {vol.name}",
-                          argv=(*GLUSTER, "volume", "add-brick", vol.name, *layout, *bricks),
+                          argv=(*GLUSTER, "volume", "add-brick", vol.name, *spec.volume_layout(vol), *bricks),
                           check=sh(f"gluster volume info {q(vol.name)} | grep -qxF "
                                    f"{q('Brick' + str(len(spec.hosts)) + ': ' + bricks[-1])}"),
                           host=on, timeout=120))

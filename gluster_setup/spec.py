@@ -82,6 +82,9 @@ class VolumeSpec:
     size: Size
     thin: bool = True
     options: dict[str, str] = field(default_factory=dict)
+    # this volume's arbiter (None: the spec's `arbiter`). oVirt's HCI wizard and gluster-ansible
+    # inventories set it per volume: engine and data replica 3, vmstore "replica 3 arbiter 1"
+    arbiter: bool | None = None
 
 
 def default_volumes() -> tuple[VolumeSpec, ...]:
@@ -129,6 +132,15 @@ class GlusterSpec:
     def replica_set(self) -> int:
         """Bricks per replica set (the arbiter counts: replica 2 + arbiter is a set of three)."""
         return 3 if self.arbiter else self.replica
+
+    def has_arbiter(self, volume: VolumeSpec) -> bool:
+        return self.arbiter if volume.arbiter is None else volume.arbiter
+
+    def volume_layout(self, volume: VolumeSpec) -> tuple[str, ...]:
+        """The volume's layout in `gluster volume create`/`add-brick` words (one rule for both)."""
+        if self.has_arbiter(volume):
+            return ("replica", "3", "arbiter", "1")
+        return ("replica", str(self.replica)) if self.replica > 1 else ()
 
 
 def lv_name(volume: VolumeSpec) -> str:
@@ -287,6 +299,14 @@ def _check_volumes(spec: GlusterSpec, report: ValidationReport) -> None:
         for key in vol.options:
             if not _OPTION_KEY_RE.match(key):
                 report.error(f"{where}.options.{key}", "not a Gluster option name", "e.g. cluster.quorum-type")
+        # a volume's own arbiter keeps the replica set of three: replica 3 <-> replica 3 arbiter 1
+        if vol.arbiter is True and spec.replica != 3 and not spec.arbiter:
+            report.error(f"{where}.arbiter", f"an arbiter volume needs replica sets of three (replica is "
+                         f"{spec.replica})", "use replica: 3 (the volume becomes 'replica 3 arbiter 1')")
+        elif vol.arbiter is False and spec.arbiter:
+            report.error(f"{where}.arbiter", "arbiter: false with the spec's replica 2 + arbiter would make a "
+                         "replica 2 volume, which splits brain", "set replica: 3 and arbiter: true on the "
+                         "arbiter volumes only")
     if spec.volumes and "engine" in seen:
         engine = next(v for v in spec.volumes if v.name == "engine")
         if engine.thin and spec.lvm:

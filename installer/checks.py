@@ -245,7 +245,7 @@ def check_scripts(config: InstallConfig, report: ValidationReport) -> None:
 
 
 def check_nics(config: InstallConfig, facts: HostFacts, report: ValidationReport) -> None:
-    virtual = {d.device for d in config.network.devices if d.kind in ("bond", "bridge")}
+    virtual = config.network.virtual_names
     for d in config.network.devices:
         names = [d.device] if d.kind in ("ethernet", "vlan") else list(d.bondslaves + d.bridgeslaves)
         for name in names:

@@ -26,6 +26,9 @@ FinishAction = Literal["reboot", "poweroff"]
 AutopartType = Literal["thinp", "lvm", "plain"]
 ClearpartKind = Literal["none", "all", "linux", "list"]
 GlusterRole = Literal["", "none", "replica", "arbiter"]
+# `part swap --recommended` / `--hibernation`: the size comes from the machine's RAM (recommended_swap_mib)
+SwapSize = Literal["", "recommended", "hibernation"]
+GiB_MIB = 1024
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,12 @@ class Network:
     devices: tuple[NetworkDevice, ...] = ()
     hostname: str = ""
 
+    @property
+    def virtual_names(self) -> frozenset[str]:
+        """Interfaces the install creates (bonds, bridges, VLANs): a bond slave or bridge port with
+        one of these names is that device, not a NIC of the machine."""
+        return frozenset(d.connection_name for d in self.devices if d.kind != "ethernet")
+
 
 @dataclass(frozen=True)
 class RootPassword:
@@ -119,6 +128,7 @@ class Partition:
     ondisk: tuple[str, ...] = ()
     label: str = ""
     fsoptions: str = ""
+    swap_size: SwapSize = ""
     lineno: int = field(default=0, compare=False)
 
 
@@ -146,6 +156,7 @@ class LogicalVolume:
     poolname: str = ""
     metadatasize_mib: int = 0
     chunksize_kib: int = 0
+    swap_size: SwapSize = ""
     lineno: int = field(default=0, compare=False)
 
 
@@ -174,6 +185,19 @@ class Bootloader:
     append: str = ""
     timeout: int | None = None
     location: Literal["mbr", "none", "partition", "boot"] = "mbr"
+
+    def kernel_args(self, live_cmdline: str) -> str:
+        """The installed system's kernel arguments: `--append`, plus the `console=` arguments the
+        installer was booted with unless `--append` names a console itself (as anaconda does), so
+        a node installed over a serial console keeps talking on it."""
+        own = self.append.split()
+        if any(a.startswith("console=") for a in own):
+            return self.append
+        consoles: list[str] = []
+        for arg in live_cmdline.split():
+            if arg.startswith("console=") and arg not in consoles:
+                consoles.append(arg)
+        return " ".join(own + consoles)
 
 
 @dataclass(frozen=True)
@@ -235,6 +259,27 @@ class InstallConfig:
 HASH_PREFIXES = {"$y$": "yescrypt", "$6$": "sha512crypt", "$5$": "sha256crypt", "$2b$": "bcrypt",
                  "$2y$": "bcrypt", "$1$": "md5crypt"}
 WEAK_HASHES = ("md5crypt",)
+
+
+def recommended_swap_mib(memory_bytes: int, *, hibernation: bool = False, disk_mib: int | None = None) -> int:
+    """Anaconda's swap suggestion (blivet/anaconda `swap_suggestion`): RAM up to 2 GiB -> twice the
+    RAM, up to 8 GiB -> the RAM, up to 64 GiB -> half of it, more -> 4 GiB; hibernation adds the RAM
+    (anaconda ignores it above 64 GiB). Without hibernation at most a tenth of `disk_mib`, so a small
+    disk keeps room for the system."""
+    mem = max(memory_bytes // MiB, 256)
+    if mem <= 2 * GiB_MIB:
+        swap = 2 * mem
+    elif mem <= 8 * GiB_MIB:
+        swap = mem
+    elif mem <= 64 * GiB_MIB:
+        swap = mem // 2
+    else:
+        swap = 4 * GiB_MIB
+    if hibernation and mem <= 64 * GiB_MIB:
+        swap += mem
+    elif disk_mib is not None:
+        swap = min(swap, disk_mib // 10)
+    return max(swap, 256)
 
 
 def hash_password(plain: str, salt: str | None = None) -> str:

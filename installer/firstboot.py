@@ -83,7 +83,18 @@ def node_settings(config: InstallConfig, facts: HostFacts | None = None, cmdline
                 entry["mtu"] = addressed.mtu
         return name
 
-    virtual = {d.device for d in config.network.devices if d.kind in ("bond", "bridge")}
+    virtual = config.network.virtual_names
+    vlan_names: dict[str, str] = {}  # kickstart name (bootif.120) -> interface name (eno1.120)
+
+    def vlan_name(d: NetworkDevice) -> str:
+        if d.connection_name not in vlan_names:
+            parent = d.device if d.device in virtual else resolve_device(d.device, facts, cmdline)[0]
+            vlan_names[d.connection_name] = d.interfacename or f"{parent}.{d.vlanid}"
+        return vlan_names[d.connection_name]
+
+    for d in config.network.devices:
+        if d.kind == "vlan" and d.onboot:
+            vlan_name(d)
     for d in config.network.devices:
         if not d.onboot:
             continue  # node_setup profiles always come up at boot; --onboot=no devices stay unconfigured
@@ -98,12 +109,12 @@ def node_settings(config: InstallConfig, facts: HostFacts | None = None, cmdline
                 bond["mtu"] = d.mtu
             bonds.append(bond)
         elif d.kind == "bridge":
-            bridges.append({"name": d.device, "ports": [nic(s) if s not in virtual else s for s in d.bridgeslaves],
+            bridges.append({"name": d.device, "ports": [vlan_names.get(s, s) if s in virtual else nic(s)
+                                                        for s in d.bridgeslaves],
                             "ipv4": _ipv4(d), "ipv6": _ipv6(d), **({"mtu": d.mtu} if d.mtu else {})})
         elif d.kind == "vlan":
             parent = d.device if d.device in virtual else nic(d.device)
-            vlans.append({"name": d.connection_name if d.device in virtual else
-                          (d.interfacename or f"{parent}.{d.vlanid}"), "parent": parent, "id": d.vlanid,
+            vlans.append({"name": vlan_name(d), "parent": parent, "id": d.vlanid,
                           "ipv4": _ipv4(d), "ipv6": _ipv6(d), **({"mtu": d.mtu} if d.mtu else {})})
         else:
             nic(d.device, d)

@@ -18,7 +18,7 @@ import re
 import shlex
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from pykickstart import constants
@@ -76,10 +76,11 @@ SUPPORTED_OPTIONS: dict[str, set[str]] = {
     "autopart": {"autopart", "type", "fstype", "lvm", "typeMap"},
     "reqpart": {"reqpart", "addBoot"},
     "part": {"mountpoint", "mntpoint", "size", "grow", "maxSizeMB", "fstype", "disk", "label", "fsopts",
-             "format"},
-    "volgroup": {"vgname", "physvols", "name", "partitions", "pesize", "format"},
+             "recommended", "hibernation"},
+    "volgroup": {"vgname", "physvols", "name", "partitions", "pesize"},
     "logvol": {"mountpoint", "mntpoint", "name", "vgname", "size", "grow", "percent", "maxSizeMB", "fstype",
-               "fsopts", "thin_pool", "thin_volume", "pool_name", "metadata_size", "chunk_size", "format"},
+               "fsopts", "thin_pool", "thin_volume", "pool_name", "metadata_size", "chunk_size", "recommended",
+               "hibernation"},
     "bootloader": {"appendLine", "timeout", "location"},
     "liveimg": {"url", "checksum"},
     "reboot": {"action", "eject"},
@@ -125,6 +126,7 @@ class _Parser(KickstartParser):  # type: ignore[misc]
     def __init__(self, handler: Any, follow_includes: bool) -> None:
         self.problems: list[tuple[int, str]] = []
         self.commands_seen: list[tuple[int, str, Any]] = []
+        self.args_of: dict[int, list[str]] = {}  # id(data object) -> the line's arguments
         self.includes: list[str] = []
         super().__init__(handler, followIncludes=follow_includes, errorsAreFatal=False,
                          missingIncludeIsFatal=True, unknownSectionIsFatal=False)
@@ -143,6 +145,7 @@ class _Parser(KickstartParser):  # type: ignore[misc]
             raise KickstartError(f"command '{cmd}' is not supported by the hcinode installer", lineno=lineno)
         obj = super().handleCommand(lineno, args)
         self.commands_seen.append((lineno, cmd, obj))
+        self.args_of[id(obj)] = list(args)
         return obj
 
     def _handleInclude(self, f: str) -> None:
@@ -189,14 +192,30 @@ def _defaults(cmd_obj: Any, data: Any) -> dict[str, Any]:
     return dict(vars(fresh))
 
 
-def _unsupported_options(cmd: str, lineno: int, data: Any, default: dict[str, Any], report: ValidationReport) -> None:
+def _option_names(cmd_obj: Any) -> dict[str, str]:
+    """pykickstart attribute -> the option a user writes (`format` -> `--noformat`)."""
+    try:
+        actions = cmd_obj._getParser()._actions
+    except AttributeError:
+        return {}
+    names: dict[str, str] = {}
+    for action in actions:
+        if action.option_strings:
+            names.setdefault(action.dest, "/".join(o for o in action.option_strings if o != "--help"))
+    return names
+
+
+def _unsupported_options(cmd: str, lineno: int, data: Any, default: dict[str, Any], names: dict[str, str],
+                         report: ValidationReport) -> None:
     allowed = SUPPORTED_OPTIONS.get(cmd, set()) | _BOOKKEEPING
     for key, value in vars(data).items():
         if key in allowed or key.startswith("_"):
             continue
-        if key in default and default[key] != value and value not in (None, "", [], False, 0):
-            report.error(_at(lineno), f"{cmd}: option '{key}' is not supported by the hcinode installer",
-                         "remove it; the installer never ignores an option silently")
+        # an option switched off (`--noformat`: True -> False) counts; "nothing given" values do not
+        unset = value in (None, "", [], 0) and not (value is False and default.get(key) is True)
+        if key in default and default[key] != value and not unset:
+            report.error(_at(lineno), f"{cmd}: option {names.get(key, key)} is not supported by the hcinode "
+                         "installer", "remove it; the installer never ignores an option silently")
 
 
 def parse(text: str, *, source: str = "kickstart", follow_includes: bool = False) -> ParsedKickstart:
@@ -239,18 +258,28 @@ def _translate(h: Any, parser: _Parser, report: ValidationReport) -> InstallConf
         key = id(obj)
         if key not in defaults:
             defaults[key] = _defaults(c.get(cmd), obj)
-        _unsupported_options(cmd, lineno, obj, defaults[key], report)
+        _unsupported_options(cmd, lineno, obj, defaults[key], _option_names(c.get(cmd)), report)
 
     # network
-    devices = []
+    devices: list[NetworkDevice] = []
     hostname = ""
     for nd in c["network"].dataList():
         if nd.hostname:
             if hostname and hostname != nd.hostname:
                 report.error(_at(nd.lineno), f"a second hostname {nd.hostname!r} (first was {hostname!r})")
             hostname = nd.hostname
-        if not nd.device and not nd.bootProto and not nd.ip:
+        fresh = _defaults(c["network"], nd)
+        if all(fresh.get(k) == v or not (fresh.get(k) or v) for k, v in vars(nd).items()
+               if k not in _BOOKKEEPING | {"hostname"}):
             continue  # a hostname-only line: `network --hostname=x`
+        args = parser.args_of.get(id(nd), [])
+        for option in ("--bondslaves", "--bridgeslaves"):
+            if _given_empty(args, option):
+                report.error(_at(nd.lineno), f"network {option} is empty", f"name the {option[2:-6]} ports: "
+                             f"{option}=ens3,ens4")
+        if nd.bondslaves and nd.bridgeslaves:
+            report.error(_at(nd.lineno), "network: --bondslaves and --bridgeslaves on one line",
+                         "make the bond on one line and the bridge on another (--bridgeslaves=BOND)")
         proto: Any = nd.bootProto or "dhcp"
         if proto not in ("dhcp", "static", "none"):
             report.error(_at(nd.lineno), f"network --bootproto={proto} is not supported (use dhcp, static or none)")
@@ -267,7 +296,7 @@ def _translate(h: Any, parser: _Parser, report: ValidationReport) -> InstallConf
                 mtu = int(nd.mtu)
             except ValueError:
                 report.error(_at(nd.lineno), f"network --mtu={nd.mtu!r} is not a number")
-        devices.append(NetworkDevice(
+        devices += _network_devices(NetworkDevice(
             device=nd.device or "", bootproto=proto, ip=nd.ip or "", netmask=nd.netmask or "",
             gateway=nd.gateway or "", nameservers=_split(nd.nameserver), ipv6=nd.ipv6 or "",
             ipv6gateway=nd.ipv6gateway or "", noipv4=bool(nd.noipv4), noipv6=bool(nd.noipv6), vlanid=vlan,
@@ -339,6 +368,37 @@ def _translate(h: Any, parser: _Parser, report: ValidationReport) -> InstallConf
         text="text" in seen, eula_agreed=bool(c["eula"].agreed), node=node)
 
 
+def _given_empty(args: list[str], option: str) -> bool:
+    """`--bondslaves=` or `--bondslaves ""` on the line (pykickstart cannot tell it from absent)."""
+    for i, arg in enumerate(args):
+        if arg == f"{option}=" or (arg == option and (i + 1 >= len(args) or not args[i + 1].strip())):
+            return True
+    return False
+
+
+def _network_devices(d: NetworkDevice) -> list[NetworkDevice]:
+    """One kickstart line as the devices it makes. A VLAN on a bond or bridge in one line, as
+    anaconda reads it (`--device=bond0 --bondslaves=ens3,ens4 --vlanid=120 --ip=...`):
+
+    - a bond: bond0 without an address, plus the VLAN bond0.120 (or --interfacename) on it that
+      carries the line's addresses, gateway and name servers;
+    - a bridge: the bridge's ports are the VLAN on each of --bridgeslaves (ens3.120: the bridge
+      carries VLAN 120, the oVirt management network shape) and the addresses stay on the bridge.
+      (node_setup puts VLANs on NICs and bonds only, never on a bridge.)
+    Splitting here means checks, the first-boot settings and the round trip see ordinary devices."""
+    if d.vlanid is None or not (d.bondslaves or d.bridgeslaves):
+        return [d]
+    untagged = replace(d, bootproto="dhcp", ip="", netmask="", gateway="", nameservers=(), ipv6="",
+                       ipv6gateway="", noipv4=True, noipv6=True, vlanid=None, interfacename="")
+    if d.bondslaves:
+        return [replace(untagged, bridgeslaves=(), bridgeopts=""),
+                replace(d, bondslaves=(), bondopts="", bridgeslaves=(), bridgeopts="")]
+    vlans = [replace(untagged, device=port, bridgeslaves=(), bridgeopts="", vlanid=d.vlanid)
+             for port in d.bridgeslaves]
+    return [*vlans, replace(d, vlanid=None, interfacename="",
+                            bridgeslaves=tuple(v.connection_name for v in vlans))]
+
+
 def _password_hash(value: str, is_crypted: bool, what: str, lineno: int, report: ValidationReport) -> str:
     if is_crypted:
         scheme = hash_scheme(value)
@@ -362,21 +422,23 @@ def _storage(c: Any, report: ValidationReport) -> Storage:
     if ap.seen:
         autopart = {constants.AUTOPART_TYPE_LVM_THINP: "thinp", constants.AUTOPART_TYPE_LVM: "lvm",
                     constants.AUTOPART_TYPE_PLAIN: "plain"}.get(ap.type if ap.type is not None else
-                                                                constants.AUTOPART_TYPE_LVM)
+                                                                # bare `autopart`: Node NG's thin layout
+                                                                constants.AUTOPART_TYPE_LVM_THINP)
         if autopart is None:
             report.error(_at(ap.lineno), "autopart: only --type=thinp, lvm or plain are supported")
     rq = c["reqpart"]
     parts = tuple(Partition(
         mountpoint=p.mountpoint, size_mib=_int(p.size), grow=bool(p.grow), maxsize_mib=_int(p.maxSizeMB),
         fstype=p.fstype or "", ondisk=_split(p.disk), label=p.label or "", fsoptions=p.fsopts or "",
-        lineno=p.lineno) for p in c["part"].dataList())
+        swap_size=_swap_size(p), lineno=p.lineno) for p in c["part"].dataList())
     vgs = tuple(VolumeGroup(v.vgname, tuple(v.physvols), _int(v.pesize), lineno=v.lineno)
                 for v in c["volgroup"].dataList())
     lvs = tuple(LogicalVolume(
         mountpoint=lv.mountpoint, name=lv.name, vgname=lv.vgname, size_mib=_int(lv.size), grow=bool(lv.grow),
         percent=_int(lv.percent), maxsize_mib=_int(lv.maxSizeMB), fstype=lv.fstype or "", fsoptions=lv.fsopts or "",
         thinpool=bool(lv.thin_pool), thin=bool(lv.thin_volume), poolname=lv.pool_name or "",
-        metadatasize_mib=_int(lv.metadata_size), chunksize_kib=_int(lv.chunk_size), lineno=lv.lineno)
+        metadatasize_mib=_int(lv.metadata_size), chunksize_kib=_int(lv.chunk_size), swap_size=_swap_size(lv),
+        lineno=lv.lineno)
         for lv in c["logvol"].dataList())
     if autopart and (parts or vgs or lvs):
         report.error(_at(ap.lineno), "autopart cannot be combined with part/volgroup/logvol")
@@ -386,6 +448,12 @@ def _storage(c: Any, report: ValidationReport) -> Storage:
                    autopart_fstype=(ap.fstype or "") if ap.seen else "",
                    reqpart_add_boot=(bool(rq.addBoot) if rq.seen else None),
                    partitions=parts, volgroups=vgs, logvols=lvs)
+
+
+def _swap_size(data: Any) -> Any:
+    # --hibernation implies the recommended size plus the RAM (anaconda)
+    return "hibernation" if getattr(data, "hibernation", False) else \
+        "recommended" if getattr(data, "recommended", False) else ""
 
 
 def _node_settings(section: _HcinodeSection, report: ValidationReport) -> NodeSettings:
@@ -518,7 +586,7 @@ def _render_storage(s: Storage, w: Callable[[str], object]) -> None:
     for p in s.partitions:
         w(f"part {p.mountpoint}" + _opt("size", p.size_mib) + _opt("grow", p.grow) + _opt("maxsize", p.maxsize_mib)
           + _opt("fstype", p.fstype) + _opt("ondisk", p.ondisk) + _opt("label", p.label)
-          + _opt("fsoptions", p.fsoptions) + "\n")
+          + _opt("fsoptions", p.fsoptions) + _opt(p.swap_size, bool(p.swap_size)) + "\n")
     for v in s.volgroups:
         w(f"volgroup {v.name} {' '.join(v.pvs)}" + _opt("pesize", v.pesize_kib) + "\n")
     for lv in s.logvols:
@@ -526,4 +594,4 @@ def _render_storage(s: Storage, w: Callable[[str], object]) -> None:
           + _opt("grow", lv.grow) + _opt("percent", lv.percent) + _opt("maxsize", lv.maxsize_mib)
           + _opt("fstype", lv.fstype) + _opt("fsoptions", lv.fsoptions) + _opt("thinpool", lv.thinpool)
           + _opt("metadatasize", lv.metadatasize_mib) + _opt("chunksize", lv.chunksize_kib)
-          + _opt("thin", lv.thin) + _opt("poolname", lv.poolname) + "\n")
+          + _opt("thin", lv.thin) + _opt("poolname", lv.poolname) + _opt(lv.swap_size, bool(lv.swap_size)) + "\n")

@@ -70,7 +70,9 @@ def build_plan(config: InstallConfig, layout: Layout, facts: HostFacts, *, paths
         Step("Set the root password, users and SSH keys", action="set_accounts", params=_accounts(config, t)),
         Step("Build the initramfs for a thin-LVM root", action="make_initramfs", params={"target": t}),
         Step("Install GRUB for BIOS and UEFI (signed shim)", action="install_bootloader",
-             params={**common, "disks": list(layout.disks), "append": config.bootloader.append,
+             params={**common, "disks": list(layout.disks),
+                     # the console the installer was booted with stays the installed node's console
+                     "append": config.bootloader.kernel_args(facts.kernel_cmdline),
                      "timeout": 5 if config.bootloader.timeout is None else config.bootloader.timeout,
                      "location": config.bootloader.location, "firmware": facts.firmware,
                      "hostname": config.hostname or "hcinode", "guard": True}),

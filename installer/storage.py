@@ -15,10 +15,10 @@ only the target disks are visible to blivet (`exclusive_disks`), so no other dis
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from installer.config import InstallConfig, LogicalVolume, Partition, Storage, VolumeGroup
+from installer.config import InstallConfig, LogicalVolume, Partition, Storage, VolumeGroup, recommended_swap_mib
 from nodecore.facts import Disk, HostFacts
 from nodecore.report import ValidationReport
 
@@ -137,7 +137,9 @@ def _at(line: int) -> str:
 
 
 def _swap_mib(memory_bytes: int, pool_space_mib: int) -> int:
-    """RAM up to 4 GiB, at most a tenth of the space (a small disk keeps room for the system)."""
+    """The default layout's swap: RAM up to 4 GiB, at most a tenth of the space (a small disk keeps
+    room for the system). Smaller than anaconda's suggestion on purpose: a hypervisor that swaps its
+    guests' memory is already in trouble; `part/logvol swap --recommended` gives anaconda's size."""
     mem = max(memory_bytes // MiB, 512)
     return max(256, min(mem, 4096, pool_space_mib // 10))
 
@@ -198,7 +200,7 @@ def resolve_layout(config: InstallConfig, facts: HostFacts | None, report: Valid
             report.error(_at(vg.lineno), f"volgroup {vg.name}: a volume group of that name is already on "
                          f"{', '.join(kept_vgs[vg.name])}, which this install keeps; two with one name make "
                          "the boot ambiguous", "choose another name, or clear that disk with clearpart")
-        layout = _explicit_layout(s, disks, clear, report)
+        layout = _explicit_layout(s, disks, clear, facts.memory_bytes, report)
     else:
         vg_name = _free_vg_name(kept_vgs)
         if vg_name != DEFAULT_VG:
@@ -380,7 +382,11 @@ def _check_explicit(s: Storage, report: ValidationReport) -> None:
         if p.fstype and p.fstype not in FSTYPES + ("efi", "biosboot", "lvmpv"):
             report.error(_at(p.lineno), f"part {p.mountpoint}: --fstype={p.fstype} is not supported",
                          "use ext4, xfs, vfat or swap")
-        if p.size_mib <= 0 and not p.grow:
+        if p.swap_size and p.mountpoint != "swap":
+            report.error(_at(p.lineno), f"part {p.mountpoint}: --{p.swap_size} sizes swap only", "use --size")
+        elif p.swap_size and (p.size_mib or p.grow):
+            report.error(_at(p.lineno), f"part swap: --{p.swap_size} computes the size; drop --size/--grow")
+        if p.size_mib <= 0 and not p.grow and not p.swap_size:
             report.error(_at(p.lineno), f"part {p.mountpoint}: needs --size (MiB) or --grow")
         if p.mountpoint.startswith("/"):
             mount(p.mountpoint, p.lineno)
@@ -405,7 +411,11 @@ def _check_explicit(s: Storage, report: ValidationReport) -> None:
             report.error(at, f"logvol {lv.name}: --poolname={lv.poolname!r} is not a thin pool in {lv.vgname}")
         if lv.thinpool and lv.mountpoint != "none":
             report.error(at, f"logvol {lv.name}: a thin pool has no mount point (use 'logvol none')")
-        if lv.size_mib <= 0 and not lv.grow and not lv.percent:
+        if lv.swap_size and lv.mountpoint != "swap":
+            report.error(at, f"logvol {lv.name}: --{lv.swap_size} sizes swap only", "use --size")
+        elif lv.swap_size and (lv.size_mib or lv.grow or lv.percent):
+            report.error(at, f"logvol {lv.name}: --{lv.swap_size} computes the size; drop --size/--grow/--percent")
+        if lv.size_mib <= 0 and not lv.grow and not lv.percent and not lv.swap_size:
             report.error(at, f"logvol {lv.name}: needs --size, --grow or --percent")
         if lv.fstype and lv.fstype not in FSTYPES:
             report.error(at, f"logvol {lv.name}: --fstype={lv.fstype} is not supported")
@@ -426,8 +436,16 @@ def _check_explicit(s: Storage, report: ValidationReport) -> None:
         report.warning("storage", f"no {missing}: the disk boots under one firmware only", "add 'reqpart'")
 
 
-def _explicit_layout(s: Storage, disks: Sequence[Disk], clear: tuple[str, ...],
+def _explicit_layout(s: Storage, disks: Sequence[Disk], clear: tuple[str, ...], memory: int,
                      report: ValidationReport) -> Layout | None:
+    disk_mib = sum(d.size // MiB for d in disks)
+
+    def swap_mib(kind: str, size_mib: int) -> int:
+        return recommended_swap_mib(memory, hibernation=kind == "hibernation", disk_mib=disk_mib) if kind \
+            else size_mib
+
+    s = replace(s, partitions=tuple(replace(p, size_mib=swap_mib(p.swap_size, p.size_mib)) for p in s.partitions),
+                logvols=tuple(replace(lv, size_mib=swap_mib(lv.swap_size, lv.size_mib)) for lv in s.logvols))
     by_name = {d.name: d for d in disks} | {d.path: d for d in disks}
     parts: list[PlannedPartition] = []
     if s.reqpart_add_boot is not None:

@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import re
+import shlex
 import shutil
 import time
 from collections.abc import Mapping
@@ -427,10 +428,41 @@ def kernel_version(target: str) -> str:
 UNFINISHED_MARKER = "hcinode-install-unfinished"
 
 
+_PARITY = {"n": "no", "o": "odd", "e": "even"}
+
+
+def grub_serial_command(kernel_args: str) -> str:
+    """GRUB's `serial` command for the kernel's serial console, '' when there is none.
+
+    `console=ttyS1,9600n8` -> `serial --unit=1 --speed=9600 --word=8 --parity=no --stop=1` (the
+    kernel's form is BBBBPNF: baud, parity n/o/e, bits); the last ttyS console wins, as in the kernel.
+    """
+    found = ""
+    for arg in kernel_args.split():
+        m = re.fullmatch(r"console=ttyS(\d+)(?:,(\d+)([noe])?([5-8])?)?", arg)
+        if m:
+            unit, speed, parity, word = m.group(1), m.group(2) or "115200", m.group(3) or "n", m.group(4) or "8"
+            found = f"serial --unit={unit} --speed={speed} --word={word} --parity={_PARITY[parity]} --stop=1"
+    return found
+
+
+def grub_defaults(kernel_args: str, timeout: int) -> str:
+    """/etc/default/grub for the installed system, so a later grub-mkconfig keeps the same kernel
+    arguments and serial terminal as the grub.cfg the installer wrote."""
+    # the file is sourced by a shell: every value quoted
+    lines = ["# written by the hcinode installer (its grub.cfg is written directly; this keeps grub-mkconfig",
+             "# in step with it)", "GRUB_DEFAULT=0", f"GRUB_TIMEOUT={int(timeout)}", "GRUB_DISTRIBUTOR=hcinode",
+             f"GRUB_CMDLINE_LINUX={shlex.quote(kernel_args)}", "GRUB_CMDLINE_LINUX_DEFAULT=''"]
+    serial = grub_serial_command(kernel_args)
+    if serial:
+        lines += ["GRUB_TERMINAL='console serial'", f"GRUB_SERIAL_COMMAND={shlex.quote(serial)}"]
+    return "\n".join(lines) + "\n"
+
+
 def grub_cfg(*, version: str, boot_uuid: str, boot_prefix: str, root_arg: str, append: str,
              timeout: int, hostname: str, guard: bool = False) -> str:
-    serial = any(a.startswith("console=ttyS") for a in append.split())
-    terminal = ("serial --unit=0 --speed=115200\nterminal_input console serial\nterminal_output console serial\n"
+    serial = grub_serial_command(append)
+    terminal = (f"{serial}\nterminal_input console serial\nterminal_output console serial\n"
                 if serial else "")
     entries = f"""menuentry "hcinode ({hostname})" {{
     linux {boot_prefix}/vmlinuz-{version} {root_arg} ro {append}
@@ -490,6 +522,7 @@ def install_bootloader(runner: Runner, params: Mapping[str, Any]) -> None:
     cfg = grub_cfg(version=version, boot_uuid=boot_uuid, boot_prefix=boot_prefix, root_arg=root_arg,
                    append=params["append"], timeout=params["timeout"], hostname=params["hostname"], guard=guard)
     runner.write_file(os.path.join(grub_dir, "grub.cfg"), cfg)
+    runner.write_file(os.path.join(target, "etc/default/grub"), grub_defaults(params["append"], params["timeout"]))
     early = (f"search --no-floppy --fs-uuid --set=root {boot_uuid}\n"
              f"set prefix=($root){boot_prefix}/grub\nconfigfile $prefix/grub.cfg\n")
 

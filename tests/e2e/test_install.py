@@ -45,8 +45,9 @@ zerombr
 autopart --type=thinp
 rootpw --iscrypted {ROOT_HASH}
 {key}network --device=link --bootproto=static --ip={STATIC_IP} --netmask=255.255.255.0 {NET_TAIL}
-# TCG on shared cores: udev may need longer than systemd's 90 s default to settle the LVs
-bootloader --append="console=tty0 console=ttyS0,115200n8 systemd.default_timeout_start_sec=900" --timeout=1
+# TCG on shared cores: udev may need longer than systemd's 90 s default to settle the LVs. No console=
+# here: the installed node must keep the serial console the installer was booted with by itself
+bootloader --append="systemd.default_timeout_start_sec=900" --timeout=1
 timezone UTC
 poweroff
 
@@ -86,9 +87,11 @@ def run_install(vm: VM) -> dict[str, float]:
 
 def check_installed_console(vm: VM, poweroff: bool = True) -> float:
     """The installed node (disk alone, no boot=live) reaches its console (the TUI's status page, or
-    the banner) showing the kickstart's host name and static address."""
+    the banner) showing the kickstart's host name and static address. All of it on the serial line:
+    the kickstart names no console, so GRUB's serial terminal and the kernel's console=ttyS0 come
+    from the console the installer was booted with."""
     vm.start()
-    vm.expect(rf"hcinode \({re.escape(HOSTNAME)}\)", timeout=300)  # the installed GRUB's menu
+    vm.expect(rf"hcinode \({re.escape(HOSTNAME)}\)", timeout=300)  # the installed GRUB's menu, on ttyS0
     vm.expect(rf"Hostname set to <{re.escape(HOSTNAME)}>", timeout=BOOT_TIMEOUT)  # /etc/hostname
     vm.expect(rf"hcinode 0\.\d+\.\d+ \| {re.escape(HOSTNAME)}|hostname: {re.escape(HOSTNAME)}", timeout=600)
     vm.expect(rf"{re.escape(STATIC_IP)}/24", timeout=300)  # the management address, from the kickstart
@@ -153,6 +156,11 @@ def boot_installed(node: InstalledNode, work: Path, firmware: str) -> dict[str, 
         assert "BOOTX64.EFI" in out, out  # the removable path OVMF falls back to (no NVRAM entry)
         addr = vm_ssh(vm, node.key, f"ip -o -4 addr show | grep -F ' {STATIC_IP}/24'").stdout
         assert STATIC_IP in addr
+        # the live console= arguments were carried into the installed bootloader (not in the kickstart)
+        boot = vm_ssh(vm, node.key, "cat /proc/cmdline; grep -E '^GRUB_(TERMINAL|SERIAL_COMMAND)' /etc/default/grub"
+                      ).stdout
+        assert "console=ttyS0,115200n8" in boot and "GRUB_TERMINAL='console serial'" in boot, boot
+        assert "--unit=0 --speed=115200" in boot and "inst.ks" not in boot, boot
         vm.poweroff()
     finally:
         vm.kill()

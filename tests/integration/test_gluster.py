@@ -34,8 +34,9 @@ if os.geteuid() != 0 or not all(needs) or not os.path.exists("/usr/sbin/sshd"):
 from tests.integration.nshosts import NsCluster, NsHost, spec_data  # noqa: E402
 
 WORKDIR = "/tmp/hcinode-gluster-it"
-# two of the three oVirt HCI volumes, sized down: a third adds ~30 s and tests nothing new
-VOLUMES = [{"name": "engine", "size": "400M", "thin": False},
+# two of the three oVirt HCI volumes, sized down: a third adds ~30 s and tests nothing new. The
+# HCI wizard's per-volume mix: engine "replica 3 arbiter 1" (its arbiter brick on host 3), data replica 3
+VOLUMES = [{"name": "engine", "size": "400M", "thin": False, "arbiter": True},
            {"name": "data", "size": "400M", "thin": False}]
 
 
@@ -117,6 +118,8 @@ def test_deploy_survive_heal_rerun_teardown(cluster: NsCluster, spec_file: str,
             assert f"/run/gluster_bricks/{vol} xfs" in mounts
     info = h1.run("gluster", "volume", "info", "data").stdout
     assert "Number of Bricks: 1 x 3 = 3" in info and "performance.strict-o-direct: on" in info
+    engine = h1.run("gluster", "volume", "info", "engine").stdout
+    assert "Number of Bricks: 1 x (2 + 1) = 3" in engine and "(arbiter)" in engine, engine
     assert "network.ping-timeout: 30" in info and "features.shard: on" in info  # virt group + HCI options
 
     stage('deployed')

@@ -31,7 +31,8 @@ def assert_golden(name: str, text: str) -> None:
 
 @pytest.mark.parametrize("spec_name,golden", [("spec-jbod.yaml", "deploy-jbod.txt"),
                                                ("spec-raid6.yaml", "deploy-raid6.txt"),
-                                               ("spec-nolvm.yaml", "deploy-nolvm.txt")])
+                                               ("spec-nolvm.yaml", "deploy-nolvm.txt"),
+                                               ("spec-arbiter-mix.yaml", "deploy-arbiter-mix.txt")])
 def test_deploy_plan_golden(spec_name: str, golden: str) -> None:
     assert_golden(golden, deploy_plan(load(spec_name)).combined().render_text())
 

@@ -93,7 +93,7 @@ class Root(urwid.Widget):
         except urwid.ExitMainLoop:
             raise
         except Exception as exc:  # noqa: BLE001 - show it, keep running
-            log.exception("key %r failed", key)
+            log.exception("a key press failed")  # (never the key: it may be a character of a password)
             self.app.show_error("Something went wrong", exc)
             return None
 

@@ -223,7 +223,7 @@ def parse(text: str, *, source: str = "kickstart", follow_includes: bool = False
             # (pykickstart warns about every VLAN on the same parent; real duplicates are checked by us)
             report.warning("kickstart", str(w.message).strip())
     for lineno, message in sorted(problems, key=lambda p: p[0]):
-        if lineno in secret_lines and "Unexpected arguments" in message:
+        if lineno in secret_lines and _extra_words(message):
             # pykickstart lists the extra words: the rest of a password with a space in it
             cmd = secret_lines[lineno]
             message = (f"{cmd}: the password is more than one word; quote a password with spaces "
@@ -259,7 +259,7 @@ def _scan_secrets(text: str) -> tuple[dict[int, str], list[int]]:
             continue
         if section == "%hcinode" and re.match(r"^join_token\b", line):
             lines[lineno] = "join_token"
-            value = re.sub(r"^join_token\s*[=:]?\s*", "", line)
+            value = re.split(r"\s+#", re.sub(r"^join_token\s*[=:]?\s*", "", line))[0]
             for word in (value, value.strip("'\""), *value.split()):
                 Secret(word)
         elif not section and words[0] in _PASSWORD_OPTIONS:
@@ -274,12 +274,21 @@ def _scan_secrets(text: str) -> tuple[dict[int, str], list[int]]:
     return lines, cut
 
 
+def _extra_words(message: str) -> bool:
+    """pykickstart's "Unexpected arguments to rootpw command: ['x']" / "unrecognized arguments: x"
+    name words that are not options: on a password line, pieces of the password."""
+    m = re.match(r"^(?:Unexpected arguments to \S+ command|unrecognized arguments):(.*)$", message, re.S)
+    return m is not None and any(not w.strip("[]',\"").startswith("--") for w in m.group(1).split())
+
+
 def _password_words(words: list[str], options: tuple[str, ...]) -> list[str]:
     """The words of a rootpw/user line that are (part of) the password: rootpw's positional words;
     user's --password value and the words after it up to the next option."""
     out: list[str] = []
     taking = options == ("",)
     for word in words[1:]:
+        if word.startswith("#"):
+            break  # a comment (a '#' inside a word is _unquoted_hash's business)
         if word.startswith("--password="):
             out.append(word.split("=", 1)[1])
             taking = True

@@ -141,6 +141,7 @@ def _read_or_create_key() -> bytes:
     from nodecore.paths import state_dir
 
     try:
+        os.makedirs(state_dir(), mode=0o700, exist_ok=True)
         path = os.path.join(state_dir(), KEY_FILE)
         tmp = f"{path}.{os.getpid()}.tmp"
         if not os.path.exists(path):

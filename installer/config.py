@@ -7,12 +7,11 @@ only as crypt(3) hashes: a plaintext password is hashed the moment it is read.
 
 from __future__ import annotations
 
-import secrets as _random
 import warnings
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from nodecore.secrets import Secret
+from nodecore.secrets import Secret, stable_salt
 
 with warnings.catch_warnings():
     # crypt is deprecated (removed in 3.13) but is the stdlib's only crypt(3); the node image runs 3.11.
@@ -282,11 +281,12 @@ def recommended_swap_mib(memory_bytes: int, *, hibernation: bool = False, disk_m
     return max(swap, 256)
 
 
-def hash_password(plain: str, salt: str | None = None) -> str:
-    """SHA-512 crypt, the format every Debian/RHEL login accepts (yescrypt would need libxcrypt's API)."""
+def hash_password(plain: str, salt: str | None = None, account: str = "root") -> str:
+    """SHA-512 crypt, the format every Debian/RHEL login accepts (yescrypt would need libxcrypt's API).
+    The salt is keyed rather than random: the same password of the same account hashes the same on
+    this machine, so a re-parsed kickstart gives the same plan and its journal resumes."""
     if salt is None:
-        alphabet = "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-        salt = "".join(_random.choice(alphabet) for _ in range(16))
+        salt = stable_salt(plain, account)
     return _crypt.crypt(plain, f"$6${salt}$")
 
 

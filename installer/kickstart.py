@@ -48,7 +48,7 @@ from installer.config import (
     password_problems,
 )
 from nodecore.report import ValidationReport
-from nodecore.secrets import Secret
+from nodecore.secrets import Secret, mask_url
 
 SUPPORTED_COMMANDS = frozenset({
     "network", "rootpw", "sshkey", "user", "timezone", "timesource", "keyboard", "lang", "zerombr",
@@ -221,6 +221,7 @@ def _unsupported_options(cmd: str, lineno: int, data: Any, default: dict[str, An
 def parse(text: str, *, source: str = "kickstart", follow_includes: bool = False) -> ParsedKickstart:
     """Parse kickstart text into an InstallConfig; every problem lands in the report."""
     report = ValidationReport(source=source)
+    secret_lines, hash_cut = _scan_secrets(text)
     handler = makeVersion()
     parser = _Parser(handler, follow_includes)
     with warnings.catch_warnings(record=True) as caught:
@@ -241,11 +242,99 @@ def parse(text: str, *, source: str = "kickstart", follow_includes: bool = False
             # (pykickstart warns about every VLAN on the same parent; real duplicates are checked by us)
             report.warning("kickstart", str(w.message).strip())
     for lineno, message in sorted(problems, key=lambda p: p[0]):
+        if lineno in secret_lines and _extra_words(message):
+            # pykickstart lists the extra words: the rest of a password with a space in it
+            cmd = secret_lines[lineno]
+            message = (f"{cmd}: the password is more than one word; quote a password with spaces "
+                       f"(--password='...' or rootpw --plaintext '...')")
         report.error(_at(lineno), message)
+    for lineno in hash_cut:
+        report.error(_at(lineno), f"{secret_lines[lineno]}: '#' inside an unquoted password starts a kickstart "
+                     "comment, so the password would be cut there", "put the password in single quotes")
 
     config = _translate(handler, parser, report)
     report.problems.sort(key=lambda p: (p.severity != "error", _line_of(p.field)))
     return ParsedKickstart(config, report, tuple(parser.includes))
+
+
+_PASSWORD_OPTIONS = {"rootpw": ("",), "user": ("--password", "--password=")}
+
+
+def _scan_secrets(text: str) -> tuple[dict[int, str], list[int]]:
+    """Before pykickstart sees the text: register every word of a password or join token as a Secret
+    (so no error message or log line can show it, even one that pykickstart builds from the line),
+    and find unquoted passwords with a '#' in them (pykickstart, like anaconda, cuts a word at '#').
+    Returns {line number: command} of the lines that carry a secret, and the lines with such a cut."""
+    lines: dict[int, str] = {}
+    cut: list[int] = []
+    section = ""
+    for lineno, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        words = line.split()
+        if not words:
+            continue
+        if words[0].startswith("%") and words[0] not in ("%include", "%ksappend"):
+            section = "" if words[0] == "%end" else words[0]
+            continue
+        if section == "%hcinode" and re.match(r"^join_token\b", line):
+            lines[lineno] = "join_token"
+            value = re.split(r"\s+#", re.sub(r"^join_token\s*[=:]?\s*", "", line))[0]
+            for word in (value, value.strip("'\""), *value.split()):
+                Secret(word)
+        elif not section and words[0] in _PASSWORD_OPTIONS:
+            secret_words = _password_words(words, _PASSWORD_OPTIONS[words[0]])
+            if secret_words:
+                lines[lineno] = words[0]
+                for word in secret_words:
+                    Secret(word)
+                    Secret(word.strip("'\""))
+                if _unquoted_hash(line):
+                    cut.append(lineno)
+    return lines, cut
+
+
+def _extra_words(message: str) -> bool:
+    """pykickstart's "Unexpected arguments to rootpw command: ['x']" / "unrecognized arguments: x"
+    name words that are not options: on a password line, pieces of the password."""
+    m = re.match(r"^(?:Unexpected arguments to \S+ command|unrecognized arguments):(.*)$", message, re.S)
+    return m is not None and any(not w.strip("[]',\"").startswith("--") for w in m.group(1).split())
+
+
+def _password_words(words: list[str], options: tuple[str, ...]) -> list[str]:
+    """The words of a rootpw/user line that are (part of) the password: rootpw's positional words;
+    user's --password value and the words after it up to the next option."""
+    out: list[str] = []
+    taking = options == ("",)
+    for word in words[1:]:
+        if word.startswith("#"):
+            break  # a comment (a '#' inside a word is _unquoted_hash's business)
+        if word.startswith("--password="):
+            out.append(word.split("=", 1)[1])
+            taking = True
+        elif word == "--password":
+            taking = True
+        elif word.startswith("--"):
+            taking = options == ("",)
+        elif taking:
+            out.append(word)
+    return [w for w in out if w]
+
+
+def _unquoted_hash(line: str) -> bool:
+    """A '#' in the middle of an unquoted word (shlex, as pykickstart uses it, ends the line there);
+    a '#' after a space starts an ordinary comment."""
+    quote = ""
+    previous = " "
+    for char in line:
+        if quote:
+            if char == quote:
+                quote = ""
+        elif char in "'\"":
+            quote = char
+        elif char == "#":
+            return not previous.isspace()
+        previous = char
+    return False
 
 
 def _translate(h: Any, parser: _Parser, report: ValidationReport) -> InstallConfig:
@@ -308,11 +397,13 @@ def _translate(h: Any, parser: _Parser, report: ValidationReport) -> InstallConf
     rp = c["rootpw"]
     rootpw = RootPassword(locked=bool(rp.lock))
     if rp.seen and rp.password:
-        rootpw = RootPassword(_password_hash(rp.password, rp.isCrypted, "rootpw", rp.lineno, report), bool(rp.lock))
+        rootpw = RootPassword(_password_hash(rp.password, rp.isCrypted, "rootpw", rp.lineno, report, "root"),
+                              bool(rp.lock))
 
     users = []
     for ud in c["user"].dataList():
-        pw = _password_hash(ud.password, ud.isCrypted, f"user {ud.name}", ud.lineno, report) if ud.password else ""
+        pw = _password_hash(ud.password, ud.isCrypted, f"user {ud.name}", ud.lineno, report,
+                            ud.name) if ud.password else ""
         users.append(User(name=ud.name, password_hash=pw, groups=_split(ud.groups), uid=ud.uid,
                           gecos=ud.gecos or "", homedir=ud.homedir or "", shell=ud.shell or "",
                           locked=bool(ud.lock), lineno=ud.lineno))
@@ -399,7 +490,8 @@ def _network_devices(d: NetworkDevice) -> list[NetworkDevice]:
                             bridgeslaves=tuple(v.connection_name for v in vlans))]
 
 
-def _password_hash(value: str, is_crypted: bool, what: str, lineno: int, report: ValidationReport) -> str:
+def _password_hash(value: str, is_crypted: bool, what: str, lineno: int, report: ValidationReport,
+                   account: str) -> str:
     if is_crypted:
         scheme = hash_scheme(value)
         if scheme is None:
@@ -410,7 +502,7 @@ def _password_hash(value: str, is_crypted: bool, what: str, lineno: int, report:
         return value
     for problem in password_problems(value):
         report.error(_at(lineno), f"{what}: the password {problem}")
-    return hash_password(value)
+    return hash_password(value, account=account)
 
 
 def _storage(c: Any, report: ValidationReport) -> Storage:
@@ -464,7 +556,9 @@ def _node_settings(section: _HcinodeSection, report: ValidationReport) -> NodeSe
             continue
         m = re.match(r"^([A-Za-z_]+)\s*(?:=|\s)\s*(.*)$", line)
         if not m:
-            report.error(_at(lineno), f"%hcinode: expected 'key = value', got {line!r}")
+            # (not echoing the line: it may be a join token pasted with the wrong separator)
+            report.error(_at(lineno), "%hcinode: expected 'key = value' on this line",
+                         "known keys: " + ", ".join(NODE_KEYS))
             continue
         key, value = m.group(1), m.group(2).strip().strip('"')
         if key not in NODE_KEYS:
@@ -474,7 +568,7 @@ def _node_settings(section: _HcinodeSection, report: ValidationReport) -> NodeSe
             report.error(_at(lineno), f"%hcinode: gluster_role must be one of {', '.join(GLUSTER_ROLES)}")
             continue
         if key == "engine_url" and not re.match(r"^https?://\S+$", value):
-            report.error(_at(lineno), f"%hcinode: engine_url {value!r} is not an http(s) URL")
+            report.error(_at(lineno), f"%hcinode: engine_url {mask_url(value)!r} is not an http(s) URL")
         if key == "ca_fingerprint" and not re.match(r"^(sha256:)?([0-9A-Fa-f]{2}:?){32}$", value):
             report.error(_at(lineno), "%hcinode: ca_fingerprint must be a SHA-256 fingerprint (64 hex digits)")
         values[key] = Secret(value) if key == "join_token" else value

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from nodecore.runner import Runner
+from nodecore.secrets import mask_url, redact, register_url
 
 log = logging.getLogger("hcinode.installer.sources")
 
@@ -31,7 +32,9 @@ LIVE_MEDIUM = "/run/live/medium"
 
 
 class SourceError(RuntimeError):
-    pass
+    def __init__(self, message: str) -> None:
+        # a URL's password or token never travels in an error (requests quotes the URL in its own)
+        super().__init__(redact(message))
 
 
 @dataclass(frozen=True)
@@ -41,12 +44,13 @@ class KickstartSource:
     path: str = ""  # path on the device (hd:, cdrom:)
 
     def describe(self) -> str:
-        return {"http": self.location, "file": self.location,
+        return {"http": mask_url(self.location), "file": self.location,
                 "hd": f"{self.path} on {self.location}", "cdrom": f"{self.path} on the boot media"}[self.kind]
 
 
 def parse_source(value: str) -> KickstartSource:
     if re.match(r"^https?://", value):
+        register_url(value)  # from here on redact() scrubs its credentials from every log line and error
         return KickstartSource("http", value)
     if value.startswith("file://"):
         return KickstartSource("file", value[len("file://"):])
@@ -122,6 +126,8 @@ def local_address_for(url: str) -> str:
 def download(url: str, dest: str, *, attempts: int = 6, backoff: float = 1.0) -> None:
     """Stream a (large) file to dest with the same retries; written beside and renamed when complete."""
     import requests
+
+    register_url(url)
 
     delay = backoff
     last = ""

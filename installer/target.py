@@ -22,6 +22,7 @@ from typing import Any
 
 from installer.storage import Layout
 from nodecore.runner import Runner
+from nodecore.secrets import mask_url, redact
 
 log = logging.getLogger("hcinode.installer")
 
@@ -341,7 +342,8 @@ def reset_identity(runner: Runner, params: Mapping[str, Any]) -> None:
         os.remove(wants)
     # first boot of an installed node must not look like the live medium
     runner.write_file(os.path.join(target, "etc/hcinode/installed"),
-                      json.dumps({"installed": int(time.time()), "kickstart": params.get("source", "")}) + "\n")
+                      json.dumps({"installed": int(time.time()),
+                                  "kickstart": mask_url(params.get("source", ""))}) + "\n")
 
 
 def first_boot_network(runner: Runner, params: Mapping[str, Any]) -> None:
@@ -650,14 +652,27 @@ def keep_logs(runner: Runner, params: Mapping[str, Any]) -> None:
 
 
 TARGET_LOG_DIR = "var/log/hcinode-install"
+# Only logs that cannot hold a secret go onto the disk (nothing else in the work dir is copied):
+# - hcinode-ks.cfg: the kickstart as we rendered it: passwords as crypt hashes, no join token;
+# - ks-script-*.log: what the kickstart's own scripts printed (anaconda keeps these too);
+# - hcinode.log (given as `extra`): our log, INFO lines written through the redacting formatter;
+#   no key press or form value is ever logged (nodecore.cli.setup_logging).
+# Not copied: the *.script bodies (the kickstart's text again, as run) and anything unknown.
+# Every file is copied through redact() as well (a script may echo a password of the kickstart;
+# the hashes are masked too) and kept 0600 in a 0700 directory.
+KEPT_LOGS = ("hcinode-ks.cfg", "ks-script-*.log")
 
 
 def keep_logs_on_target(runner: Runner, target: str, log_dir: str, extra: Any = ()) -> str:
     dest = os.path.join(target, TARGET_LOG_DIR)
-    os.makedirs(dest, exist_ok=True)
-    for src in [*glob.glob(os.path.join(log_dir, "*")), *extra]:
+    os.makedirs(dest, mode=0o700, exist_ok=True)
+    os.chmod(dest, 0o700)
+    sources = [path for pattern in KEPT_LOGS for path in sorted(glob.glob(os.path.join(log_dir, pattern)))]
+    for src in [*sources, *extra]:
         if os.path.isfile(src):
-            shutil.copy(src, dest)
+            with open(src, encoding="utf-8", errors="replace") as f:
+                text = f.read()
+            runner.write_file(os.path.join(dest, os.path.basename(src)), redact(text), 0o600)
     runner.run(["sync"], check=False)  # a failed install may be powered off next: the logs must be on disk
     return dest
 

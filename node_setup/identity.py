@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from node_setup.model import NodeConfig, Ssh, Syslog
 from nodecore.plan import Step
-from nodecore.secrets import Secret
+from nodecore.secrets import Secret, stable_salt
 
 ADMIN_USER = "root"
 SSH_UNIT = "ssh.service"
@@ -30,7 +30,8 @@ def hash_password(password: Secret) -> Secret:
         # crypt is deprecated in 3.11 and gone in 3.13; the image ships Debian's 3.11 (see DESIGN.md)
         warnings.simplefilter("ignore", DeprecationWarning)
         import crypt
-    return Secret(crypt.crypt(value, crypt.mksalt(crypt.METHOD_SHA512)))
+    # a keyed salt (not a random one): the same password gives the same plan, whose journal resumes
+    return Secret(crypt.crypt(value, f"$6${stable_salt(value, ADMIN_USER)}$"))
 
 
 def set_shadow_hash(shadow: str, user: str, hashed: str) -> str:

@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import io
 import logging
+import logging.handlers
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -36,14 +38,38 @@ class _RedactingFormatter(logging.Formatter):
         return redact(super().format(record))
 
 
+LOG_MAX_BYTES = 5 * 1024 * 1024  # then hcinode.log.1 .. .3: at most 20 MiB of log, ever
+LOG_BACKUPS = 3
+# Loggers that are never below WARNING, whatever -v says: urwid's own (its event loop and screen
+# log every decoded key and every idle wake-up at DEBUG; they are named after urwid's modules and,
+# for widget and screen subclasses, after ours: "tui.app.SerialSafeScreen"). Our code logs as "hcinode.*".
+QUIET_LOGGERS = ("urwid", "tui")
+
+
+class _PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """A size-capped, rotated log file that is only ever readable by its owner (0600), also when
+    an older version left it 0644 and for every file a rotation starts."""
+
+    def _open(self) -> io.TextIOWrapper:
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.fchmod(fd, 0o600)
+        return os.fdopen(fd, "a", encoding=self.encoding, errors=self.errors)
+
+
 def setup_logging(verbose: bool, log_file: str | None) -> str:
+    """INFO to the log file (DEBUG with -v, also on stderr). No key press or form value is ever
+    logged: urwid's loggers stay at WARNING, and our code logs what happened, never what was typed."""
     path = log_file or os.path.join(log_dir(), "hcinode.log")
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     root = logging.getLogger()
-    root.setLevel(logging.DEBUG)
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
     for handler in list(root.handlers):
         root.removeHandler(handler)
-    file_handler = logging.FileHandler(path, encoding="utf-8")
+        handler.close()
+    file_handler = _PrivateRotatingFileHandler(path, maxBytes=LOG_MAX_BYTES, backupCount=LOG_BACKUPS,
+                                               encoding="utf-8")
     file_handler.setFormatter(_RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root.addHandler(file_handler)
     if verbose:
@@ -130,7 +156,8 @@ def render_facts(host: HostFacts) -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hcinode", description="hyperconverged virtualization node")
     parser.add_argument("--version", action="version", version=f"hcinode {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log to stderr as well as the log file")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="log DEBUG lines (never keys or typed values), to stderr as well as the log file")
     parser.add_argument("--log-file", help="log file (default: /var/log/hcinode/hcinode.log, or "
                         "~/.local/state/hcinode/log/ when not root)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -3,7 +3,9 @@
 A Step either runs an argv or calls a named action (a function registered with the executor,
 for work that is not one command: writing a file, waiting for a condition). Its id is a hash
 of its canonical JSON, so the same step has the same id in every run and the journal can tell
-which steps a crashed apply already finished (osbuild does the same for its stages).
+which steps a crashed apply already finished (osbuild does the same for its stages). A secret
+enters the id as its keyed fingerprint (nodecore.secrets): never the value, never the constant
+mask, so a step with a new password is a new step. Everything a plan prints goes through redact().
 """
 
 from __future__ import annotations
@@ -15,21 +17,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from nodecore.secrets import MASK, Secret
+from nodecore.secrets import MASK, Secret, redact
 
 
-def _jsonable(value: Any) -> Any:
+def _jsonable(value: Any, identity: bool = False) -> Any:
+    """JSON-ready data; a Secret becomes the mask (for showing) or its fingerprint (identity=True)."""
     if isinstance(value, Secret):
-        return MASK
+        return value.fingerprint() if identity else MASK
     if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in sorted(value.items())}
+        return {str(k): _jsonable(v, identity) for k, v in sorted(value.items())}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [_jsonable(v, identity) for v in value]
     return value
 
 
-def canonical_json(value: Any) -> str:
-    return json.dumps(_jsonable(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+def canonical_json(value: Any, identity: bool = False) -> str:
+    return json.dumps(_jsonable(value, identity), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 @dataclass(frozen=True)
@@ -74,16 +77,18 @@ class Step:
 
     @property
     def id(self) -> str:
-        content = {"title": self.title, "argv": self.argv, "action": self.action, "params": self.params,
-                   "check": self.check, "host": self.host}
-        return hashlib.sha256(canonical_json(content).encode()).hexdigest()[:16]
+        content: dict[str, Any] = {"title": self.title, "argv": self.argv, "action": self.action,
+                                   "params": self.params, "check": self.check, "host": self.host}
+        if self.stdin is not None:  # (absent when None: ids of steps without stdin stay as they were)
+            content["stdin"] = self.stdin
+        return hashlib.sha256(canonical_json(content, identity=True).encode()).hexdigest()[:16]
 
     def describe(self) -> str:
         """One line: the command, or the action with its parameters."""
         if self.argv:
-            return shlex.join(self.argv)
+            return redact(shlex.join(self.argv))
         args = ", ".join(f"{k}={_short(v)}" for k, v in sorted(_jsonable(self.params).items()))
-        return f"{self.action}({args})"
+        return redact(f"{self.action}({args})")
 
 
 def _short(value: Any, limit: int = 60) -> str:
@@ -128,14 +133,14 @@ class Plan:
             where = f"[{step.host}] " if step.host else ""
             lines.append(f"{i:>{width}}. {where}{step.title}")
             lines.append(f"{' ' * width}    $ {step.describe()}")
-        return "\n".join(lines)
+        return redact("\n".join(lines))
 
     def to_dict(self) -> dict[str, Any]:
         return {"title": self.title, "id": self.id, "summary": _jsonable(self.summary),
                 "steps": [s.to_dict() for s in self.steps]}
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
+        return redact(json.dumps(self.to_dict(), indent=2, ensure_ascii=False))
 
 
 def _render_value(value: Any) -> list[str]:

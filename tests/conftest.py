@@ -1,11 +1,13 @@
-"""Options for the whole test tree."""
+"""Options and fixtures for the whole test tree."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
 
+import nodecore.secrets
 from tests.goldenfiles import ENV
 
 
@@ -17,3 +19,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("--regenerate"):
         os.environ[ENV] = "1"
+
+
+@pytest.fixture(autouse=True)
+def fixed_secret_key() -> Iterator[bytes]:
+    """Step ids and password salts of secrets are HMACs under a per-machine key (nodecore.secrets):
+    tests use a fixed one, so golden plans are the same on every machine and no test writes the
+    key of the machine it runs on."""
+    key = b"hcinode-test-key-".ljust(32, b"0")
+    saved = nodecore.secrets._key
+    nodecore.secrets._key = key
+    yield key
+    nodecore.secrets._key = saved

@@ -93,7 +93,7 @@ class Root(urwid.Widget):
         except urwid.ExitMainLoop:
             raise
         except Exception as exc:  # noqa: BLE001 - show it, keep running
-            log.exception("key %r failed", key)
+            log.exception("a key press failed")  # (never the key: it may be a character of a password)
             self.app.show_error("Something went wrong", exc)
             return None
 
@@ -391,8 +391,9 @@ class App:
         if self.mode != "node" or self.locked:
             return
         if not self.ctx.services.has_password():
-            self.show_message("Lock", "The admin account has no password, so the console cannot be locked. "
-                              "Set one on the Security page first.")
+            self.show_message("Lock", "The console cannot be locked: root has no password and no member of "
+                              "sudo or wheel has one, so nobody could unlock it. Set root's password on the "
+                              "Security page first.")
             return
         self.locked = True
         self.lock_screen = LockScreen(self)

@@ -25,7 +25,7 @@ class LockScreen(urwid.WidgetWrap):
             urwid.Text(("title", f"hcinode {app.ctx.version}  |  {f.hostname}"), align="center"),
             urwid.Divider(),
             urwid.Text("This console is locked.", align="center"),
-            urwid.Text(f"Enter the password of '{app.ctx.services.admin_user}' to unlock.", align="center"),
+            urwid.Text(f"Enter the password of '{app.ctx.services.unlock_user()}' to unlock.", align="center"),
             urwid.Divider(),
             urwid.Columns([(12, urwid.Text("Password: ")), urwid.AttrMap(self.password, "edit", "edit_focus")]),
             urwid.Divider(),
@@ -39,6 +39,7 @@ class LockScreen(urwid.WidgetWrap):
         if key != "enter":
             return super().keypress(size, key)
         if time.monotonic() < self._not_before:
+            self.password.set_edit_text("")  # what was typed is never left on the screen
             self.status.set_text(("warning", "Please wait a moment before trying again."))
             return None
         ok = self.app.ctx.services.verify_password(self.password.edit_text)

@@ -20,14 +20,22 @@ from nodecore.runner import LocalRunner, Runner
 log = logging.getLogger("hcinode.tui")
 
 ADMIN_USER = "root"
+ADMIN_GROUPS = ("sudo", "wheel")  # members may unlock the console when root has no password
+
+
+def _usable(stored: str | None) -> bool:
+    """A crypt hash one can log in with: not empty, not locked (!) and not disabled (*)."""
+    return bool(stored) and stored is not None and stored[0] not in "!*"
 
 
 class Services:
     def __init__(self, runner: Runner | None = None, admin_user: str = ADMIN_USER,
-                 shadow_path: str = "/etc/shadow", hcinode_log: str | None = None) -> None:
+                 shadow_path: str = "/etc/shadow", hcinode_log: str | None = None,
+                 group_path: str = "/etc/group") -> None:
         self.runner = runner or LocalRunner(default_timeout=10)
         self.admin_user = admin_user
         self.shadow_path = shadow_path
+        self.group_path = group_path
         self.hcinode_log = hcinode_log or os.path.join(log_dir(), "hcinode.log")
 
     def running_vms(self) -> list[str] | None:
@@ -93,25 +101,43 @@ class Services:
         """(check, target, ok, detail) for: ping each gateway, ping each host, resolve the name."""
         return [(r.check, r.target, r.ok, r.detail) for r in test_network(self.runner, gateways, hosts, name)]
 
-    def admin_password_hash(self) -> str | None:
+    def password_hash(self, user: str) -> str | None:
         try:
             with open(self.shadow_path, encoding="utf-8") as f:
                 for line in f:
                     parts = line.split(":")
-                    if parts[0] == self.admin_user and len(parts) > 1:
+                    if parts[0] == user and len(parts) > 1:
                         return parts[1]
         except OSError:
             return None
         return None
 
+    def admin_password_hash(self) -> str | None:
+        return self.password_hash(self.admin_user)
+
+    def unlock_user(self) -> str | None:
+        """Whose password unlocks the console: root's when it has one; on a node whose root is locked
+        (`rootpw --lock` + `sshkey`, a common kickstart) the first member of sudo/wheel with a
+        password; None when nobody could unlock it (then the console refuses to lock)."""
+        candidates = [self.admin_user]
+        try:
+            with open(self.group_path, encoding="utf-8") as f:
+                for line in f:
+                    parts = line.rstrip("\n").split(":")
+                    if len(parts) == 4 and parts[0] in ADMIN_GROUPS:
+                        candidates += [u for u in parts[3].split(",") if u]
+        except OSError:
+            pass
+        return next((u for u in candidates if _usable(self.password_hash(u))), None)
+
     def has_password(self) -> bool:
-        stored = self.admin_password_hash()
-        return stored is not None and stored != "" and stored[0] not in "!*"
+        return self.unlock_user() is not None
 
     def verify_password(self, password: str) -> bool | None:
-        """True/False; None when the admin has no usable password (the console cannot lock then)."""
-        stored = self.admin_password_hash()
-        if not stored or stored[0] in "!*":
+        """True/False for the unlock user's password; None when nobody has a usable password."""
+        user = self.unlock_user()
+        stored = self.password_hash(user) if user else None
+        if not stored or not _usable(stored):
             return None
         import warnings
 

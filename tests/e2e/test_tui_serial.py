@@ -8,16 +8,19 @@ are drawn in one attribute run (a label, a title), not for whole lines.
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.vm import Disk, make_disk
+from tests.e2e.vm import VM, Disk, make_disk, root_shell
 
 BOOT_TIMEOUT = 900  # TCG on 2 cores shared with other VM tests: boots took 3-10+ minutes here
 INSTALL_TIMEOUT = 3600  # initramfs and grub under TCG on a loaded machine take long
-PASSWORD = "Serial-pass-42"
+# A secret canary: distinctive, with a '#' (a kickstart comment character) and a '-'; searched
+# for on the installed disk after the install (as typed, URL- or base64-encoded, or key by key)
+PASSWORD = "Canary-Zq7#x9Lp"
 HOSTNAME = "tuinode.example.test"
 
 
@@ -91,3 +94,40 @@ def test_interactive_install_over_serial_then_boot_the_disk(vm_factory, tui_iso,
     installed.expect("Node status", timeout=BOOT_TIMEOUT)  # the node pages, not the installer
     installed.expect(HOSTNAME.split(".")[0], timeout=60)
     installed.poweroff()
+
+    # after the installer and the first boot wrote to it: the disk's logs, /root, /etc and state
+    rescue = vm_factory("tui-canary", boot="kernel", iso=tui_iso, memory=1536, disks=[Disk(disk)],
+                        kernel_args=["systemd.unit=rescue.target", "systemd.setenv=SYSTEMD_SULOGIN_FORCE=1"])
+    leaks, searched = _canary_on_the_disk(rescue, PASSWORD)
+    assert searched > 20, f"only {searched} files searched: the disk was not mounted as expected"
+    assert not leaks, f"the admin password typed over the serial console is on the installed disk: {leaks}"
+
+
+def _canary_on_the_disk(vm: VM, secret: str) -> tuple[list[str], int]:
+    """Boot the live media to a rescue shell, mount every file system of the installed disk read-only
+    and grep the places a secret could land. Returns (files with the secret, files searched)."""
+    import base64
+    import shlex
+    from urllib.parse import quote
+
+    vm.start()
+    root_shell(vm)
+    vm.run("vgchange -ay >/dev/null 2>&1; udevadm settle; mkdir -p /mnt/d", timeout=600)
+    # every LV and partition under /mnt/d/<name> (swap and the BIOS boot partition simply fail)
+    vm.run("for dev in /dev/mapper/*-* /dev/vda[0-9]*; do n=$(basename $dev); mkdir -p /mnt/d/$n; "
+           "mount -o ro $dev /mnt/d/$n 2>/dev/null || rmdir /mnt/d/$n; done; ls /mnt/d", timeout=300)
+    places = "/mnt/d/*/var/log /mnt/d/*/root /mnt/d/*/etc /mnt/d/*/var/lib/hcinode /mnt/d/*-var_log* /mnt/d/*-home*"
+    forms = [secret, quote(secret, safe=""), base64.b64encode(secret.encode()).decode()]
+    fixed = " ".join(f"-e {shlex.quote(f)}" for f in forms)
+    # one logged key per line (urwid's DEBUG log): the characters in order, anything between
+    keys = ".{0,200}".join(c if c.isalnum() else f"[{c}]" for c in secret.split("-", 1)[1])
+    out = vm.run(f"files=$(find {places} -xdev -type f -size -64M 2>/dev/null | sort -u); "
+                 f"echo SEARCHED $(echo \"$files\" | grep -c .); "
+                 f"for f in $files; do grep -a -q -F {fixed} \"$f\" && echo LEAK: $f; "
+                 f"tr '\\n' ' ' < \"$f\" | grep -a -q -E {shlex.quote(keys)} && echo LEAK-KEYS: $f; done; "
+                 "echo SEARCH-DONE", timeout=900)
+    assert "SEARCH-DONE" in out, out
+    searched = int(re.search(r"SEARCHED (\d+)", out).group(1))  # type: ignore[union-attr]
+    leaks = [line for line in out.splitlines() if line.startswith("LEAK")]
+    vm.kill()
+    return leaks, searched

@@ -19,12 +19,13 @@ class LockPage(Page):
         timeout = self.ctx.lock_timeout
         idle = f"after {timeout // 60} min without a key" if timeout >= 60 else (
             f"after {timeout} s without a key" if timeout else "never (started with --lock-timeout 0)")
-        has_password = self.ctx.services.has_password()
+        unlock_user = self.ctx.services.unlock_user()
+        has_password = unlock_user is not None
         return scroll([
             title("Lock the console"),
             urwid.Divider(),
             urwid.Text("A locked console shows nothing but the password prompt. The password of the "
-                       f"admin account '{self.ctx.services.admin_user}' unlocks it."),
+                       f"admin account '{unlock_user or self.ctx.services.admin_user}' unlocks it."),
             urwid.Divider(),
             kv("Auto-lock", idle),
             kv("Admin password", "set" if has_password else "not set: the console cannot lock",

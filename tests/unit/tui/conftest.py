@@ -55,6 +55,9 @@ class FakeServices:
     def has_password(self) -> bool:
         return self.password is not None
 
+    def unlock_user(self) -> str | None:
+        return self.admin_user if self.password is not None else None
+
     def verify_password(self, password: str) -> bool | None:
         return None if self.password is None else password == self.password
 

@@ -73,9 +73,13 @@ def run_install(install: Install, runner: Runner, *, actions: Mapping[str, Actio
     os.makedirs(paths.log_dir, exist_ok=True)
     runner.write_file(os.path.join(paths.log_dir, "hcinode-ks.cfg"), kickstart.render(install.config), 0o600)
     prepare_resume(install.plan, paths, runner, say)
+    actions = dict(ACTIONS if actions is None else actions)
+    if log_path and "keep_logs" in actions:
+        # our own log (INFO, redacted) is kept on the target after a good install too, not only a failed one
+        keep = actions["keep_logs"]
+        actions["keep_logs"] = lambda r, params: keep(r, {**params, "extra": [log_path]})
     try:
-        return pipeline.apply(install.plan, runner, name=JOURNAL_NAME,
-                              actions=ACTIONS if actions is None else actions, progress=progress,
+        return pipeline.apply(install.plan, runner, name=JOURNAL_NAME, actions=actions, progress=progress,
                               log_path=log_path)
     except ApplyFailed as exc:
         account = after_failure(exc, install, runner, log_path)

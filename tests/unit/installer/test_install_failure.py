@@ -96,3 +96,14 @@ def test_a_refusal_after_pre_scripts_ran_does_not_claim_nothing_changed(
     assert rc == 2, err
     assert "vdz" in err and "the kickstart's %pre scripts ran" in err and "nothing was changed" not in err
     assert not fake_target["ran"]
+
+
+def test_a_good_install_keeps_the_installer_log_on_the_target(
+        tmp_path: Path, fake_target: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    kept: list[Any] = []
+    fake_target["actions"]["keep_logs"] = lambda _r, params: kept.append(params)
+    log_file = tmp_path / "hcinode.log"
+    rc = main(["--log-file", str(log_file), "install", "--kickstart", str(kickstart(tmp_path)),
+               "--facts", str(FACTS), "--work-dir", str(tmp_path / "work")])
+    assert rc == 0, capsys.readouterr().err
+    assert [p.get("extra") for p in kept] == [[str(log_file)]]

@@ -2,22 +2,16 @@
 
 Kickstart (installer.kickstart) and the console's interactive installer both produce this one
 object; checks, the storage plan and the install plan only ever look at it. Passwords are kept
-only as crypt(3) hashes: a plaintext password is hashed the moment it is read.
+only as crypt(3) hashes: a plaintext password is hashed the moment it is read (nodecore.passwords).
 """
 
 from __future__ import annotations
 
-import secrets as _random
-import warnings
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from nodecore.config import MULTILINE
 from nodecore.secrets import Secret
-
-with warnings.catch_warnings():
-    # crypt is deprecated (removed in 3.13) but is the stdlib's only crypt(3); the node image runs 3.11.
-    warnings.simplefilter("ignore", DeprecationWarning)
-    import crypt as _crypt
 
 MiB = 1024 * 1024
 
@@ -185,7 +179,7 @@ class Payload:
 @dataclass(frozen=True)
 class Script:
     kind: Literal["pre", "post", "onerror"]
-    body: str
+    body: str = field(metadata=MULTILINE)  # the only multi-line text of a kickstart
     interpreter: str = "/bin/sh"
     nochroot: bool = False
     erroronfail: bool = False
@@ -230,35 +224,3 @@ class InstallConfig:
 
     def with_storage(self, storage: Storage) -> InstallConfig:
         return replace(self, storage=storage)
-
-
-HASH_PREFIXES = {"$y$": "yescrypt", "$6$": "sha512crypt", "$5$": "sha256crypt", "$2b$": "bcrypt",
-                 "$2y$": "bcrypt", "$1$": "md5crypt"}
-WEAK_HASHES = ("md5crypt",)
-
-
-def hash_password(plain: str, salt: str | None = None) -> str:
-    """SHA-512 crypt, the format every Debian/RHEL login accepts (yescrypt would need libxcrypt's API)."""
-    if salt is None:
-        alphabet = "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-        salt = "".join(_random.choice(alphabet) for _ in range(16))
-    return _crypt.crypt(plain, f"$6${salt}$")
-
-
-def hash_scheme(hashed: str) -> str | None:
-    for prefix, name in HASH_PREFIXES.items():
-        if hashed.startswith(prefix):
-            return name
-    return None
-
-
-def password_problems(plain: str) -> list[str]:
-    """The password policy, applied to plaintext before it is hashed (the TUI uses it too)."""
-    problems = []
-    if len(plain) < 8:
-        problems.append("is shorter than 8 characters")
-    classes = sum(any(f(c) for c in plain) for f in (str.islower, str.isupper, str.isdigit,
-                                                     lambda c: not c.isalnum()))
-    if len(plain) >= 8 and classes < 2:
-        problems.append("uses only one kind of character (mix letters, digits or symbols)")
-    return problems

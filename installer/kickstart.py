@@ -43,10 +43,8 @@ from installer.config import (
     Time,
     User,
     VolumeGroup,
-    hash_password,
-    hash_scheme,
-    password_problems,
 )
+from nodecore.passwords import WEAK_HASHES, hash_password, hash_problem, hash_scheme, password_problem
 from nodecore.report import ValidationReport
 from nodecore.secrets import Secret
 
@@ -342,14 +340,16 @@ def _translate(h: Any, parser: _Parser, report: ValidationReport) -> InstallConf
 def _password_hash(value: str, is_crypted: bool, what: str, lineno: int, report: ValidationReport) -> str:
     if is_crypted:
         scheme = hash_scheme(value)
-        if scheme is None:
-            report.error(_at(lineno), f"{what}: --iscrypted value is not a crypt(3) hash",
-                         "generate one with: openssl passwd -6")
-        elif scheme == "md5crypt":
+        problem = hash_problem(value)
+        if problem:
+            report.error(_at(lineno), f"{what}: the --iscrypted value {problem}",
+                         "generate one with: mkpasswd -m yescrypt, or openssl passwd -6")
+        elif scheme in WEAK_HASHES:
             report.warning(_at(lineno), f"{what}: the hash is md5crypt, which is weak; use SHA-512 ($6$)")
         return value
-    for problem in password_problems(value):
-        report.error(_at(lineno), f"{what}: the password {problem}")
+    problem = password_problem(value)
+    if problem:
+        report.error(_at(lineno), f"{what}: {problem}")
     return hash_password(value)
 
 

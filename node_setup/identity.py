@@ -8,10 +8,10 @@ password only ever travels as a crypt hash wrapped in a Secret (masked in plans,
 from __future__ import annotations
 
 import os
-import warnings
 from dataclasses import dataclass
 
 from node_setup.model import NodeConfig, Ssh, Syslog
+from nodecore import passwords
 from nodecore.plan import Step
 from nodecore.secrets import Secret
 
@@ -22,15 +22,14 @@ SSH_WANTS = "etc/systemd/system/multi-user.target.wants/ssh.service"
 
 
 def hash_password(password: Secret) -> Secret:
-    """SHA-512 crypt of a plaintext password; an existing crypt hash is kept as it is."""
+    """yescrypt hash of a plaintext password (nodecore.passwords); an existing crypt hash is kept.
+
+    validate() has checked both: the hash's alphabet has no ':' or newline, so the
+    `root:HASH` line for chpasswd -e and the shadow line stay one line with two fields."""
     value = password.reveal()
     if value.startswith("$"):
         return Secret(value)
-    with warnings.catch_warnings():
-        # crypt is deprecated in 3.11 and gone in 3.13; the image ships Debian's 3.11 (see DESIGN.md)
-        warnings.simplefilter("ignore", DeprecationWarning)
-        import crypt
-    return Secret(crypt.crypt(value, crypt.mksalt(crypt.METHOD_SHA512)))
+    return Secret(passwords.hash_password(value))
 
 
 def set_shadow_hash(shadow: str, user: str, hashed: str) -> str:

@@ -394,7 +394,7 @@ def _node_settings(section: _HcinodeSection, report: ValidationReport) -> NodeSe
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
-        m = re.match(r"^([A-Za-z_]+)\s*(?:=|\s)\s*(.*)$", line)
+        m = re.fullmatch(r"([A-Za-z_]+)\s*(?:=|\s)\s*(.*)", line)
         if not m:
             report.error(_at(lineno), f"%hcinode: expected 'key = value', got {line!r}")
             continue
@@ -405,9 +405,9 @@ def _node_settings(section: _HcinodeSection, report: ValidationReport) -> NodeSe
         if key == "gluster_role" and value not in GLUSTER_ROLES:
             report.error(_at(lineno), f"%hcinode: gluster_role must be one of {', '.join(GLUSTER_ROLES)}")
             continue
-        if key == "engine_url" and not re.match(r"^https?://\S+$", value):
+        if key == "engine_url" and not re.fullmatch(r"https?://\S+", value):
             report.error(_at(lineno), f"%hcinode: engine_url {value!r} is not an http(s) URL")
-        if key == "ca_fingerprint" and not re.match(r"^(sha256:)?([0-9A-Fa-f]{2}:?){32}$", value):
+        if key == "ca_fingerprint" and not re.fullmatch(r"(sha256:)?([0-9A-Fa-f]{2}:?){32}", value):
             report.error(_at(lineno), "%hcinode: ca_fingerprint must be a SHA-256 fingerprint (64 hex digits)")
         values[key] = Secret(value) if key == "join_token" else value
     return NodeSettings(**values)

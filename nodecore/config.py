@@ -29,7 +29,7 @@ from nodecore.secrets import MASK, Secret
 
 T = TypeVar("T")
 
-_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGTP]?)(i?B?)?\s*$", re.IGNORECASE)
+_SIZE_RE = re.compile(r" *(\d+(?:\.\d+)?) *([KMGTP]?)(i?B?)? *", re.IGNORECASE)
 _UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4, "P": 1024**5}
 
 
@@ -42,7 +42,7 @@ class Size(int):
             raise ValueError(f"not a size: {value!r}")
         if isinstance(value, int):
             return cls(value)
-        match = _SIZE_RE.match(str(value))
+        match = _SIZE_RE.fullmatch(str(value))
         if not match:
             raise ValueError(f"not a size: {value!r} (write e.g. 512M, 100G, 2T)")
         number, unit = float(match.group(1)), match.group(2).upper()

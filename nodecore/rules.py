@@ -228,9 +228,12 @@ def ssh_key(line: str) -> Bad | None:
     return None
 
 
-# --- URLs and kernel command lines -------------------------------------------------------------
+# --- live changes ------------------------------------------------------------------------------
+
+ROLLBACK_TIMEOUT_RANGE = (10, 3600)
 
 
-def kernel_args(value: str) -> Bad | None:
-    bad = control_chars(value)
-    return Bad(f"kernel arguments {bad.message}", "one line of space-separated arguments") if bad else None
+def rollback_timeout(seconds: int) -> Bad | None:
+    """0 would turn NetworkManager's checkpoint rollback (the safety net of a live change) off."""
+    low, high = ROLLBACK_TIMEOUT_RANGE
+    return None if low <= seconds <= high else Bad(f"{seconds} s is out of range", f"use {low}..{high} seconds")

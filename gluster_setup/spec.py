@@ -24,12 +24,12 @@ G = 1024 * M
 DEFAULT_OWNER_UID = 36
 DEFAULT_OWNER_GID = 36
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_HOSTNAME_RE = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)"
-                          r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
-_LVM_NAME_RE = re.compile(r"^[A-Za-z0-9+_.][A-Za-z0-9+_.-]*$")
-_FINGERPRINT_RE = re.compile(r"^SHA256:[A-Za-z0-9+/]{43}$")
-_OPTION_KEY_RE = re.compile(r"^[a-z0-9_-]+(\.[a-z0-9_-]+)+$")
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+_HOSTNAME_RE = re.compile(r"(?=.{1,253}\Z)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)"
+                          r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*")
+_LVM_NAME_RE = re.compile(r"[A-Za-z0-9+_.][A-Za-z0-9+_.-]*")
+_FINGERPRINT_RE = re.compile(r"SHA256:[A-Za-z0-9+/]{43}")
+_OPTION_KEY_RE = re.compile(r"[a-z0-9_-]+(\.[a-z0-9_-]+)+")
 
 
 @dataclass(frozen=True)
@@ -157,7 +157,7 @@ def _is_address_or_name(value: str) -> bool:
         return True
     except ValueError:
         # "10.0.0.300" matches the host name grammar but is a mistyped address (a TLD is never numeric)
-        return bool(_HOSTNAME_RE.match(value)) and not value.rsplit(".", 1)[-1].isdigit()
+        return bool(_HOSTNAME_RE.fullmatch(value)) and not value.rsplit(".", 1)[-1].isdigit()
 
 
 def validate(spec: GlusterSpec, report: ValidationReport, *, require_host_keys: bool = True) -> None:
@@ -178,6 +178,12 @@ def _check_hosts(spec: GlusterSpec, report: ValidationReport, require_host_keys:
         where = f"hosts[{i}]"
         if not _is_address_or_name(host.address):
             report.error(f"{where}.address", f"{host.address!r} is not an IP address or host name")
+        elif ":" in host.address:
+            # bricks and mounts are written host:/path, and glusterd listens on IPv4 unless every
+            # peer sets transport.address-family inet6: refused here rather than failing mid-deploy
+            report.error(f"{where}.address", f"{host.address} is an IPv6 address; Gluster storage addresses must be "
+                         "IPv4 or a host name", "use the host's IPv4 storage address (IPv6 for management is fine "
+                         "in 'name')")
         if host.name and not _is_address_or_name(host.name):
             report.error(f"{where}.name", f"{host.name!r} is not an IP address or host name")
         if host.address in seen_addr:
@@ -187,7 +193,7 @@ def _check_hosts(spec: GlusterSpec, report: ValidationReport, require_host_keys:
         if host.name and host.ssh_name in seen_name:
             report.error(f"{where}.name", f"{host.ssh_name} is also hosts[{seen_name[host.ssh_name]}]")
         seen_name.setdefault(host.ssh_name, i)
-        if host.host_key and not _FINGERPRINT_RE.match(host.host_key):
+        if host.host_key and not _FINGERPRINT_RE.fullmatch(host.host_key):
             report.error(f"{where}.host_key", f"{host.host_key!r} is not a SHA256 fingerprint",
                          "copy it from `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` on the host")
         elif not host.host_key and require_host_keys and not spec.ssh.known_hosts:
@@ -195,7 +201,7 @@ def _check_hosts(spec: GlusterSpec, report: ValidationReport, require_host_keys:
                          "hcinode never trusts a host key on first use")
         if not 0 < host.ssh_port < 65536:
             report.error(f"{where}.ssh_port", f"{host.ssh_port} is not a TCP port")
-        if host.vg_name and not _LVM_NAME_RE.match(host.vg_name):
+        if host.vg_name and not _LVM_NAME_RE.fullmatch(host.vg_name):
             report.error(f"{where}.vg_name", f"{host.vg_name!r} is not a valid LVM name")
         _check_disks(spec, host, where, report)
     n = len(spec.hosts)
@@ -283,10 +289,10 @@ def _check_volumes(spec: GlusterSpec, report: ValidationReport) -> None:
     seen: set[str] = set()
     for i, vol in enumerate(spec.volumes):
         where = f"volumes[{i}]"
-        if not _NAME_RE.match(vol.name) or len(vol.name) > 64:
+        if not _NAME_RE.fullmatch(vol.name) or len(vol.name) > 64:
             report.error(f"{where}.name", f"{vol.name!r} is not a valid volume name",
                          "letters, digits, _ . - (up to 64)")
-        elif not _LVM_NAME_RE.match(lv_name(vol)):
+        elif not _LVM_NAME_RE.fullmatch(lv_name(vol)):
             report.error(f"{where}.name", f"{vol.name!r} makes an invalid LV name")
         if vol.name in seen:
             report.error(f"{where}.name", f"volume {vol.name} is listed twice")
@@ -297,7 +303,7 @@ def _check_volumes(spec: GlusterSpec, report: ValidationReport) -> None:
         if vol.thin and not spec.lvm:
             report.warning(f"{where}.thin", "lvm: false: the brick is the whole disk, not thin")
         for key in vol.options:
-            if not _OPTION_KEY_RE.match(key):
+            if not _OPTION_KEY_RE.fullmatch(key):
                 report.error(f"{where}.options.{key}", "not a Gluster option name", "e.g. cluster.quorum-type")
         # a volume's own arbiter keeps the replica set of three: replica 3 <-> replica 3 arbiter 1
         if vol.arbiter is True and spec.replica != 3 and not spec.arbiter:
@@ -321,7 +327,7 @@ def _check_paths(spec: GlusterSpec, report: ValidationReport) -> None:
             report.error(name, f"{value!r} must be an absolute path below /")
     if spec.brick_root.rstrip("/") == spec.mount_root.rstrip("/"):
         report.error("mount_root", "bricks and client mounts must not share a directory")
-    if not _LVM_NAME_RE.match(spec.vg_name):
+    if not _LVM_NAME_RE.fullmatch(spec.vg_name):
         report.error("vg_name", f"{spec.vg_name!r} is not a valid LVM name")
     for name in ("owner_uid", "owner_gid"):
         if not 0 <= getattr(spec, name) < 2**31:
@@ -330,7 +336,7 @@ def _check_paths(spec: GlusterSpec, report: ValidationReport) -> None:
         report.error("ssh.identity", "must be an absolute path")
     if spec.ssh.known_hosts and not spec.ssh.known_hosts.startswith("/"):
         report.error("ssh.known_hosts", "must be an absolute path")
-    if not re.match(r"^[a-z_][a-z0-9_-]*$", spec.ssh.user):
+    if not re.fullmatch(r"[a-z_][a-z0-9_-]*", spec.ssh.user):
         report.error("ssh.user", f"{spec.ssh.user!r} is not a user name")
 
 

@@ -6,6 +6,7 @@ such as a misspelt package set, missing overlay paths, bad sizes) before anythin
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import os
 import re
@@ -17,17 +18,39 @@ from nodecore.errors import InvalidInput
 from nodecore.report import ValidationReport
 
 RECIPES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "recipes")
-_PACKAGE_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
-_MODULE_DIR_RE = re.compile(r"^[A-Za-z0-9_./-]+$")
+_PACKAGE_RE = re.compile(r"[a-z0-9][a-z0-9+.-]+")
+_MODULE_DIR_RE = re.compile(r"[A-Za-z0-9_./-]+")
 
 
 def _check_packages(names: tuple[str, ...]) -> str | None:
-    bad = [n for n in names if not _PACKAGE_RE.match(n)]
+    bad = [n for n in names if not _PACKAGE_RE.fullmatch(n)]
     return f"not a Debian package name: {', '.join(bad)}" if bad else None
 
 
 def _check_url(url: str) -> str | None:
     return None if url.startswith(("http://", "https://", "file:/")) else f"not a mirror URL: {url!r}"
+
+
+def _check_module_dirs(dirs: tuple[str, ...]) -> str | None:
+    ok = all(_MODULE_DIR_RE.fullmatch(d) and ".." not in d for d in dirs)
+    return None if ok else "module dirs are relative paths like drivers/gpu"
+
+
+# trees a prune must never reach: the image's configuration and its package database
+_PROTECTED = ("etc", "var/lib/dpkg")
+
+
+def _check_prune_paths(paths: tuple[str, ...]) -> str | None:
+    """Relative globs, no '..', and none that can match /etc (a "*" or "e*/..." would delete it)."""
+    for glob in paths:
+        parts = glob.split("/")
+        if glob.startswith("/") or ".." in parts or "" in parts or "." in parts:
+            return f"prune path {glob!r} must be relative to the root and normalised (no '/', '..', '//' at its start)"
+        for protected in _PROTECTED:
+            top = protected.split("/")
+            if all(fnmatch.fnmatchcase(t, p) for t, p in zip(top, parts, strict=False)):
+                return f"prune path {glob!r} reaches /{protected}, which the node needs"
+    return None
 
 
 @dataclass(frozen=True)
@@ -83,10 +106,9 @@ class Services:
 @dataclass(frozen=True)
 class Prune:
     # directories under /usr/lib/modules/<version>/kernel/ that a server node never needs
-    kernel_module_dirs: tuple[str, ...] = field(default=(), metadata={"check": lambda v: None if all(
-        _MODULE_DIR_RE.match(d) and ".." not in d for d in v) else "module dirs are relative paths like drivers/gpu"})
+    kernel_module_dirs: tuple[str, ...] = field(default=(), metadata={"check": _check_module_dirs})
     # globs relative to the root (caches, docs that slipped through dpkg's path-exclude)
-    paths: tuple[str, ...] = ()
+    paths: tuple[str, ...] = field(default=(), metadata={"check": _check_prune_paths})
 
 
 @dataclass(frozen=True)
@@ -101,8 +123,7 @@ class Initramfs:
     include_modules: tuple[str, ...] = ()
     # directories under kernel/ dropped from the initramfs after all hooks ran (live-boot's hook
     # adds every network driver for netboot; servers need the common server NICs only)
-    exclude_module_dirs: tuple[str, ...] = field(default=(), metadata={"check": lambda v: None if all(
-        _MODULE_DIR_RE.match(d) and ".." not in d for d in v) else "module dirs are relative paths like drivers/gpu"})
+    exclude_module_dirs: tuple[str, ...] = field(default=(), metadata={"check": _check_module_dirs})
 
 
 @dataclass(frozen=True)
@@ -201,7 +222,7 @@ def validate(recipe: Recipe, report: ValidationReport) -> None:
             report.error("packages.kernel", "a bootable image needs linux-image-amd64")
         if "live-boot" not in recipe.packages.all():
             report.error("packages.boot", "a live ISO needs live-boot")
-        if not re.match(r"^[A-Z0-9_]{1,32}$", recipe.outputs.volume_id):
+        if not re.fullmatch(r"[A-Z0-9_]{1,32}", recipe.outputs.volume_id):
             report.error("outputs.volume_id", "ISO volume ids are 1-32 of A-Z, 0-9, _")
     if recipe.kind == "disk-image":
         if not recipe.outputs.qcow2:
@@ -209,7 +230,7 @@ def validate(recipe: Recipe, report: ValidationReport) -> None:
         if recipe.outputs.disk_size < Size.parse("1G"):
             report.error("outputs.disk_size", f"disk size {recipe.outputs.disk_size.human()} is too small",
                          "use at least 1G (the disk is sparse: unused space costs nothing)")
-    if recipe.hostname and not re.match(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", recipe.hostname):
+    if recipe.hostname and not re.fullmatch(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?", recipe.hostname):
         report.error("hostname", f"not a valid hostname: {recipe.hostname!r}")
 
 

@@ -3,27 +3,27 @@
 `validate(config)` looks at the config alone (what `--validate` runs, like ksvalidator plus our
 semantics); `check_host(config, facts)` adds what needs the machine: disks, NICs, sizes (what
 `--dry-run` and the real install run). Every problem is reported, never just the first.
+
+One rule set: single values are judged by `nodecore.rules` / `nodecore.passwords` (the same
+functions node_setup and the console call), and `check_first_boot` runs node_setup's own
+validation on exactly the settings the install will hand to node_setup, so nothing that
+node_setup refuses is found only at install time, after the disks were erased.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import os
 import re
 
 from installer.config import InstallConfig, NetworkDevice
+from installer.firstboot import node_settings
 from installer.storage import FSTYPES, resolve_layout
+from nodecore import rules
+from nodecore.config import check_text
 from nodecore.facts import HostFacts
 from nodecore.report import ValidationReport
 
-HOSTNAME_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
-USERNAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
-MAC = re.compile(r"^([0-9A-Fa-f]{2}[:-]){5}[0-9A-Fa-f]{2}$")
-IFNAME = re.compile(r"^[A-Za-z0-9_.:-]{1,15}$")
-BOND_MODES = ("balance-rr", "active-backup", "balance-xor", "broadcast", "802.3ad", "balance-tlb", "balance-alb",
-              "0", "1", "2", "3", "4", "5", "6")
-SSH_KEY = re.compile(r"^(ssh-(rsa|ed25519|dss)|ecdsa-sha2-nistp\d+|sk-(ssh-ed25519|ecdsa-sha2-nistp256)@openssh.com)"
-                     r" [A-Za-z0-9+/=]+( .*)?$")
+USERNAME = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 RESERVED_USERS = ("root", "daemon", "bin", "sys", "nobody", "sshd", "qemu", "libvirt-qemu", "gluster")
 
 
@@ -31,8 +31,10 @@ def _at(line: int) -> str:
     return f"kickstart:{line}" if line else "kickstart"
 
 
-def validate(config: InstallConfig, report: ValidationReport | None = None) -> ValidationReport:
+def validate(config: InstallConfig, report: ValidationReport | None = None,
+             facts: HostFacts | None = None) -> ValidationReport:
     report = report if report is not None else ValidationReport(source="kickstart")
+    check_text(config, report)  # no control character in any value (script bodies may have newlines)
     check_hostname(config, report)
     check_network(config, report)
     check_accounts(config, report)
@@ -41,12 +43,13 @@ def validate(config: InstallConfig, report: ValidationReport | None = None) -> V
     check_payload(config, report)
     check_scripts(config, report)
     resolve_layout(config, None, report)  # storage consistency that needs no disks
+    check_first_boot(config, report, facts)
     return report
 
 
 def check_host(config: InstallConfig, facts: HostFacts, report: ValidationReport | None = None) -> ValidationReport:
     """Everything `validate` checks, plus the disks and NICs of this (or a captured) machine."""
-    report = validate(config, report)
+    report = validate(config, report, facts)
     check_nics(config, facts, report)
     # disks, sizes, sector sizes, boot media: resolving the layout against the facts reports them
     resolve_layout(config, facts, report, storage_only_host=True)
@@ -59,10 +62,8 @@ def check_hostname(config: InstallConfig, report: ValidationReport) -> None:
         report.warning("network.hostname", "no hostname given; the node will be called 'hcinode'",
                        "add --hostname=NAME to a network line")
         return
-    if len(name) > 253 or not all(HOSTNAME_LABEL.match(label) for label in name.rstrip(".").split(".")):
-        line = next((d.lineno for d in config.network.devices if d.lineno), 0)
-        report.error(_at(line), f"hostname {name!r} is not a valid host name",
-                     "letters, digits and '-', labels of at most 63 characters separated by '.'")
+    line = next((d.lineno for d in config.network.devices if d.lineno), 0)
+    rules.add(report, _at(line), rules.hostname(name))
 
 
 def _ip(value: str, version: int | None = None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -84,17 +85,19 @@ def check_network(config: InstallConfig, report: ValidationReport) -> None:
         if key in seen:
             report.error(at, f"network: device {key!r} is configured twice (first at line {seen[key]})")
         seen[key] = d.lineno
-        if d.device and not (MAC.match(d.device) or IFNAME.match(d.device)):
-            report.error(at, f"network: --device={d.device!r} is neither an interface name nor a MAC address")
+        if d.device and rules.mac(d.device) and d.device not in ("link", "bootif"):
+            _network(report, at, rules.ifname(d.device))
+        if d.interfacename:
+            _network(report, at, rules.ifname(d.interfacename))
         if d.kind in ("bond", "bridge") and d.device in ("link", "bootif"):
             report.error(at, f"network: a {d.kind} needs a name for --device (not {d.device!r})")
         _check_ipv4(d, at, report)
         _check_ipv6(d, at, report)
         for ns in d.nameservers:
-            if _ip(ns) is None:
-                report.error(at, f"network: nameserver {ns!r} is not an IP address")
-        if d.vlanid is not None and not 1 <= d.vlanid <= 4094:
-            report.error(at, f"network: --vlanid={d.vlanid} is outside 1-4094")
+            if rules.ip_address(ns):
+                report.error(at, f"network: nameserver {ns!r} is not an IP address", "DNS servers are given by address")
+        if d.vlanid is not None:
+            _network(report, at, rules.vlan_id(d.vlanid))
         if d.mtu is not None and not 576 <= d.mtu <= 9216:
             report.error(at, f"network: --mtu={d.mtu} is outside 576-9216")
         for slave in d.bondslaves + d.bridgeslaves:
@@ -107,9 +110,8 @@ def check_network(config: InstallConfig, report: ValidationReport) -> None:
                 key, _, val = o.partition("=")
                 if key:
                     opts[key] = val
-            mode = opts.get("mode", "balance-rr")
-            if mode not in BOND_MODES:
-                report.error(at, f"network: bond mode {mode!r} is unknown", "e.g. active-backup or 802.3ad")
+            _network(report, at, rules.bond_mode(opts.get("mode", "active-backup")))
+            # further options are node_setup's rule (check_first_boot), with this line's number
             if "miimon" in opts and not opts["miimon"].isdigit():
                 report.error(at, f"network: bond miimon={opts['miimon']!r} is not a number")
         if d.bondopts and not d.bondslaves:
@@ -118,6 +120,11 @@ def check_network(config: InstallConfig, report: ValidationReport) -> None:
         if d.device in enslaved and (d.ip or d.bootproto == "static") and d.vlanid is None:
             report.error(_at(d.lineno), f"network: {d.device} is a slave of {enslaved[d.device]} and cannot "
                          "have its own address")
+
+
+def _network(report: ValidationReport, at: str, bad: rules.Bad | None) -> None:
+    if bad is not None:
+        report.error(at, f"network: {bad.message}", bad.hint)
 
 
 def _check_ipv4(d: NetworkDevice, at: str, report: ValidationReport) -> None:
@@ -180,8 +187,12 @@ def check_accounts(config: InstallConfig, report: ValidationReport) -> None:
     names = set()
     for u in config.users:
         at = _at(u.lineno)
-        if not USERNAME.match(u.name):
+        if not USERNAME.fullmatch(u.name):
             report.error(at, f"user: {u.name!r} is not a valid user name")
+        if u.uid is not None and u.uid < 1000:
+            # uid 0 is a second root; below 1000 Debian's system accounts live
+            report.error(at, f"user {u.name}: uid {u.uid} is " + ("root's" if u.uid == 0 else "a system account's"),
+                         "leave --uid out, or give 1000 or more")
         if u.name in RESERVED_USERS:
             report.error(at, f"user: {u.name!r} is a system account")
         if u.name in names:
@@ -190,8 +201,8 @@ def check_accounts(config: InstallConfig, report: ValidationReport) -> None:
     for k in config.sshkeys:
         if k.username != "root" and k.username not in names:
             report.error("sshkey", f"sshkey for {k.username!r}, who is neither root nor a user of this kickstart")
-        if not SSH_KEY.match(k.key.strip()):
-            report.error("sshkey", f"sshkey for {k.username}: not an OpenSSH public key line")
+        bad = rules.ssh_key(k.key.strip())
+        rules.add(report, "sshkey", bad and rules.Bad(f"sshkey for {k.username}: {bad.message}", bad.hint))
     can_log_in = bool(rp.hash and not rp.locked) or any(k.username == "root" for k in config.sshkeys) or any(
         (u.password_hash and not u.locked) or any(k.username == u.name for k in config.sshkeys) for u in config.users)
     if not can_log_in:
@@ -200,17 +211,11 @@ def check_accounts(config: InstallConfig, report: ValidationReport) -> None:
 
 
 def check_locale(config: InstallConfig, report: ValidationReport) -> None:
-    tz = config.time.timezone
-    zoneinfo = "/usr/share/zoneinfo"
-    if not re.match(r"^[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*$", tz) or (
-            os.path.isdir(zoneinfo) and not os.path.isfile(os.path.join(zoneinfo, tz))):
-        report.error("timezone", f"unknown time zone {tz!r}", "e.g. Europe/Berlin or UTC")
+    rules.add(report, "timezone", rules.timezone(config.time.timezone))
     for server in config.time.ntpservers:
-        if not re.match(r"^[A-Za-z0-9.:-]+$", server):
-            report.error("timesource", f"NTP server {server!r} is not a host name or address")
-    if not re.match(r"^[A-Za-z0-9_-]+$", config.keyboard):
-        report.error("keyboard", f"keyboard layout {config.keyboard!r} is not valid")
-    if not re.match(r"^[a-zA-Z]{2,3}(_[A-Z]{2})?(\.[A-Za-z0-9-]+)?(@\w+)?$", config.lang):
+        rules.add(report, "timesource", rules.host(server))
+    rules.add(report, "keyboard", rules.keyboard(config.keyboard))
+    if not re.fullmatch(r"[a-zA-Z]{2,3}(_[A-Z]{2})?(\.[A-Za-z0-9-]+)?(@\w+)?", config.lang):
         report.error("lang", f"{config.lang!r} is not a locale name", "e.g. en_US.UTF-8")
 
 
@@ -228,9 +233,13 @@ def check_bootloader(config: InstallConfig, report: ValidationReport) -> None:
 
 def check_payload(config: InstallConfig, report: ValidationReport) -> None:
     p = config.payload
-    if p.url and not re.match(r"^(https?|file)://\S+$", p.url):
+    if p.url and not re.fullmatch(r"(https?|file)://\S+", p.url):
         report.error("liveimg", f"--url={p.url!r}: only http://, https:// and file:// are supported")
-    if p.checksum and not re.match(r"^[0-9a-f]{64}$", p.checksum):
+    elif p.url.startswith("http://") and not p.checksum:
+        # anyone on the path could hand the installer another root file system
+        report.error("liveimg", "an image over plain http:// needs --checksum=SHA256",
+                     "add --checksum (sha256sum of the image) or use https://")
+    if p.checksum and not re.fullmatch(r"[0-9a-f]{64}", p.checksum):
         report.error("liveimg", "--checksum must be a SHA-256 (64 hex digits)")
 
 
@@ -242,6 +251,53 @@ def check_scripts(config: InstallConfig, report: ValidationReport) -> None:
             report.warning(_at(s.lineno), f"%{s.kind} is empty")
         if s.log and not s.log.startswith("/"):
             report.error(_at(s.lineno), f"%{s.kind}: --log must be an absolute path")
+
+
+# node_setup's field paths -> the kickstart command they come from
+_NODE_FIELDS = (("keyboard", "keyboard"), ("timezone", "timezone"), ("ntp_servers", "timesource"),
+                ("hostname", "network.hostname"), ("ssh", "sshkey"))
+
+
+def check_first_boot(config: InstallConfig, report: ValidationReport, facts: HostFacts | None = None) -> None:
+    """node_setup's rules on the settings the install hands it (install step 7), checked now.
+
+    Only errors: node_setup's warnings are about settings the installer makes elsewhere (the
+    root password). A problem the kickstart's own checks already reported (the same words, or
+    an error on the same line) is not repeated.
+    """
+    from node_setup import load_node_config
+    from node_setup import validate as node_validate
+
+    try:
+        data = node_settings(config, facts, facts.kernel_cmdline if facts else "")
+    except ValueError:
+        return  # the kickstart checks name the malformed value (e.g. --bondopts=miimon=x)
+    stage = ValidationReport()
+    node = load_node_config(data, stage)
+    if node is not None:
+        stage.extend(node_validate(node))
+    said = {p.message for p in report.errors} | {p.field for p in report.errors}
+    for p in stage.errors:
+        where = _kickstart_field(p.field, data, config)
+        if p.message not in said and where not in said:
+            report.error(where, p.message, p.hint)
+            said.add(p.message)
+
+
+def _kickstart_field(path: str, data: dict[str, object], config: InstallConfig) -> str:
+    for prefix, command in _NODE_FIELDS:
+        if path == prefix or path.startswith((prefix + ".", prefix + "[")):
+            return command
+    m = re.match(r"network\.(interfaces|bonds|vlans|bridges)\[(\d+)\]", path)
+    if m:
+        network = data["network"]
+        assert isinstance(network, dict)
+        name = network[m.group(1)][int(m.group(2))]["name"]
+        for d in config.network.devices:
+            if name in (d.device, d.connection_name) or name in d.bondslaves + d.bridgeslaves:
+                return _at(d.lineno)
+    line = next((d.lineno for d in config.network.devices if d.lineno), 0)
+    return _at(line) if path.startswith("network") else f"first-boot settings: {path}"
 
 
 def check_nics(config: InstallConfig, facts: HostFacts, report: ValidationReport) -> None:

@@ -2,21 +2,16 @@
 
 Kickstart (installer.kickstart) and the console's interactive installer both produce this one
 object; checks, the storage plan and the install plan only ever look at it. Passwords are kept
-only as crypt(3) hashes: a plaintext password is hashed the moment it is read.
+only as crypt(3) hashes: a plaintext password is hashed the moment it is read (nodecore.passwords).
 """
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from nodecore.secrets import Secret, stable_salt
-
-with warnings.catch_warnings():
-    # crypt is deprecated (removed in 3.13) but is the stdlib's only crypt(3); the node image runs 3.11.
-    warnings.simplefilter("ignore", DeprecationWarning)
-    import crypt as _crypt
+from nodecore.config import MULTILINE
+from nodecore.secrets import Secret
 
 MiB = 1024 * 1024
 
@@ -208,7 +203,7 @@ class Payload:
 @dataclass(frozen=True)
 class Script:
     kind: Literal["pre", "post", "onerror"]
-    body: str
+    body: str = field(metadata=MULTILINE)  # the only multi-line text of a kickstart
     interpreter: str = "/bin/sh"
     nochroot: bool = False
     erroronfail: bool = False
@@ -255,11 +250,6 @@ class InstallConfig:
         return replace(self, storage=storage)
 
 
-HASH_PREFIXES = {"$y$": "yescrypt", "$6$": "sha512crypt", "$5$": "sha256crypt", "$2b$": "bcrypt",
-                 "$2y$": "bcrypt", "$1$": "md5crypt"}
-WEAK_HASHES = ("md5crypt",)
-
-
 def recommended_swap_mib(memory_bytes: int, *, hibernation: bool = False, disk_mib: int | None = None) -> int:
     """Anaconda's swap suggestion (blivet/anaconda `swap_suggestion`): RAM up to 2 GiB -> twice the
     RAM, up to 8 GiB -> the RAM, up to 64 GiB -> half of it, more -> 4 GiB; hibernation adds the RAM
@@ -279,31 +269,3 @@ def recommended_swap_mib(memory_bytes: int, *, hibernation: bool = False, disk_m
     elif disk_mib is not None:
         swap = min(swap, disk_mib // 10)
     return max(swap, 256)
-
-
-def hash_password(plain: str, salt: str | None = None, account: str = "root") -> str:
-    """SHA-512 crypt, the format every Debian/RHEL login accepts (yescrypt would need libxcrypt's API).
-    The salt is keyed rather than random: the same password of the same account hashes the same on
-    this machine, so a re-parsed kickstart gives the same plan and its journal resumes."""
-    if salt is None:
-        salt = stable_salt(plain, account)
-    return _crypt.crypt(plain, f"$6${salt}$")
-
-
-def hash_scheme(hashed: str) -> str | None:
-    for prefix, name in HASH_PREFIXES.items():
-        if hashed.startswith(prefix):
-            return name
-    return None
-
-
-def password_problems(plain: str) -> list[str]:
-    """The password policy, applied to plaintext before it is hashed (the TUI uses it too)."""
-    problems = []
-    if len(plain) < 8:
-        problems.append("is shorter than 8 characters")
-    classes = sum(any(f(c) for c in plain) for f in (str.islower, str.isupper, str.isdigit,
-                                                     lambda c: not c.isalnum()))
-    if len(plain) >= 8 and classes < 2:
-        problems.append("uses only one kind of character (mix letters, digits or symbols)")
-    return problems

@@ -13,6 +13,7 @@ import re
 
 from installer.config import InstallConfig, NetworkDevice
 from nodecore.facts import HostFacts
+from nodecore.rules import BOND_MODE_NUMBERS, MAC_RE
 from nodecore.runner import Runner
 
 
@@ -33,7 +34,7 @@ def resolve_device(name: str, facts: HostFacts | None, cmdline: str = "") -> tup
     if name == "link":
         nic = next((n for n in nics if n.link), None) or (nics[0] if nics else None)
         return (nic.name, nic.mac.lower()) if nic else ("eth0", "")
-    if re.match(r"^([0-9A-Fa-f]{2}[:-]){5}[0-9A-Fa-f]{2}$", name):
+    if MAC_RE.fullmatch(name):
         mac = name.replace("-", ":").lower()
         nic = next((n for n in nics if n.mac.lower() == mac), None)
         return (nic.name if nic else "nic-" + mac.replace(":", "")[-6:], mac)
@@ -101,8 +102,9 @@ def node_settings(config: InstallConfig, facts: HostFacts | None = None, cmdline
         servers += [s for s in d.nameservers if s not in servers]
         if d.kind == "bond":
             opts = dict(o.split("=", 1) for o in re.split(r"[,;]", d.bondopts) if "=" in o)
+            mode = opts.pop("mode", "active-backup")
             bond: dict[str, object] = {"name": d.device, "slaves": [nic(s) for s in d.bondslaves],
-                                       "mode": opts.pop("mode", "active-backup"),
+                                       "mode": BOND_MODE_NUMBERS.get(mode, mode),  # mode=1: active-backup
                                        "miimon": int(opts.pop("miimon", "100")), "options": opts,
                                        "ipv4": _ipv4(d), "ipv6": _ipv6(d)}
             if d.mtu:

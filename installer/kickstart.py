@@ -43,10 +43,8 @@ from installer.config import (
     Time,
     User,
     VolumeGroup,
-    hash_password,
-    hash_scheme,
-    password_problems,
 )
+from nodecore.passwords import WEAK_HASHES, hash_password, hash_problem, hash_scheme, password_problem
 from nodecore.report import ValidationReport
 from nodecore.secrets import Secret, mask_url
 
@@ -296,7 +294,7 @@ def _scan_secrets(text: str) -> tuple[dict[int, str], list[int]]:
 def _extra_words(message: str) -> bool:
     """pykickstart's "Unexpected arguments to rootpw command: ['x']" / "unrecognized arguments: x"
     name words that are not options: on a password line, pieces of the password."""
-    m = re.match(r"^(?:Unexpected arguments to \S+ command|unrecognized arguments):(.*)$", message, re.S)
+    m = re.fullmatch(r"(?:Unexpected arguments to \S+ command|unrecognized arguments):(.*)", message, re.S)
     return m is not None and any(not w.strip("[]',\"").startswith("--") for w in m.group(1).split())
 
 
@@ -494,14 +492,16 @@ def _password_hash(value: str, is_crypted: bool, what: str, lineno: int, report:
                    account: str) -> str:
     if is_crypted:
         scheme = hash_scheme(value)
-        if scheme is None:
-            report.error(_at(lineno), f"{what}: --iscrypted value is not a crypt(3) hash",
-                         "generate one with: openssl passwd -6")
-        elif scheme == "md5crypt":
+        problem = hash_problem(value)
+        if problem:
+            report.error(_at(lineno), f"{what}: the --iscrypted value {problem}",
+                         "generate one with: mkpasswd -m yescrypt, or openssl passwd -6")
+        elif scheme in WEAK_HASHES:
             report.warning(_at(lineno), f"{what}: the hash is md5crypt, which is weak; use SHA-512 ($6$)")
         return value
-    for problem in password_problems(value):
-        report.error(_at(lineno), f"{what}: the password {problem}")
+    problem = password_problem(value)
+    if problem:
+        report.error(_at(lineno), f"{what}: {problem}")
     return hash_password(value, account=account)
 
 
@@ -554,7 +554,7 @@ def _node_settings(section: _HcinodeSection, report: ValidationReport) -> NodeSe
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
-        m = re.match(r"^([A-Za-z_]+)\s*(?:=|\s)\s*(.*)$", line)
+        m = re.fullmatch(r"([A-Za-z_]+)\s*(?:=|\s)\s*(.*)", line)
         if not m:
             # (not echoing the line: it may be a join token pasted with the wrong separator)
             report.error(_at(lineno), "%hcinode: expected 'key = value' on this line",
@@ -567,9 +567,9 @@ def _node_settings(section: _HcinodeSection, report: ValidationReport) -> NodeSe
         if key == "gluster_role" and value not in GLUSTER_ROLES:
             report.error(_at(lineno), f"%hcinode: gluster_role must be one of {', '.join(GLUSTER_ROLES)}")
             continue
-        if key == "engine_url" and not re.match(r"^https?://\S+$", value):
+        if key == "engine_url" and not re.fullmatch(r"https?://\S+", value):
             report.error(_at(lineno), f"%hcinode: engine_url {mask_url(value)!r} is not an http(s) URL")
-        if key == "ca_fingerprint" and not re.match(r"^(sha256:)?([0-9A-Fa-f]{2}:?){32}$", value):
+        if key == "ca_fingerprint" and not re.fullmatch(r"(sha256:)?([0-9A-Fa-f]{2}:?){32}", value):
             report.error(_at(lineno), "%hcinode: ca_fingerprint must be a SHA-256 fingerprint (64 hex digits)")
         values[key] = Secret(value) if key == "join_token" else value
     return NodeSettings(**values)

@@ -56,10 +56,10 @@ def parse_source(value: str) -> KickstartSource:
         return KickstartSource("file", value[len("file://"):])
     if value.startswith("/"):
         return KickstartSource("file", value)
-    m = re.match(r"^hd:((?:LABEL|UUID)=[^:]+|[^:]+):(/.*)$", value)
+    m = re.fullmatch(r"hd:((?:LABEL|UUID)=[^:]+|[^:]+):(/.*)", value)
     if m:
         return KickstartSource("hd", m.group(1), m.group(2))
-    m = re.match(r"^cdrom(?::([^:]*))?:(/.*)$", value)
+    m = re.fullmatch(r"cdrom(?::([^:]*))?:(/.*)", value)
     if m:
         return KickstartSource("cdrom", m.group(1) or "", m.group(2))
     if "://" not in value and not value.startswith(("hd:", "cdrom:", "nfs:")):

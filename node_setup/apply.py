@@ -21,7 +21,7 @@ from node_setup.identity import CONCERNS
 from node_setup.model import NetworkConfig, NodeConfig
 from node_setup.plan import DEFAULT_ROLLBACK_TIMEOUT, plan_apply, storable
 from node_setup.validate import validate
-from nodecore import pipeline
+from nodecore import pipeline, rules
 from nodecore.config import load_config, load_yaml_file
 from nodecore.errors import ApplyFailed
 from nodecore.executor import ProgressCallback
@@ -70,7 +70,9 @@ def plan_for(desired: NodeConfig, *, rollback_timeout: int = DEFAULT_ROLLBACK_TI
     With `offline_ok` (a dry run on a machine without NetworkManager) the plan is made against the
     last confirmed config instead, and a warning says so.
     """
-    validate(desired, source="node settings").raise_if_errors()
+    report = validate(desired, source="node settings")
+    rules.add(report, "--rollback-timeout", rules.rollback_timeout(rollback_timeout))
+    report.raise_if_errors()
     state = None
     if desired.network.devices():
         from node_setup.nm import NetworkError, NMBackend

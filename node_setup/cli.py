@@ -13,6 +13,7 @@ from node_setup import apply as node_apply
 from node_setup.model import NetworkConfig, NodeConfig, Ssh, Syslog
 from node_setup.plan import DEFAULT_ROLLBACK_TIMEOUT
 from node_setup.validate import validate
+from nodecore import rules
 from nodecore.cli import add_dry_run, add_json, print_progress
 from nodecore.config import load_config, load_yaml_file
 from nodecore.errors import EXIT_FAILED, EXIT_OK, InvalidInput
@@ -55,6 +56,10 @@ def _status_text(status: Any) -> str:
 
 
 def _apply(args: argparse.Namespace, desired: NodeConfig, only: tuple[str, ...] | None = None) -> int:
+    # `network apply` and `node apply` alike: the rollback safety net cannot be turned off
+    report = ValidationReport("--rollback-timeout")
+    if rules.add(report, "--rollback-timeout", rules.rollback_timeout(args.rollback_timeout)):
+        raise InvalidInput(report)
     kwargs: dict[str, Any] = {"rollback_timeout": args.rollback_timeout, "check": not args.no_check}
     if only is not None:
         kwargs["only"] = only
@@ -86,10 +91,6 @@ def _add_apply_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _cmd_network_apply(args: argparse.Namespace) -> int:
-    if not 10 <= args.rollback_timeout <= 3600:
-        report = ValidationReport("--rollback-timeout")
-        report.error("--rollback-timeout", f"{args.rollback_timeout} s is out of range", "use 10..3600 seconds")
-        raise InvalidInput(report)
     desired = load_file(args.file, network_only=True)
     base = node_apply.confirmed_config()
     # `network apply` changes the network only; identity settings in the file are ignored here

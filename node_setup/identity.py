@@ -8,12 +8,12 @@ password only ever travels as a crypt hash wrapped in a Secret (masked in plans,
 from __future__ import annotations
 
 import os
-import warnings
 from dataclasses import dataclass
 
 from node_setup.model import NodeConfig, Ssh, Syslog
+from nodecore import passwords
 from nodecore.plan import Step
-from nodecore.secrets import Secret, stable_salt
+from nodecore.secrets import Secret
 
 ADMIN_USER = "root"
 SSH_UNIT = "ssh.service"
@@ -22,16 +22,14 @@ SSH_WANTS = "etc/systemd/system/multi-user.target.wants/ssh.service"
 
 
 def hash_password(password: Secret) -> Secret:
-    """SHA-512 crypt of a plaintext password; an existing crypt hash is kept as it is."""
+    """yescrypt hash of a plaintext password (nodecore.passwords); an existing crypt hash is kept.
+
+    validate() has checked both: the hash's alphabet has no ':' or newline, so the
+    `root:HASH` line for chpasswd -e and the shadow line stay one line with two fields."""
     value = password.reveal()
     if value.startswith("$"):
         return Secret(value)
-    with warnings.catch_warnings():
-        # crypt is deprecated in 3.11 and gone in 3.13; the image ships Debian's 3.11 (see DESIGN.md)
-        warnings.simplefilter("ignore", DeprecationWarning)
-        import crypt
-    # a keyed salt (not a random one): the same password gives the same plan, whose journal resumes
-    return Secret(crypt.crypt(value, f"$6${stable_salt(value, ADMIN_USER)}$"))
+    return Secret(passwords.hash_password(value, account=ADMIN_USER))
 
 
 def set_shadow_hash(shadow: str, user: str, hashed: str) -> str:

@@ -147,7 +147,7 @@ class NodeConfig:
     ntp_servers: tuple[str, ...] = ()
     timezone: str = ""  # e.g. "Europe/Berlin"; empty: leave as is
     keyboard: str = ""  # console keymap / XKB layout, e.g. "us", "de"
-    # plaintext (hashed with SHA-512 crypt before it is written anywhere) or an existing crypt hash ("$6$...")
+    # plaintext (hashed with yescrypt before it is written anywhere) or an existing crypt hash ("$y$...", "$6$...")
     admin_password: Secret | None = None
     ssh: Ssh | None = None  # None: leave the SSH server as it is
     syslog: Syslog | None = None  # None: leave logging as it is

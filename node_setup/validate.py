@@ -6,33 +6,16 @@ the TUI can show all field errors of a form at once and the CLI exits 2 listing 
 
 from __future__ import annotations
 
-import base64
 import ipaddress
-import os
-import re
 from collections.abc import Iterator
 
 from node_setup.model import Bond, Bridge, Interface, IPv4, IPv6, NetworkConfig, NodeConfig, Vlan
+from nodecore import passwords, rules
+from nodecore.config import check_text
 from nodecore.report import ValidationReport
 
-IFNAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,14}$")
-MAC_RE = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
-LABEL_RE = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
-TZ_RE = re.compile(r"^[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*$")
-KEYMAP_RE = re.compile(r"^[a-z]{2,}([-_][A-Za-z0-9_-]+)?$")
-CRYPT_RE = re.compile(r"^\$(6|5|y|2[aby])\$[./A-Za-z0-9$=,]+$")
-SSH_KEY_TYPES = ("ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521",
-                 "sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com")
-# Bonding options NetworkManager accepts in [bond] besides mode and miimon (kernel names).
-BOND_OPTIONS = {"lacp_rate", "xmit_hash_policy", "updelay", "downdelay", "primary", "primary_reselect",
-                "ad_select", "arp_interval", "arp_ip_target", "arp_validate", "fail_over_mac", "min_links",
-                "all_slaves_active", "num_grat_arp", "resend_igmp", "use_carrier", "lp_interval",
-                "packets_per_slave", "ad_actor_sys_prio", "ad_user_port_key", "tlb_dynamic_lb"}
-BOND_OPTION_VALUES = {"lacp_rate": {"slow", "fast", "0", "1"},
-                      "xmit_hash_policy": {"layer2", "layer3+4", "layer2+3", "encap2+3", "encap3+4", "vlan+srcmac"}}
-HASH_MODES = {"balance-xor", "802.3ad", "balance-tlb", "balance-alb"}
-MIN_PASSWORD = 8
-ZONEINFO = "/usr/share/zoneinfo"
+# the rules for single values are shared with the installer and the console (nodecore.rules)
+ZONEINFO = rules.ZONEINFO
 
 Device = Interface | Bond | Vlan | Bridge
 
@@ -40,6 +23,7 @@ Device = Interface | Bond | Vlan | Bridge
 def validate(config: NodeConfig, source: str = "") -> ValidationReport:
     """All problems of a NodeConfig (errors and warnings) with the field path of each."""
     report = ValidationReport(source)
+    check_text(config, report)  # also for configs the console builds without the YAML loader
     check_network(config.network, report, "network")
     _check_identity(config, report)
     return report
@@ -47,21 +31,9 @@ def validate(config: NodeConfig, source: str = "") -> ValidationReport:
 
 def validate_network(network: NetworkConfig, source: str = "") -> ValidationReport:
     report = ValidationReport(source)
+    check_text(network, report, "network")
     check_network(network, report, "network")
     return report
-
-
-def _is_hostname(name: str) -> bool:
-    name = name.rstrip(".")
-    return 0 < len(name) <= 253 and all(LABEL_RE.match(label) for label in name.split("."))
-
-
-def _is_host(value: str) -> bool:
-    try:
-        ipaddress.ip_address(value)
-        return True
-    except ValueError:
-        return _is_hostname(value) and not value.replace(".", "").isdigit()
 
 
 def _paths(network: NetworkConfig) -> Iterator[tuple[str, Device]]:
@@ -87,9 +59,7 @@ def _check_names(net: NetworkConfig, report: ValidationReport, prefix: str) -> N
     seen: dict[str, str] = {}
     for path, dev in _paths(net):
         path = path.replace("network", prefix, 1)
-        if not IFNAME_RE.match(dev.name):
-            report.error(f"{path}.name", f"{dev.name!r} is not a valid interface name",
-                         "1-15 characters: letters, digits, '_', '.', '-', ':'")
+        rules.add(report, f"{path}.name", rules.ifname(dev.name))
         if dev.name in seen:
             report.error(f"{path}.name", f"device name {dev.name!r} is used twice", f"also at {seen[dev.name]}")
         else:
@@ -107,8 +77,7 @@ def _check_interfaces(net: NetworkConfig, report: ValidationReport, paths: dict[
         path = paths[nic.name]
         if not nic.mac:
             continue
-        if not MAC_RE.match(nic.mac):
-            report.error(f"{path}.mac", f"{nic.mac!r} is not a MAC address", "write it as 52:54:00:12:34:56")
+        if rules.add(report, f"{path}.mac", rules.mac(nic.mac)):
             continue
         mac = nic.mac.lower()
         if mac in macs:
@@ -148,18 +117,7 @@ def _check_bonds(net: NetworkConfig, report: ValidationReport, paths: dict[str, 
             report.warning(f"{path}.miimon", "no link monitoring (miimon 0 and no arp_interval)",
                            "a failed slave will not be noticed; use miimon: 100")
         for key, value in bond.options.items():
-            where = f"{path}.options.{key}"
-            if key in ("mode", "miimon"):
-                report.error(where, f"set {key} with the bond's own '{key}' field")
-            elif key not in BOND_OPTIONS:
-                report.error(where, f"unknown bonding option {key!r}", "known: " + ", ".join(sorted(BOND_OPTIONS)))
-            elif key in BOND_OPTION_VALUES and str(value) not in BOND_OPTION_VALUES[key]:
-                report.error(where, f"{value!r} is not allowed",
-                             "use one of: " + ", ".join(sorted(BOND_OPTION_VALUES[key])))
-            if key == "lacp_rate" and bond.mode != "802.3ad":
-                report.error(where, "lacp_rate only applies to mode 802.3ad")
-            if key == "xmit_hash_policy" and bond.mode not in HASH_MODES:
-                report.error(where, f"xmit_hash_policy does not apply to mode {bond.mode}")
+            rules.add(report, f"{path}.options.{key}", rules.bond_option(key, str(value), bond.mode))
 
 
 def _check_vlans(net: NetworkConfig, report: ValidationReport, paths: dict[str, str]) -> None:
@@ -167,8 +125,7 @@ def _check_vlans(net: NetworkConfig, report: ValidationReport, paths: dict[str, 
     enslaved = {s for b in net.bonds for s in b.slaves}
     for vlan in net.vlans:
         path = paths[vlan.name]
-        if not 1 <= vlan.id <= 4094:
-            report.error(f"{path}.id", f"VLAN id {vlan.id} is out of range", "use 1..4094")
+        rules.add(report, f"{path}.id", rules.vlan_id(vlan.id))
         parent = net.device(vlan.parent)
         if parent is None:
             report.error(f"{path}.parent", f"parent {vlan.parent!r} is not defined",
@@ -329,13 +286,9 @@ def _check_addresses(net: NetworkConfig, report: ValidationReport, paths: dict[s
 
 def _check_dns(net: NetworkConfig, report: ValidationReport, prefix: str) -> None:
     for i, server in enumerate(net.dns.servers):
-        try:
-            ipaddress.ip_address(server)
-        except ValueError:
-            report.error(f"{prefix}.dns.servers[{i}]", f"{server!r} is not an IP address",
-                         "DNS servers are given by address")
+        rules.add(report, f"{prefix}.dns.servers[{i}]", rules.ip_address(server))
     for i, domain in enumerate(net.dns.search):
-        if not _is_hostname(domain):
+        if not rules.is_hostname(domain):
             report.error(f"{prefix}.dns.search[{i}]", f"{domain!r} is not a valid domain name")
     if net.dns.servers and net.devices() and not any(d.ipv4.method != "disabled" or d.ipv6.method != "disabled"
                                                      for d in net.devices()):
@@ -346,32 +299,24 @@ def _check_connectivity(net: NetworkConfig, report: ValidationReport, prefix: st
     check = net.check
     if not 1 <= check.timeout <= 600:
         report.error(f"{prefix}.check.timeout", "timeout must be 1..600 seconds")
-    if check.resolve and not _is_hostname(check.resolve):
+    if check.resolve and not rules.is_hostname(check.resolve):
         report.error(f"{prefix}.check.resolve", f"{check.resolve!r} is not a host name")
     if check.resolve and not net.dns.servers and not any(d.ipv4.method == "dhcp" or d.ipv6.method in ("auto", "dhcp")
                                                          for d in net.devices()):
         report.warning(f"{prefix}.check.resolve", "a name check is asked for but no DNS server is configured")
     for i, host in enumerate(check.hosts):
-        if not _is_host(host):
-            report.error(f"{prefix}.check.hosts[{i}]", f"{host!r} is not an address or host name")
+        rules.add(report, f"{prefix}.check.hosts[{i}]", rules.host(host))
 
 
 def _check_identity(config: NodeConfig, report: ValidationReport) -> None:
-    if config.hostname and (not _is_hostname(config.hostname) or config.hostname.replace(".", "").isdigit()):
-        report.error("hostname", f"{config.hostname!r} is not a valid host name",
-                     "letters, digits and '-', labels of 1-63 characters separated by '.'")
-    elif config.hostname and config.hostname.split(".")[0] == "localhost":
-        report.error("hostname", "localhost cannot be a node's host name")
+    if config.hostname:
+        rules.add(report, "hostname", rules.hostname(config.hostname))
     for i, server in enumerate(config.ntp_servers):
-        if not _is_host(server):
-            report.error(f"ntp_servers[{i}]", f"{server!r} is not an address or host name")
+        rules.add(report, f"ntp_servers[{i}]", rules.host(server))
     if config.timezone:
-        if not TZ_RE.match(config.timezone) or ".." in config.timezone:
-            report.error("timezone", f"{config.timezone!r} is not a time zone name", "e.g. Europe/Berlin or UTC")
-        elif os.path.isdir(ZONEINFO) and not os.path.isfile(os.path.join(ZONEINFO, config.timezone)):
-            report.error("timezone", f"unknown time zone {config.timezone!r}", "e.g. Europe/Berlin or UTC")
-    if config.keyboard and not KEYMAP_RE.match(config.keyboard):
-        report.error("keyboard", f"{config.keyboard!r} is not a keyboard layout", "e.g. us, de, fr-latin1")
+        rules.add(report, "timezone", rules.timezone(config.timezone, ZONEINFO))
+    if config.keyboard:
+        rules.add(report, "keyboard", rules.keyboard(config.keyboard))
     if config.admin_password is not None:
         problem = password_problem(config.admin_password.reveal())
         if problem:
@@ -380,24 +325,18 @@ def _check_identity(config: NodeConfig, report: ValidationReport) -> None:
     syslog = config.syslog
     if syslog is None:
         return
-    if syslog.host and not _is_host(syslog.host):
-        report.error("syslog.host", f"{syslog.host!r} is not an address or host name")
+    if syslog.host:
+        rules.add(report, "syslog.host", rules.host(syslog.host))
     if not 1 <= syslog.port <= 65535:
         report.error("syslog.port", f"port {syslog.port} is out of range", "1..65535 (514 is usual)")
 
 
 def password_problem(value: str) -> str:
-    """Why a password (or crypt hash) is not acceptable, or "" (the TUI uses this for its strength check)."""
+    """Why an admin password (plaintext, or a crypt hash starting with '$') is not acceptable, or ""."""
     if value.startswith("$"):
-        return "" if CRYPT_RE.match(value) else "looks like a crypt hash but is not one ($6$, $5$, $y$ or $2b$)"
-    if len(value) < MIN_PASSWORD:
-        return f"password is too short (at least {MIN_PASSWORD} characters)"
-    classes = sum(bool(re.search(p, value)) for p in (r"[a-z]", r"[A-Z]", r"[0-9]", r"[^A-Za-z0-9]"))
-    if classes < 2 or len(set(value)) < 4:
-        return "password is too weak (mix letters with digits or symbols)"
-    if any(c in value for c in "\n\r:"):
-        return "password must not contain a newline or ':'"
-    return ""
+        problem = passwords.hash_problem(value)
+        return f"the value looks like a crypt hash but {problem}" if problem else ""
+    return passwords.password_problem(value)
 
 
 def _check_ssh(config: NodeConfig, report: ValidationReport) -> None:
@@ -405,17 +344,7 @@ def _check_ssh(config: NodeConfig, report: ValidationReport) -> None:
     if ssh is None:
         return
     for i, key in enumerate(ssh.authorized_keys):
-        parts = key.split()
-        kind_at = next((k for k, p in enumerate(parts) if p in SSH_KEY_TYPES), None)
-        ok = kind_at is not None and len(parts) > kind_at + 1
-        if ok:
-            try:
-                base64.b64decode(parts[kind_at + 1], validate=True)  # type: ignore[operator]
-            except ValueError:
-                ok = False
-        if not ok:
-            report.error(f"ssh.authorized_keys[{i}]", "not an OpenSSH public key",
-                         "paste one line of id_ed25519.pub / id_rsa.pub: 'ssh-ed25519 AAAA... comment'")
+        rules.add(report, f"ssh.authorized_keys[{i}]", rules.ssh_key(key))
     if ssh.enabled and not ssh.password_login and not ssh.authorized_keys:
         report.warning("ssh", "SSH is on but password login is off and no key is given",
                        "only keys already on the node will work")

@@ -4,6 +4,10 @@ A config is a tree of frozen dataclasses; their type hints are the schema. `load
 YAML against them and adds one Problem per bad field (unknown key with a suggestion, missing key,
 wrong type, value not allowed, bad size) instead of stopping at the first. Per-field checks go in
 `field(metadata={"check": fn})`, where fn returns an error message or None.
+
+No string anywhere in a config may hold a control character (`check_text`): a newline in a bond
+option or a DNS scope id would become a new line of a NetworkManager keyfile, of fstab or of
+chpasswd's input. Fields that really are multi-line (script bodies) say so with `MULTILINE`.
 """
 
 from __future__ import annotations
@@ -18,13 +22,14 @@ from typing import Any, Literal, TypeVar, get_args, get_origin
 
 import yaml
 
+from nodecore import rules
 from nodecore.errors import InvalidInput
 from nodecore.report import ValidationReport
 from nodecore.secrets import MASK, Secret
 
 T = TypeVar("T")
 
-_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGTP]?)(i?B?)?\s*$", re.IGNORECASE)
+_SIZE_RE = re.compile(r" *(\d+(?:\.\d+)?) *([KMGTP]?)(i?B?)? *", re.IGNORECASE)
 _UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4, "P": 1024**5}
 
 
@@ -37,7 +42,7 @@ class Size(int):
             raise ValueError(f"not a size: {value!r}")
         if isinstance(value, int):
             return cls(value)
-        match = _SIZE_RE.match(str(value))
+        match = _SIZE_RE.fullmatch(str(value))
         if not match:
             raise ValueError(f"not a size: {value!r} (write e.g. 512M, 100G, 2T)")
         number, unit = float(match.group(1)), match.group(2).upper()
@@ -54,9 +59,29 @@ def human_size(n: int) -> str:
     return Size(n).human()
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a mapping with a key given twice (PyYAML lets the last one win
+    silently, so a `wipe: true` further down would override an earlier `wipe: false`)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            line = key_node.start_mark.line + 1
+            try:
+                first = seen.setdefault(key, line)
+            except TypeError:
+                continue  # an unhashable key: construct_mapping below reports it
+            if first != line:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping", node.start_mark,
+                    f"key {key!r} is given twice (first on line {first})", key_node.start_mark)
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_yaml_text(text: str, source: str) -> Any:
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         report = ValidationReport(source)
         mark = getattr(exc, "problem_mark", None)
@@ -80,7 +105,12 @@ def load_yaml_file(path: str) -> Any:
 def load_config(cls: type[T], data: Any, report: ValidationReport, path: str = "") -> T | None:
     """Convert YAML data into dataclass `cls`; problems go to `report`; None if it could not."""
     value = _convert(cls, data, report, path)
-    return value if not isinstance(value, _Invalid) else None
+    if isinstance(value, _Invalid):
+        return None
+    text_report = ValidationReport()
+    check_text(value, text_report, path)
+    report.extend(text_report)
+    return value if text_report.ok else None
 
 
 def load_config_file(cls: type[T], file_path: str) -> T:
@@ -233,6 +263,29 @@ def _convert_dataclass(cls: Any, data: Any, report: ValidationReport, path: str)
     except (ValueError, TypeError) as exc:
         report.error(where, str(exc))
         return INVALID
+
+
+MULTILINE = {"multiline": True}  # field metadata: newlines and tabs are part of the value
+
+
+def check_text(value: Any, report: ValidationReport, path: str = "", multiline: bool = False) -> None:
+    """Report every string in a config tree (dataclasses, tuples, mappings and their keys) that
+    holds a control character; the one rule for every string field of every config."""
+    where = path or "(top)"
+    if isinstance(value, str):
+        rules.add(report, where, rules.control_chars(value, multiline))
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for f in dataclasses.fields(value):
+            check_text(getattr(value, f.name), report, f"{path}.{f.name}" if path else f.name,
+                       bool(f.metadata.get("multiline")))
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            check_text(item, report, f"{path}[{i}]", multiline)
+    elif isinstance(value, Mapping):
+        for k, v in value.items():
+            sub = f"{path}.{k!r}" if path else repr(k)
+            check_text(k, report, sub)
+            check_text(v, report, f"{path}.{k}" if path else str(k), multiline)
 
 
 def to_data(value: Any) -> Any:

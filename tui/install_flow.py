@@ -74,8 +74,8 @@ def to_install_config(a: Answers) -> InstallConfig:
         RootPassword,
         Storage,
         Time,
-        hash_password,
     )
+    from nodecore.passwords import hash_password
 
     ip = netmask = ""
     if a.bootproto == "static" and a.address:
@@ -126,9 +126,17 @@ def kickstart_text(a: Answers) -> str:
 
 
 def password_problems(text: str) -> list[str]:
-    from installer.config import password_problems as policy
+    """The one password policy (nodecore.passwords), as the pages list problems."""
+    from nodecore.passwords import password_problem
 
-    return policy(text)
+    problem = password_problem(text)
+    return [problem] if problem else []
+
+
+def password_strength(text: str) -> str:
+    from nodecore.passwords import strength
+
+    return strength(text)
 
 
 def install_paths() -> Paths:

@@ -139,12 +139,9 @@ class Services:
         stored = self.password_hash(user) if user else None
         if not stored or not _usable(stored):
             return None
-        import warnings
+        from nodecore.passwords import verify_password
 
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            import crypt  # Python 3.11 stdlib; glibc crypt() understands yescrypt and sha512 hashes
-        return crypt.crypt(password, stored) == stored
+        return verify_password(password, stored)
 
     def _run(self, argv: Sequence[str]) -> str | None:
         try:

@@ -98,9 +98,10 @@ class SecurityPage(SettingsPage):
 
     def _strength(self, text: str) -> None:
         from node_setup import password_problem
+        from nodecore.passwords import strength
 
         problem = password_problem(text) if text else ""
-        self.strength.set_text(("warning", problem) if problem else (("ok", "acceptable") if text else ""))
+        self.strength.set_text(("warning", problem) if problem else (("ok", strength(text)) if text else ""))
 
     def field_map(self) -> dict[str, str]:
         return {"admin_password": "password", "password": "password", "confirm": "confirm", "ssh": "keys"}

@@ -276,9 +276,7 @@ class PasswordPage(InstallStep):
         elif problems:
             self.strength.set_text(("warning", "weak: " + "; ".join(problems)))
         else:
-            classes = sum(any(f(c) for c in text) for f in (str.islower, str.isupper, str.isdigit))
-            strong = len(text) >= 12 and classes >= 3
-            self.strength.set_text(("ok", "strong" if strong else "acceptable"))
+            self.strength.set_text(("ok", install_flow.password_strength(text)))
 
     def save(self, values: dict[str, Any]) -> None:
         if values["password"]:
@@ -292,7 +290,7 @@ class PasswordPage(InstallStep):
         if not values["password"] and self.answers.password is not None:
             return report  # already set on an earlier visit
         if problems:
-            report.error("password", "the password " + "; ".join(problems))
+            report.error("password", "; ".join(problems))
         elif values["password"] != values["confirm"]:
             report.error("confirm", "the two passwords differ")
         return report

@@ -88,6 +88,10 @@ ERROR_CASES = [
     ("cache-disk-is-brick", "hosts.0.cache_disk", "/dev/sdb", "hosts[0].cache_disk", "also a brick disk"),
     ("nolvm-disk-count", "lvm", False, "hosts[0].disks", "one disk per volume"),
     ("hosts-not-list", "hosts", {"a": 1}, "hosts", "expected a list"),
+    # bricks are written host:/path and glusterd listens on IPv4 by default: refused, not half-deployed
+    ("ipv6-storage-address", "hosts.0.address", "2001:db8::11", "hosts[0].address", "IPv6"),
+    ("newline-in-address", "hosts.0.address", "198.51.100.11\n", "hosts[0].address", "control character"),
+    ("ssh-user-trailing-newline", "ssh.user", "root\n", "ssh.user", "control character"),
 ]
 
 

@@ -65,3 +65,18 @@ def test_bad_package_name_and_unknown_recipe(tmp_path) -> None:
     with pytest.raises(InvalidInput) as exc:
         load_recipe("no-such-recipe")
     assert "known recipes" in exc.value.report.render_text()
+
+
+@pytest.mark.parametrize("mutate,words", [
+    (lambda d: d["prune"]["paths"].append("etc/ssh/*"), "reaches /etc"),
+    (lambda d: d["prune"]["paths"].append("*"), "reaches /etc"),
+    (lambda d: d["prune"]["paths"].append("/usr/share/doc"), "relative"),
+    (lambda d: d["prune"]["paths"].append("usr/../etc/passwd"), "relative"),
+    (lambda d: d["distribution"]["mirrors"][0].update(uri="http://deb.debian.org/debian\ndeb http://evil/ x y"),
+     "control character"),
+    (lambda d: d.update(kernel_cmdline="boot=live quiet\ninit=/bin/sh"), "control character"),
+], ids=["etc", "star", "absolute", "dotdot", "mirror-newline", "cmdline-newline"])
+def test_dangerous_recipe_values_refused(tmp_path, mutate, words) -> None:
+    with pytest.raises(InvalidInput) as exc:
+        load_recipe(_write_recipe(tmp_path, mutate))
+    assert words in exc.value.report.render_text()

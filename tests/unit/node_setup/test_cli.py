@@ -51,6 +51,20 @@ def test_bad_rollback_timeout_is_invalid_input() -> None:
     assert main(["network", "apply", str(DATA / "dhcp.yaml"), "--rollback-timeout", "2"]) == 2
 
 
+@pytest.mark.parametrize("seconds", ["0", "-5"])
+def test_node_apply_refuses_to_turn_the_rollback_off(seconds: str, capsys: pytest.CaptureFixture[str]) -> None:
+    # the same rule as `network apply`: 0 or less would turn NetworkManager's rollback off
+    assert main(["node", "apply", str(DATA / "static-mac.yaml"), "--dry-run", "--rollback-timeout", seconds]) == 2
+    assert "--rollback-timeout" in capsys.readouterr().err
+
+
+def test_node_apply_refuses_duplicate_keys(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    f = tmp_path / "node.yaml"
+    f.write_text("hostname: node1\nkeyboard: us\nhostname: node2\n")
+    assert main(["node", "apply", str(f), "--dry-run"]) == 2
+    assert "key 'hostname' is given twice (first on line 1)" in capsys.readouterr().err
+
+
 def test_node_set_hostname_dry_run(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["node", "set", "hostname", "node9", "--dry-run"]) == 0
     out = capsys.readouterr().out

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from node_setup import load_node_config, validate
+from node_setup.model import IPv4
 from nodecore.report import ValidationReport
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGz9Wn7Gv8F3s0vB7P4u2qgYQ7kq7nq6xq1x4c8C4l7d admin@example"
@@ -165,9 +166,38 @@ CASES: list[tuple[str, Patch, str, str, str]] = [
     ("localhost hostname", lambda d: d.update(hostname="localhost"), "error", "hostname", "localhost"),
     ("bad NTP server", lambda d: d.update(ntp_servers=["ntp server"]), "error", "ntp_servers[0]", "not an address"),
     ("unknown timezone", lambda d: d.update(timezone="Mars/Olympus_Mons"), "error", "timezone", "time zone"),
-    ("bad keyboard", lambda d: d.update(keyboard="US Keyboard"), "error", "keyboard", "not a keyboard layout"),
+    ("bad keyboard", lambda d: d.update(keyboard="US Keyboard"), "error", "keyboard", "not one the node knows"),
+    # the console keymap files the image ships are XKB's: upper case is not a layout, "de" is
+    ("keyboard DE", lambda d: d.update(keyboard="DE"), "error", "keyboard", "not one the node knows"),
+    ("keyboard variant unknown", lambda d: d.update(keyboard="de-latin9"), "error", "keyboard", "no variant"),
     ("short password", lambda d: d.update(admin_password="abc1"), "error", "admin_password", "too short"),
-    ("weak password", lambda d: d.update(admin_password="aaaaaaaaaa"), "error", "admin_password", "too weak"),
+    ("weak password", lambda d: d.update(admin_password="aaaaaaaaaa"), "error", "admin_password", "too easy"),
+    # character classes mixed, still guessed at once: zxcvbn's estimate decides
+    ("common password", lambda d: d.update(admin_password="password1"), "error", "admin_password", "too easy"),
+    ("repeated password", lambda d: d.update(admin_password="node07node07"), "error", "admin_password", "too easy"),
+    ("newline in password", lambda d: d.update(admin_password="Corr3ct-horse\nroot:x"), "error", "admin_password",
+     "newline"),
+    ("hash with a newline", lambda d: d.update(admin_password="$6$salt$abc\nroot::0:"), "error", "admin_password",
+     "crypt hash"),
+    ("dsa ssh key", lambda d: d["ssh"].update(authorized_keys=["ssh-dss AAAAB3NzaC1kc3MAAACBAP admin"]), "error",
+     "ssh.authorized_keys[0]", "ssh-dss"),
+    ("ssh key under the wrong type", lambda d: d["ssh"].update(authorized_keys=["ssh-rsa " + KEY.split()[1]]),
+     "error", "ssh.authorized_keys[0]", "not a ssh-rsa key"),
+    ("unknown bond option", lambda d: net(d)["bonds"][0]["options"].update(foo="1"), "error",
+     "network.bonds[0].options.foo", "unknown bonding option"),
+    # keyfile injection: a newline would start a new keyfile line ([connection], permissions=...)
+    ("newline in a bond option", lambda d: net(d)["bonds"][0]["options"].update(
+        xmit_hash_policy="layer3+4\n[connection]\npermissions=user:x"), "error",
+     "network.bonds[0].options.xmit_hash_policy", "control character"),
+    ("newline in a DNS scope id", lambda d: net(d)["dns"].update(servers=["fe80::1%eth0\n[ipv4]"]), "error",
+     "network.dns.servers[0]", "control character"),
+    ("bad DNS scope id", lambda d: net(d)["dns"].update(servers=["fe80::1%eth0 x"]), "error",
+     "network.dns.servers[0]", "scope"),
+    ("trailing newline in a name", lambda d: net(d)["interfaces"][2].update(name="eth2\n"), "error",
+     "network.interfaces[2].name", "control character"),
+    ("ESC in the hostname", lambda d: d.update(hostname="node1\x1b[2J"), "error", "hostname", "control character"),
+    ("interface name with ':'", lambda d: net(d)["interfaces"][2].update(name="eth2:1"), "error",
+     "network.interfaces[2].name", "not a valid interface name"),
     ("broken hash", lambda d: d.update(admin_password="$6$ not a hash"), "error", "admin_password", "crypt hash"),
     ("bad ssh key", lambda d: d["ssh"].update(authorized_keys=["ssh-ed25519"]), "error", "ssh.authorized_keys[0]",
      "not an OpenSSH public key"),
@@ -208,6 +238,21 @@ def test_password_never_in_report() -> None:
     data["admin_password"] = "weakpass"  # too weak: only lower-case letters
     report = load(data)
     assert "weakpass" not in report.render_text() and "weakpass" not in report.to_json()
+
+
+def test_password_with_a_colon_is_fine() -> None:
+    data = copy.deepcopy(BASE)
+    data["admin_password"] = "Corr3ct:horse:battery"  # hashed by us, never a chpasswd 'user:pass' line
+    assert load(data).ok, load(data).render_text()
+
+
+def test_console_built_config_is_checked_for_control_characters() -> None:
+    from node_setup import Bond, Interface, NetworkConfig, NodeConfig
+
+    config = NodeConfig(network=NetworkConfig(
+        interfaces=(Interface("eth0"), Interface("eth1", ipv4=IPv4(method="dhcp"))),
+        bonds=(Bond("bond0", slaves=("eth0",), options={"updelay": "100\n[connection]"}),)))
+    assert "network.bonds[0].options.updelay" in {p.field for p in validate(config).errors}
 
 
 def test_empty_config_is_valid() -> None:

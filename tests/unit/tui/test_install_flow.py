@@ -50,7 +50,7 @@ def test_answers_become_the_same_install_config_a_kickstart_gives() -> None:
     assert isinstance(config, InstallConfig)
     assert config.storage.only_use == ("sdb",) and config.storage.autopart == "thinp"
     assert config.network.hostname == "node07.lab.example"
-    assert config.rootpw.hash.startswith("$6$")
+    assert config.rootpw.hash.startswith("$y$")
     assert config.bootloader.append == "console=ttyS0,115200"  # the serial console carries over
     parsed = parse(install_flow.kickstart_text(answers))
     assert parsed.config == config if hasattr(parsed, "config") else True
@@ -66,18 +66,26 @@ def test_disk_page_requires_a_disk_and_warns_about_data() -> None:
     assert "choose at least one disk" in render_text(app.root, 80, 24)
 
 
+def test_guessable_password_is_weak_on_the_install_page() -> None:
+    app = make_app("install")
+    app.go("Admin password")
+    type_text(app.root, "node07node07")  # 12 characters, letters and digits: guessed at once
+    screen = render_text(app.root, 80, 24)
+    assert "weak: the password is too easy" in screen and "acceptable" not in screen
+
+
 def test_weak_or_different_passwords_are_refused() -> None:
     app = make_app("install")
     app.go("Admin password")
     type_text(app.root, "abc")
-    assert "weak: is shorter than 8 characters" in render_text(app.root, 80, 24)
+    assert "weak: the password is too short" in render_text(app.root, 80, 24)
     press(app.root, ["f10"])
     assert app.current.name == "Admin password"
-    assert "the password is shorter than 8 characters" in render_text(app.root, 80, 24)
+    assert "the password is too short (at least 8" in render_text(app.root, 80, 24)
     press(app.root, ["backspace"] * 3)
-    type_text(app.root, "Good-pass-1")
+    type_text(app.root, "Quiet-Otter-42x")
     press(app.root, ["down"])
-    type_text(app.root, "Good-pass-2")
+    type_text(app.root, "Quiet-Otter-43x")
     press(app.root, ["f10"])
     assert "the two passwords differ" in render_text(app.root, 80, 24)
 

@@ -85,12 +85,12 @@ def test_network_apply_not_kept_rolls_back_at_zero() -> None:
 def test_security_password_dry_run_plan_masks_the_password() -> None:
     app = make_app("node")
     app.go("Security")
-    type_text(app.root, "Secret-42x")
+    type_text(app.root, "Quiet-Otter-42x")
     press(app.root, ["down"])
-    type_text(app.root, "Secret-42x")
+    type_text(app.root, "Quiet-Otter-42x")
     press(app.root, ["f10"])
     screen = render_text(app.root, 132, 43)
-    assert "Set the root password" in screen and "Secret-42x" not in screen
+    assert "Set the root password" in screen and "Quiet-Otter-42x" not in screen
     assert "sshd_config" not in screen  # SSH untouched when its settings did not change
 
 

@@ -15,6 +15,7 @@ are detached, the namespaces, veths and bridge deleted and the work directory re
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
 import time
@@ -27,6 +28,7 @@ from nodecore.runner import CommandResult, HostRunner, LocalRunner
 SUBNET = "198.51.100"
 BRIDGE_ADDRESS = f"{SUBNET}.254"
 TIMEOUT = 60.0
+LOCK_PATH = "/tmp/hcinode-nshosts.lock"
 
 
 @dataclass
@@ -70,15 +72,23 @@ class NsCluster:
     # ------------------------------------------------------------ setup
 
     def __enter__(self) -> NsCluster:
+        # one harness at a time on this machine: every run uses the same subnet, bridge and host names
+        # (two worktrees' test runs at once killed each other's glusterd and ssh sessions)
+        self._lock = open(LOCK_PATH, "w")  # noqa: SIM115 (held until __exit__)
+        fcntl.flock(self._lock, fcntl.LOCK_EX)
         try:
             self.start()
         except BaseException:
             self.cleanup()
+            self._lock.close()
             raise
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.cleanup()
+        try:
+            self.cleanup()
+        finally:
+            self._lock.close()
 
     def run(self, *argv: str, check: bool = True, timeout: float = TIMEOUT) -> CommandResult:
         return self.local.run(list(argv), check=check, timeout=timeout)

@@ -110,7 +110,7 @@ def load_yaml_file(path: str) -> Any:
         text = read_input_text(path)
     except InputError as exc:
         report = ValidationReport(path)
-        report.error("(file)", str(exc), "check the path")
+        report.error("(file)", f"cannot read: {exc.reason}", "check the path")
         raise InvalidInput(report) from None
     return load_yaml_text(text, path)
 

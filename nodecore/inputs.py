@@ -16,7 +16,12 @@ MAX_INPUT_BYTES = 16 * 1024 * 1024  # far above any real config, kickstart or fa
 
 
 class InputError(ValueError):
-    """An input file that cannot be used; the message says why (for the report)."""
+    """An input file that cannot be used: `reason` says why ("not a regular file")."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
 
 
 def path_problem(value: str, *, under: str = "/") -> str | None:
@@ -57,13 +62,13 @@ def read_input(path: str, *, limit: int = MAX_INPUT_BYTES) -> bytes:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror}") from None
+        raise InputError(path, exc.strerror or str(exc)) from None
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise InputError(f"{path} is not a regular file")
+            raise InputError(path, "not a regular file")
         if info.st_size > limit:
-            raise InputError(f"{path} is larger than {limit // 1024} KiB")
+            raise InputError(path, f"larger than {limit // 1024} KiB")
         os.set_blocking(fd, True)
         chunks: list[bytes] = []
         total = 0
@@ -73,10 +78,10 @@ def read_input(path: str, *, limit: int = MAX_INPUT_BYTES) -> bytes:
                 return b"".join(chunks)
             total += len(chunk)
             if total > limit:
-                raise InputError(f"{path} is larger than {limit // 1024} KiB")
+                raise InputError(path, f"larger than {limit // 1024} KiB")
             chunks.append(chunk)
     except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror}") from None
+        raise InputError(path, exc.strerror or str(exc)) from None
     finally:
         os.close(fd)
 
@@ -86,4 +91,4 @@ def read_input_text(path: str, *, limit: int = MAX_INPUT_BYTES) -> str:
     try:
         return read_input(path, limit=limit).decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise InputError(f"{path} is not UTF-8 text (byte {exc.start})") from None
+        raise InputError(path, f"not UTF-8 text (byte {exc.start})") from None

@@ -174,7 +174,6 @@ class HostFacts:
         """A facts file (`hcinode facts --json`) given as input: InvalidInput naming the line or
         field when it is missing, not JSON or of the wrong shape (the schema is the dataclasses)."""
         from nodecore.config import load_config
-        from nodecore.errors import InvalidInput
         from nodecore.inputs import InputError, read_input_text
         from nodecore.report import ValidationReport
 

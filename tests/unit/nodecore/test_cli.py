@@ -62,3 +62,20 @@ def test_run_plan_executes_with_journal(tmp_path, capsys):
     marker.unlink()
     again = run_plan(plan, LocalRunner(), args=argparse.Namespace(dry_run=False), journal_name="demo")
     assert [s.title for s in again.skipped] == ["touch marker"]  # resumed from the journal
+
+
+def test_a_plan_piped_into_head_exits_quietly(tmp_path) -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    spec = Path(__file__).resolve().parents[2] / "data" / "gluster" / "spec-six.yaml"
+    proc = subprocess.Popen([sys.executable, "-m", "nodecore.cli", "--log-file", str(tmp_path / "log"),
+                             "gluster", "deploy", str(spec), "--dry-run"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline().startswith(b"Plan: ")
+    proc.stdout.close()  # what `| head -1` does after its line
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141
+    assert "Traceback" not in err and "BrokenPipeError" not in err and "Exception ignored" not in err

@@ -356,7 +356,12 @@ def _translate(h: Any, parser: _Parser, report: ValidationReport) -> InstallConf
     ntp += [ts.ntp_server or ts.ntp_pool for ts in c["timesource"].dataList()
             if (ts.ntp_server or ts.ntp_pool) and not ts.ntp_disable]
     nontp = bool(getattr(tz, "nontp", False)) or any(ts.ntp_disable for ts in c["timesource"].dataList())
-    time = Time(timezone=tz.timezone or "UTC", utc=bool(tz.isUtc) or not tz.seen, ntpservers=tuple(ntp), nontp=nontp)
+    zone = tz.timezone or "UTC"
+    if isinstance(zone, list):  # pykickstart keeps every extra word: `timezone Europe/Berlin x`
+        line = next((n for n, cmd, _ in reversed(parser.commands_seen) if cmd == "timezone"), 0)
+        report.error(_at(line), f"timezone takes one zone, got {len(zone)} words", "write e.g. timezone Europe/Berlin")
+        zone = "UTC"
+    time = Time(timezone=zone, utc=bool(tz.isUtc) or not tz.seen, ntpservers=tuple(ntp), nontp=nontp)
 
     kb = c["keyboard"]
     keyboard = kb.vc_keymap or (kb.x_layouts[0] if kb.x_layouts else "") or getattr(kb, "_keyboard", "") or "us"

@@ -357,9 +357,7 @@ def _translate(h: Any, parser: _Parser, report: ValidationReport) -> InstallConf
             if (ts.ntp_server or ts.ntp_pool) and not ts.ntp_disable]
     nontp = bool(getattr(tz, "nontp", False)) or any(ts.ntp_disable for ts in c["timesource"].dataList())
     zone = tz.timezone or "UTC"
-    if isinstance(zone, list):  # pykickstart keeps every extra word: `timezone Europe/Berlin x`
-        line = next((n for n, cmd, _ in reversed(parser.commands_seen) if cmd == "timezone"), 0)
-        report.error(_at(line), f"timezone takes one zone, got {len(zone)} words", "write e.g. timezone Europe/Berlin")
+    if isinstance(zone, list):  # `timezone Europe/Berlin x`: pykickstart reported the line, but keeps the list
         zone = "UTC"
     time = Time(timezone=zone, utc=bool(tz.isUtc) or not tz.seen, ntpservers=tuple(ntp), nontp=nontp)
 

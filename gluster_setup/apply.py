@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shlex
 import sys
 import threading
 import time
@@ -106,23 +105,13 @@ def ssh_runners(spec: GlusterSpec, known_hosts: str, inner: Runner | None = None
                 control_dir: str | None = None) -> dict[str, Runner]:
     """One HostRunner.ssh per host (StrictHostKeyChecking=yes with `known_hosts`).
 
-    With `control_dir`, ssh multiplexes every command to a host over one connection (a master
-    that exits by itself after 60 idle seconds): a deploy runs hundreds of short commands and
-    a new ssh handshake for each costs more than the command.
+    With `control_dir`, ssh multiplexes every command to a host over one connection: a deploy
+    runs hundreds of short commands and a new ssh handshake for each costs more than the command.
     """
-    runners: dict[str, Runner] = {}
-    for h in spec.hosts:
-        base = HostRunner.ssh(h.ssh_name, user=spec.ssh.user, known_hosts=known_hosts,
-                              identity=spec.ssh.identity or None, port=h.ssh_port, inner=inner,
-                              connect_timeout=spec.ssh.connect_timeout)
-        if control_dir is None:
-            runners[h.ssh_name] = base
-            continue
-        os.makedirs(control_dir, mode=0o700, exist_ok=True)
-        control = ("-o", "ControlMaster=auto", "-o", f"ControlPath={control_dir}/%C", "-o", "ControlPersist=60")
-        prefix = base.prefix[:-2] + control + base.prefix[-2:]  # options go before "user@host --"
-        runners[h.ssh_name] = HostRunner(base.name, prefix, base.inner, quote_remote=True)
-    return runners
+    return {h.ssh_name: HostRunner.ssh(h.ssh_name, user=spec.ssh.user, known_hosts=known_hosts,
+                                       identity=spec.ssh.identity or None, port=h.ssh_port, inner=inner,
+                                       connect_timeout=spec.ssh.connect_timeout, control_dir=control_dir)
+            for h in spec.hosts}
 
 
 def default_control_dir() -> str:
@@ -133,7 +122,7 @@ def default_control_dir() -> str:
 
 
 def _fstab_lines(runner: Runner, fstab: str) -> list[str]:
-    result = runner.run(["sh", "-c", f"cat {shlex.quote(fstab)} 2>/dev/null || true"])
+    result = runner.run(["sh", "-c", 'cat "$1" 2>/dev/null || true', "sh", fstab])
     return result.stdout.splitlines()
 
 

@@ -74,6 +74,41 @@ def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else ([] if value is None else [value])
 
 
+def _dicts(value: Any, where: str, report: ValidationReport) -> list[dict[str, Any]]:
+    """The mappings of a list variable; anything else in it is an error naming its position."""
+    out = []
+    for i, item in enumerate(_list(value)):
+        if isinstance(item, dict):
+            out.append(item)
+        else:
+            report.error(f"{where}[{i}]", f"expected a mapping (name: value lines), got {item!r}")
+    return out
+
+
+def _mapping(value: Any, where: str, report: ValidationReport) -> dict[str, Any]:
+    if value is None or isinstance(value, dict):
+        return value or {}
+    report.error(where, f"expected a mapping (name: value lines), got {type(value).__name__}")
+    return {}
+
+
+def _int(value: Any, where: str, report: ValidationReport) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    report.error(where, f"{value!r} is not a whole number")
+    return None
+
+
+def _stripe_unit(value: Any, where: str, report: ValidationReport) -> int | None:
+    """gluster_infra_stripe_unit_size: KiB as gluster-ansible takes it (256), or a size (256K)."""
+    if isinstance(value, str) and value.strip() and not value.strip().isdigit():
+        return _size(value, where, report)
+    kib = _int(value, where, report)
+    return None if kib is None else kib * K
+
+
 def convert(data: Any, source: str = "inventory", known_hosts: str = "/root/.ssh/known_hosts"
             ) -> tuple[dict[str, Any] | None, ValidationReport]:
     """Inventory YAML data -> spec data (a dict ready for YAML) and a report of what did not map."""
@@ -83,7 +118,7 @@ def convert(data: Any, source: str = "inventory", known_hosts: str = "/root/.ssh
         report.error("hc_nodes", "no hc_nodes group", "is this a gluster-ansible HCI inventory?")
         return None, report
     hosts = group.get("hosts") or {}
-    group_vars = group.get("vars") or {}
+    group_vars = _mapping(group.get("vars"), "hc_nodes.vars", report)
     if not isinstance(hosts, dict) or not hosts:
         report.error("hc_nodes.hosts", "no hosts")
         return None, report
@@ -105,13 +140,13 @@ def convert(data: Any, source: str = "inventory", known_hosts: str = "/root/.ssh
             if str(key) not in GROUP_VARS:
                 unknown.setdefault(str(key), []).append("vars")
     for name, host_vars in hosts.items():
-        host_vars = host_vars or {}
         where = f"hc_nodes.hosts.{name}"
-        for key in host_vars if isinstance(host_vars, dict) else ():
+        host_vars = _mapping(host_vars, where, report)
+        for key in host_vars:
             if str(key) not in HOST_VARS:
                 unknown.setdefault(str(key), []).append(f"hosts.{name}")
         disks: list[str] = []
-        vgs = _list(var(host_vars, "gluster_infra_volume_groups"))
+        vgs = _dicts(var(host_vars, "gluster_infra_volume_groups"), f"{where}.gluster_infra_volume_groups", report)
         for vg in vgs:
             for pv in str(vg.get("pvname", "")).split(","):
                 if pv.strip():
@@ -128,22 +163,24 @@ def convert(data: Any, source: str = "inventory", known_hosts: str = "/root/.ssh
         if vgs:
             host["vg_name"] = str(vgs[0].get("vgname", "gluster_vg"))
             vg_names.append(host["vg_name"])
-        for lv in _list(var(host_vars, "gluster_infra_thick_lvs")):
-            size = _size(lv.get("size"), f"{where}.gluster_infra_thick_lvs.{lv.get('lvname')}", report)
+        for spec_lv in _dicts(var(host_vars, "gluster_infra_thick_lvs"), f"{where}.gluster_infra_thick_lvs", report):
+            size = _size(spec_lv.get("size"), f"{where}.gluster_infra_thick_lvs.{spec_lv.get('lvname')}", report)
             if size is not None:
-                lv_sizes[str(lv.get("lvname"))] = (size, False)
-        for lv in _list(var(host_vars, "gluster_infra_lv_logicalvols")):
-            size = _size(lv.get("lvsize"), f"{where}.gluster_infra_lv_logicalvols.{lv.get('lvname')}", report)
+                lv_sizes[str(spec_lv.get("lvname"))] = (size, False)
+        for spec_lv in _dicts(var(host_vars, "gluster_infra_lv_logicalvols"), f"{where}.gluster_infra_lv_logicalvols",
+                         report):
+            size = _size(spec_lv.get("lvsize"), f"{where}.gluster_infra_lv_logicalvols.{spec_lv.get('lvname')}", report)
             if size is not None:
-                lv_sizes[str(lv.get("lvname"))] = (size, True)
-        for pool in _list(var(host_vars, "gluster_infra_thinpools")):
+                lv_sizes[str(spec_lv.get("lvname"))] = (size, True)
+        for pool in _dicts(var(host_vars, "gluster_infra_thinpools"), f"{where}.gluster_infra_thinpools", report):
             if pool.get("poolmetadatasize"):
                 metadata = _size(pool["poolmetadatasize"], f"{where}.gluster_infra_thinpools", report)
             if pool.get("thinpoolsize"):
                 pool_size = _size(pool["thinpoolsize"], f"{where}.gluster_infra_thinpools", report)
-        for dev in _list(var(host_vars, "gluster_infra_mount_devices")):
+        for dev in _dicts(var(host_vars, "gluster_infra_mount_devices"), f"{where}.gluster_infra_mount_devices",
+                          report):
             mount_to_lv[str(dev.get("path", "")).rstrip("/")] = str(dev.get("lvname", ""))
-        for c in _list(var(host_vars, "gluster_infra_cache_vars")):
+        for c in _dicts(var(host_vars, "gluster_infra_cache_vars"), f"{where}.gluster_infra_cache_vars", report):
             host["cache_disk"] = str(c.get("cachedisk", "")).split(",")[0]
             size = _size(c.get("cachelvsize"), f"{where}.gluster_infra_cache_vars", report)
             if size is not None:
@@ -152,8 +189,13 @@ def convert(data: Any, source: str = "inventory", known_hosts: str = "/root/.ssh
 
     dtype = str(group_vars.get("gluster_infra_disktype", "JBOD")).upper()
     if dtype != "JBOD":
-        spec["disk_type"] = {"type": dtype, "disk_count": int(group_vars.get("gluster_infra_diskcount", 1)),
-                             "stripe_unit": int(group_vars.get("gluster_infra_stripe_unit_size", 256)) * K}
+        disk_type = {
+            "type": dtype,
+            "disk_count": _int(group_vars.get("gluster_infra_diskcount", 1), "hc_nodes.vars.gluster_infra_diskcount",
+                               report),
+            "stripe_unit": _stripe_unit(group_vars.get("gluster_infra_stripe_unit_size", 256),
+                                        "hc_nodes.vars.gluster_infra_stripe_unit_size", report)}
+        spec["disk_type"] = {k: v for k, v in disk_type.items() if v is not None}  # (errors are reported)
     if len(set(vg_names)) == 1:
         spec["vg_name"] = vg_names[0]
         for host in spec["hosts"]:
@@ -168,10 +210,12 @@ def convert(data: Any, source: str = "inventory", known_hosts: str = "/root/.ssh
     if cache:
         spec["cache"] = cache
 
-    hci_volumes = _list(group_vars.get("gluster_features_hci_volumes"))
+    hci_volumes = _dicts(group_vars.get("gluster_features_hci_volumes"), "hc_nodes.vars.gluster_features_hci_volumes",
+                         report)
     if not hci_volumes:
         report.error("hc_nodes.vars.gluster_features_hci_volumes", "no volumes")
-    options = {str(k): str(v) for k, v in (group_vars.get("gluster_features_hci_volume_options") or {}).items()}
+    options = {str(k): str(v) for k, v in _mapping(group_vars.get("gluster_features_hci_volume_options"),
+                                                   "hc_nodes.vars.gluster_features_hci_volume_options", report).items()}
     arbiters = set()
     roots = set()
     for i, vol in enumerate(hci_volumes):

@@ -10,7 +10,6 @@ already holds data (no step ever formats a device that has a filesystem).
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -44,12 +43,13 @@ BRICK_MOUNT_OPTIONS = "inode64,noatime"
 STEP_TIMEOUT = 300.0
 
 
-def sh(script: str) -> tuple[str, ...]:
-    return ("sh", "-c", script)
+def sh(script: str, *args: str) -> tuple[str, ...]:
+    """A check that needs a pipe: `script` is a constant and every value goes in as "$1", "$2"...
 
-
-def q(value: str) -> str:
-    return shlex.quote(value)
+    No value from the spec is ever part of the script text: a path or name with quotes, `;` or a
+    newline stays one argument.
+    """
+    return ("sh", "-c", script, "sh", *args)
 
 
 @dataclass(frozen=True)
@@ -149,20 +149,25 @@ def volume_bricks(spec: GlusterSpec, volume: VolumeSpec, hosts: Sequence[HostSpe
 
 
 def _has_fs(device: str) -> tuple[str, ...]:
-    return sh(f"blkid -p -o value -s TYPE {q(device)} | grep -qx xfs")
+    return sh('blkid -p -o value -s TYPE "$1" | grep -qx xfs', device)
 
 
 def _is_pv_of(device: str, vg: str) -> tuple[str, ...]:
-    return sh(f"pvs --noheadings -o vg_name {q(device)} 2>/dev/null | grep -qw {q(vg)}")
+    return sh('pvs --noheadings -o vg_name "$1" 2>/dev/null | grep -qw -- "$2"', device, vg)
 
 
 def _lv_exists(vg: str, lv: str) -> tuple[str, ...]:
     return ("lvs", f"{vg}/{lv}")
 
 
+# an uncommented fstab line whose second field is the mount point "$1" (compared as a string, not a regex)
+# (ENVIRON, not awk -v, which would read backslashes in the path as escapes; stdin, not a file
+# argument, which awk would take as an assignment if it held "=")
+_IN_FSTAB = 'm="$1" awk \'$1 !~ /^#/ && $2 == ENVIRON["m"] {f = 1} END {exit !f}\' < "$2"'
+
+
 def mounted_check(mountpoint: str, fstab: str) -> tuple[str, ...]:
-    return sh(f"mountpoint -q {q(mountpoint)} && "
-              f"grep -q '^[^#][^[:space:]]*[[:space:]]\\+{mountpoint}[[:space:]]' {q(fstab)}")
+    return sh('mountpoint -q "$1" && ' + _IN_FSTAB, mountpoint, fstab)
 
 
 def brick_steps(spec: GlusterSpec, host: HostSpec) -> list[Step]:
@@ -222,7 +227,7 @@ def brick_steps(spec: GlusterSpec, host: HostSpec) -> list[Step]:
         directory = brick_dir(spec, vol)
         add(f"create brick directory {directory}",
             ("install", "-d", "-m", "0755", "-o", str(spec.owner_uid), "-g", str(spec.owner_gid), directory),
-            sh(f"test \"$(stat -c %u:%g {q(directory)})\" = {owner}"))
+            sh('test "$(stat -c %u:%g "$1")" = "$2"', directory, owner))
     return steps
 
 
@@ -230,14 +235,15 @@ def cache_steps(spec: GlusterSpec, host: HostSpec, add: Callable[..., None]) -> 
     assert spec.cache is not None
     vg = spec.vg_for(host)
     disk = host.cache_disk
-    cached = sh(f"lvs --noheadings -o segtype {vg}/{THIN_POOL_LV}_tdata 2>/dev/null | grep -qw cache")
+    cached_script = 'lvs --noheadings -o segtype "$1" 2>/dev/null | grep -qw cache'
+    cached = sh(cached_script, f"{vg}/{THIN_POOL_LV}_tdata")
     add(f"create PV {disk} for the cache", ("pvcreate", disk), ("pvs", disk))
     add(f"add {disk} to {vg}", ("vgextend", vg, disk), _is_pv_of(disk, vg))
     meta = ("--poolmetadatasize", lvm_size(spec.cache.metadata_size)) if spec.cache.metadata_size else ()
     add(f"create cache pool {CACHE_POOL_LV}",
         ("lvcreate", "-y", "--type", "cache-pool", "-L", lvm_size(spec.cache.size), *meta,
          "-n", CACHE_POOL_LV, vg, disk),
-        sh(f"lvs {vg}/{CACHE_POOL_LV} >/dev/null 2>&1 || {cached[2]}"))
+        sh('lvs "$2" >/dev/null 2>&1 || ' + cached_script, f"{vg}/{THIN_POOL_LV}_tdata", f"{vg}/{CACHE_POOL_LV}"))
     add(f"attach cache to {THIN_POOL_LV}",
         ("lvconvert", "-y", "--type", "cache", "--cachepool", f"{vg}/{CACHE_POOL_LV}",
          "--cachemode", spec.cache.mode, f"{vg}/{THIN_POOL_LV}"),
@@ -248,22 +254,23 @@ def cache_steps(spec: GlusterSpec, host: HostSpec, add: Callable[..., None]) -> 
 
 
 def _in_pool(address: str) -> tuple[str, ...]:
-    return sh(f"gluster pool list | awk 'NR>1 {{print $2}}' | grep -qxF {q(address)}")
+    return sh("gluster pool list | awk 'NR>1 {print $2}' | grep -qxF -- \"$1\"", address)
 
 
 def _peers_connected(addresses: Iterable[str]) -> tuple[str, ...]:
-    tests = " && ".join(f"echo \"$p\" | grep -qxF {q(a)}" for a in addresses)
-    return sh(f"p=$(gluster pool list | awk '$NF==\"Connected\" {{print $2}}') && {tests}")
+    return sh("p=$(gluster pool list | awk '$NF==\"Connected\" {print $2}') || exit 1; "
+              "for a; do printf '%s\\n' \"$p\" | grep -qxF -- \"$a\" || exit 1; done", *addresses)
 
 
 def _group_applied(volume: str, group: str, skip: Iterable[str]) -> tuple[str, ...]:
     # the group file exists on the host and every key=value in it shows in the volume info
     # (except `skip`: keys deliberately set to something else afterwards)
-    skipped = "".join(f"|{k}" for k in sorted(skip))
-    return sh(f"test -s /var/lib/glusterd/groups/{group} && info=$(gluster volume info {q(volume)}) || exit 1; "
-              f"while IFS='=' read -r k v; do case \"$k\" in ''|'#'*{skipped}) continue;; esac; "
-              f"printf '%s\\n' \"$info\" | grep -qxF \"$k: $v\" || exit 1; "
-              f"done < /var/lib/glusterd/groups/{group}")
+    # "$1" volume, "$2" group file, then the skipped keys
+    return sh('test -s "$2" && info=$(gluster volume info "$1") || exit 1; group=$2; shift 2; '
+              "while IFS='=' read -r k v; do case \"$k\" in ''|'#'*) continue;; esac; "
+              'for s; do [ "$k" = "$s" ] && continue 2; done; '
+              "printf '%s\\n' \"$info\" | grep -qxF \"$k: $v\" || exit 1; "
+              'done < "$group"', volume, f"/var/lib/glusterd/groups/{group}", *sorted(skip))
 
 
 def volume_options(spec: GlusterSpec, volume: VolumeSpec) -> list[tuple[str, str]]:
@@ -318,7 +325,7 @@ def volume_setup_steps(spec: GlusterSpec, volume: VolumeSpec, on: str) -> list[S
         Step(f"apply option group {group} to {volume.name}",
              argv=(*GLUSTER, "volume", "set", volume.name, "group", group), check=applied, host=on, timeout=120),
         Step(f"start volume {volume.name}", argv=(*GLUSTER, "volume", "start", volume.name),
-             check=sh(f"gluster volume info {q(volume.name)} | grep -qx 'Status: Started'"), host=on, timeout=120),
+             check=sh("gluster volume info \"$1\" | grep -qx 'Status: Started'", volume.name), host=on, timeout=120),
     ]
 
 
@@ -415,12 +422,12 @@ def expand_plan(spec: GlusterSpec, new_addresses: Sequence[str]) -> DeployPlan:
         bricks = volume_bricks(spec, vol, new)
         steps.append(Step(f"add bricks of {', '.join(h.address for h in new)} to {vol.name}",
                           argv=(*GLUSTER, "volume", "add-brick", vol.name, *spec.volume_layout(vol), *bricks),
-                          check=sh(f"gluster volume info {q(vol.name)} | grep -qxF "
-                                   f"{q('Brick' + str(len(spec.hosts)) + ': ' + bricks[-1])}"),
+                          check=sh('gluster volume info "$1" | grep -qxF -- "$2"',
+                                   vol.name, f"Brick{len(spec.hosts)}: {bricks[-1]}"),
                           host=on, timeout=120))
         steps.append(Step(f"rebalance {vol.name}", action="rebalance", params={"volume": vol.name, "timeout": 600},
-                          check=sh(f"gluster volume rebalance {q(vol.name)} status 2>/dev/null | "
-                                   "grep -q completed"), host=on, timeout=60))
+                          check=sh('gluster volume rebalance "$1" status 2>/dev/null | grep -q completed',
+                                   vol.name), host=on, timeout=60))
     plan_summary = summary(spec) | {"new hosts": [h.ssh_name for h in new]}
     return DeployPlan(
         f"gluster expand (+{len(new)} hosts)",
@@ -444,16 +451,16 @@ def teardown_plan(spec: GlusterSpec) -> DeployPlan:
     cluster: list[Step] = []
     for vol in spec.volumes:
         cluster.append(Step(f"stop volume {vol.name}", argv=(*GLUSTER, "volume", "stop", vol.name, "force"),
-                            check=sh(f"! gluster volume info {q(vol.name)} 2>/dev/null | "
-                                     "grep -qx 'Status: Started'"), host=on, timeout=120))
+                            check=sh("! gluster volume info \"$1\" 2>/dev/null | grep -qx 'Status: Started'",
+                                     vol.name), host=on, timeout=120))
         cluster.append(Step(f"delete volume {vol.name}", argv=(*GLUSTER, "volume", "delete", vol.name),
-                            check=sh(f"! gluster volume info {q(vol.name)} >/dev/null 2>&1"), host=on, timeout=120))
+                            check=sh('! gluster volume info "$1" >/dev/null 2>&1', vol.name), host=on, timeout=120))
         group_file = f"/var/lib/glusterd/groups/{option_group(vol)}"
         cluster.append(Step(f"remove option group {option_group(vol)}", argv=("rm", "-f", group_file),
-                            check=sh(f"! test -e {group_file}"), host=on, timeout=60))
+                            check=("sh", "-c", '! test -e "$1"', "sh", group_file), host=on, timeout=60))
     for host in spec.hosts[1:]:
         cluster.append(Step(f"peer detach {host.address}", argv=(*GLUSTER, "peer", "detach", host.address),
-                            check=sh(f"! gluster pool list | awk 'NR>1 {{print $2}}' | grep -qxF {q(host.address)}"),
+                            check=sh("! gluster pool list | awk 'NR>1 {print $2}' | grep -qxF -- \"$1\"", host.address),
                             host=on, timeout=120))
 
     def bricks_down(spec: GlusterSpec, host: HostSpec) -> list[Step]:
@@ -465,15 +472,15 @@ def teardown_plan(spec: GlusterSpec) -> DeployPlan:
         if spec.lvm:
             vg = spec.vg_for(host)
             steps.append(Step(f"remove VG {vg} on {name}", argv=("vgremove", "-f", "-y", vg),
-                              check=sh(f"! vgs {q(vg)} >/dev/null 2>&1"), host=name, timeout=120))
+                              check=sh('! vgs "$1" >/dev/null 2>&1', vg), host=name, timeout=120))
             disks = list(host.disks) + ([host.cache_disk] if host.cache_disk else [])
             for disk in disks:
                 steps.append(Step(f"remove PV {disk} on {name}", argv=("pvremove", "-y", disk),
-                                  check=sh(f"! pvs {q(disk)} >/dev/null 2>&1"), host=name, timeout=60))
+                                  check=sh('! pvs "$1" >/dev/null 2>&1', disk), host=name, timeout=60))
         else:
             for disk in host.disks:
                 steps.append(Step(f"wipe {disk} on {name}", argv=("wipefs", "-a", disk),
-                                  check=sh(f"! blkid -p {q(disk)} >/dev/null 2>&1"), host=name, timeout=60))
+                                  check=sh('! blkid -p "$1" >/dev/null 2>&1', disk), host=name, timeout=60))
         return steps
 
     return DeployPlan(
@@ -485,5 +492,4 @@ def teardown_plan(spec: GlusterSpec) -> DeployPlan:
 
 
 def _unmounted(mountpoint: str, fstab: str) -> tuple[str, ...]:
-    return sh(f"! mountpoint -q {q(mountpoint)} && "
-              f"! grep -q '^[^#][^[:space:]]*[[:space:]]\\+{mountpoint}[[:space:]]' {q(fstab)}")
+    return sh('! mountpoint -q "$1" && ! ' + _IN_FSTAB, mountpoint, fstab)

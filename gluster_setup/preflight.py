@@ -8,7 +8,6 @@ lvm: false an XFS brick mounted where the spec puts it) count as ours, so a re-r
 from __future__ import annotations
 
 import json
-import shlex
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -73,8 +72,7 @@ def probe_host(spec: GlusterSpec, host: HostSpec, runner: Runner) -> HostProbe:
         probe.blockdevs = _flatten(json.loads(lsblk.stdout).get("blockdevices", []))
     # lsblk's FSTYPE comes from udev, which a host may not run: ask blkid to probe the disks
     disks = list(host.disks) + ([host.cache_disk] if host.cache_disk else [])
-    quoted = " ".join(shlex.quote(d) for d in disks)
-    found = runner.run(["sh", "-c", f"for d in {quoted}; do echo \"== $d\"; blkid -p -o export \"$d\"; done"],
+    found = runner.run(["sh", "-c", 'for d; do echo "== $d"; blkid -p -o export "$d"; done', "sh", *disks],
                        check=False)
     current = ""
     for line in found.stdout.splitlines():

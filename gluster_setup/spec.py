@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from nodecore.config import Size, load_config, load_yaml_file
+from nodecore.inputs import device_problem, path_problem
 from nodecore.report import ValidationReport
 
 K = 1024
@@ -240,11 +241,15 @@ def _check_disks(spec: GlusterSpec, host: HostSpec, where: str, report: Validati
         report.error(f"{where}.disks", "no disks", "list the disks for the bricks, e.g. [/dev/sdb]")
     seen: set[str] = set()
     for j, disk in enumerate(host.disks):
-        if not disk.startswith("/dev/") or disk.rstrip("/") == "/dev":
-            report.error(f"{where}.disks[{j}]", f"{disk!r} is not a device path", "write /dev/sdb")
+        problem = device_problem(disk)
+        if problem:
+            report.error(f"{where}.disks[{j}]", f"not a device path: {problem}", "write /dev/sdb")
         if disk in seen:
             report.error(f"{where}.disks[{j}]", f"{disk} is listed twice")
         seen.add(disk)
+    problem = device_problem(host.cache_disk) if host.cache_disk else None
+    if problem:
+        report.error(f"{where}.cache_disk", f"not a device path: {problem}", "write /dev/nvme0n1")
     if host.cache_disk and host.cache_disk in seen:
         report.error(f"{where}.cache_disk", f"{host.cache_disk} is also a brick disk")
     if not spec.lvm and host.disks and len(host.disks) != len(spec.volumes):
@@ -321,10 +326,11 @@ def _check_volumes(spec: GlusterSpec, report: ValidationReport) -> None:
 
 
 def _check_paths(spec: GlusterSpec, report: ValidationReport) -> None:
+    # these reach fstab lines, mount points and the hosts' commands: one plain path each
     for name in ("brick_root", "mount_root", "fstab"):
-        value = getattr(spec, name)
-        if not value.startswith("/") or value.rstrip("/") == "" or "//" in value or ".." in value.split("/"):
-            report.error(name, f"{value!r} must be an absolute path below /")
+        problem = path_problem(getattr(spec, name))
+        if problem:
+            report.error(name, problem, "write a plain absolute path, e.g. /gluster_bricks")
     if spec.brick_root.rstrip("/") == spec.mount_root.rstrip("/"):
         report.error("mount_root", "bricks and client mounts must not share a directory")
     if not _LVM_NAME_RE.fullmatch(spec.vg_name):
@@ -332,10 +338,11 @@ def _check_paths(spec: GlusterSpec, report: ValidationReport) -> None:
     for name in ("owner_uid", "owner_gid"):
         if not 0 <= getattr(spec, name) < 2**31:
             report.error(name, f"{getattr(spec, name)} is not a uid/gid")
-    if spec.ssh.identity and not spec.ssh.identity.startswith("/"):
-        report.error("ssh.identity", "must be an absolute path")
-    if spec.ssh.known_hosts and not spec.ssh.known_hosts.startswith("/"):
-        report.error("ssh.known_hosts", "must be an absolute path")
+    for name in ("identity", "known_hosts"):
+        value = getattr(spec.ssh, name)
+        problem = path_problem(value) if value else None
+        if problem:
+            report.error(f"ssh.{name}", problem, "write a plain absolute path")
     if not re.fullmatch(r"[a-z_][a-z0-9_-]*", spec.ssh.user):
         report.error("ssh.user", f"{spec.ssh.user!r} is not a user name")
 

@@ -329,8 +329,8 @@ def prepare_base(runner: Runner, p: Mapping[str, Any]) -> None:
     # a private mount namespace: /proc and /sys for mkinitramfs vanish with it, even on a crash
     runner.run(["unshare", "--mount", "--propagation", "private", "chroot", root, "sh", "-c",
                 "mount -t proc proc /proc && mount -t sysfs sysfs /sys && "
-                f"mkinitramfs -o /boot/initrd.img-{version}.new {version} && "
-                f"mv /boot/initrd.img-{version}.new /boot/initrd.img-{version}"],
+                'mkinitramfs -o "/boot/initrd.img-$1.new" "$1" && mv "/boot/initrd.img-$1.new" "/boot/initrd.img-$1"',
+                "sh", version],
                env={"SOURCE_DATE_EPOCH": str(p["epoch"])}, timeout=LONG)
     runner.write_file(os.path.join(tmp, "pruned.json"), json.dumps(
         {"kernel": version, "pruned": pruned, "pruned_bytes": sum(x["bytes"] for x in pruned)}, indent=1))

@@ -60,7 +60,7 @@ def cmd_install(args: argparse.Namespace) -> int:
     value = _kickstart_value(args)
     runner = LocalRunner()
     try:
-        text, source = fetch(value, runner)
+        text, source = fetch(value, runner, mount=not args.validate)  # --validate looks at no machine
     except SourceError as exc:
         report = ValidationReport(value)
         report.error("kickstart", str(exc))

@@ -14,6 +14,7 @@ again with them (`parse(..., follow_includes=True)`).
 from __future__ import annotations
 
 import io
+import os
 import re
 import shlex
 import warnings
@@ -23,7 +24,7 @@ from typing import Any
 
 from pykickstart import constants
 from pykickstart.errors import KickstartError, KickstartParseWarning
-from pykickstart.parser import KickstartParser
+from pykickstart.parser import KickstartParser, PutBackIterator
 from pykickstart.sections import Section
 from pykickstart.version import makeVersion
 
@@ -118,6 +119,27 @@ class _HcinodeSection(Section):  # type: ignore[misc]
         self.lines.append((self.header_lineno + len(self.lines) + 1, line))
 
 
+MAX_INCLUDE_DEPTH = 8  # anaconda has no limit; a loop (a.ks includes itself) recursed until Python gave up
+
+
+class _CountingLines(PutBackIterator):  # type: ignore[misc]
+    """pykickstart's line iterator, knowing the number of the line it handed out last: its
+    shlex.split raises a bare ValueError ("No closing quotation") that carries no line."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__(lines)
+        self.lineno = 0
+
+    def put(self, s: str) -> None:
+        super().put(s)
+        self.lineno -= 1
+
+    def next(self) -> str:
+        line: str = super().next()
+        self.lineno += 1
+        return line
+
+
 class _Parser(KickstartParser):  # type: ignore[misc]
     """Collects every error with its line instead of stopping at the first, and records commands."""
 
@@ -126,6 +148,7 @@ class _Parser(KickstartParser):  # type: ignore[misc]
         self.commands_seen: list[tuple[int, str, Any]] = []
         self.args_of: dict[int, list[str]] = {}  # id(data object) -> the line's arguments
         self.includes: list[str] = []
+        self._lines: list[_CountingLines] = []  # one per file being read (the kickstart, then %includes)
         super().__init__(handler, followIncludes=follow_includes, errorsAreFatal=False,
                          missingIncludeIsFatal=True, unknownSectionIsFatal=False)
 
@@ -148,7 +171,46 @@ class _Parser(KickstartParser):  # type: ignore[misc]
 
     def _handleInclude(self, f: str) -> None:
         self.includes.append(f)
+        if self.followIncludes and self._includeDepth >= MAX_INCLUDE_DEPTH:
+            raise KickstartError(f"%include {f}: includes nested deeper than {MAX_INCLUDE_DEPTH} "
+                                 "(does a file include itself?)", lineno=self._lines[-1].lineno)
         super()._handleInclude(f)
+
+    def readKickstartFromString(self, s: str, reset: bool = True) -> None:
+        if reset:
+            self._reset()
+        lines = _CountingLines(s.splitlines(True) + [""])
+        self._lines.append(lines)
+        try:
+            self._stateMachine(lines)
+        except ValueError as exc:  # shlex: "No closing quotation", "No escaped character"
+            inside = f" (in an %include at its line {lines.lineno})" if len(self._lines) > 1 else ""
+            raise KickstartError(f"{exc}{inside}: close the quote, or escape it with a backslash",
+                                 lineno=self._lines[0].lineno) from None
+        finally:
+            self._lines.pop()
+
+    def readKickstart(self, f: str, reset: bool = True) -> None:
+        """An %include (pass 2): read through installer.sources, bounded like the kickstart itself
+        (pykickstart's own loader reads /dev/zero or an endless URL until memory runs out)."""
+        from installer.sources import SourceError, fetch_http, read_local
+
+        if reset:
+            self._reset()
+        depth = self._includeDepth
+        if not re.match(r"^https?://", f) and not os.path.exists(f) and depth - 1 in self.currentdir:
+            near = os.path.join(self.currentdir[depth - 1], f)  # relative to the including file, as pykickstart
+            f = near if os.path.exists(near) else f
+        self.currentdir[depth] = os.path.dirname(os.path.abspath(f))
+        try:
+            data = fetch_http(f, attempts=1) if re.match(r"^https?://", f) else read_local(f, "the %include")
+            text = data.decode("utf-8")
+        except SourceError as exc:
+            raise KickstartError(str(exc), lineno=self._lines[-1].lineno if self._lines else 0) from None
+        except UnicodeDecodeError:
+            raise KickstartError(f"%include {f} is not UTF-8 text",
+                                 lineno=self._lines[-1].lineno if self._lines else 0) from None
+        self.readKickstartFromString(text, reset=False)
 
     def _tryFunc(self, fn: Callable[[], Any]) -> None:
         try:
@@ -412,7 +474,10 @@ def _translate(h: Any, parser: _Parser, report: ValidationReport) -> InstallConf
     ntp += [ts.ntp_server or ts.ntp_pool for ts in c["timesource"].dataList()
             if (ts.ntp_server or ts.ntp_pool) and not ts.ntp_disable]
     nontp = bool(getattr(tz, "nontp", False)) or any(ts.ntp_disable for ts in c["timesource"].dataList())
-    time = Time(timezone=tz.timezone or "UTC", utc=bool(tz.isUtc) or not tz.seen, ntpservers=tuple(ntp), nontp=nontp)
+    zone = tz.timezone or "UTC"
+    if isinstance(zone, list):  # `timezone Europe/Berlin x`: pykickstart reported the line, but keeps the list
+        zone = "UTC"
+    time = Time(timezone=zone, utc=bool(tz.isUtc) or not tz.seen, ntpservers=tuple(ntp), nontp=nontp)
 
     kb = c["keyboard"]
     keyboard = kb.vc_keymap or (kb.x_layouts[0] if kb.x_layouts else "") or getattr(kb, "_keyboard", "") or "us"

@@ -14,21 +14,34 @@ does DHCP. `local_address_for` names the address a fetch goes out from, for the 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
 import socket
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
+from nodecore.inputs import InputError, read_input
 from nodecore.runner import Runner
 from nodecore.secrets import mask_url, redact, register_url
 
 log = logging.getLogger("hcinode.installer.sources")
 
 LIVE_MEDIUM = "/run/live/medium"
+
+# Fetch bounds. A kickstart (and each %include) is a few KiB; a server that sends more, or an
+# endless or trickling body (one byte every few seconds resets any per-read timeout), must end
+# in a named error, not a hung installer. Images are big but finite, and the same applies.
+KICKSTART_MAX_BYTES = 4 * 1024 * 1024
+KICKSTART_DEADLINE = 120.0  # seconds for the whole fetch, retries included
+IMAGE_MAX_BYTES = 64 * 1024**3
+IMAGE_DEADLINE = 4 * 3600.0
+_CHUNK = 1024 * 1024
 
 
 class SourceError(RuntimeError):
@@ -76,23 +89,100 @@ def ks_from_cmdline(cmdline: str) -> str:
     return ""
 
 
-def fetch_http(url: str, *, attempts: int = 6, backoff: float = 1.0, timeout: float = 15.0,
-               sleep: Callable[[float], None] = time.sleep) -> bytes:
-    """GET with retries: the network may still be coming up when the installer starts."""
+class _TooLarge(SourceError):
+    pass
+
+
+class _HttpStatus(Exception):
+    def __init__(self, code: int) -> None:
+        super().__init__(f"HTTP {code}")
+        self.code = code
+
+
+def _stream_body(response: Any, write: Callable[[bytes], object], *, limit: int, deadline: float, what: str) -> None:
+    """Copy a streamed response body to `write`, at most `limit` bytes (after gzip/deflate
+    decoding: a small compressed body can expand without end) and only until `deadline`
+    (time.monotonic()). read1 returns what has arrived, so a trickling server is noticed between
+    reads instead of holding one read open for hours."""
+    length = response.headers.get("Content-Length", "")
+    if length.isdigit() and int(length) > limit:
+        raise _TooLarge(f"{what} is {int(length)} bytes, more than the limit of {limit} bytes")
+    total = 0
+    while True:
+        if time.monotonic() > deadline:
+            raise SourceError(f"{what}: the server is too slow (no complete answer in time, {total} bytes so far)")
+        chunk = response.raw.read1(_CHUNK, decode_content=True)
+        if not chunk:
+            return
+        total += len(chunk)
+        if total > limit:
+            raise _TooLarge(f"{what} is more than the limit of {limit} bytes")
+        write(chunk)
+
+
+def _within(deadline: float, what: str, fn: Callable[[], bytes]) -> bytes:
+    """fn() in a worker thread, given up on at `deadline`: the body loop checks the deadline
+    itself, but a server can trickle its status line and headers too, inside one blocking read
+    that only the per-read timeout would end. The abandoned (daemon) thread ends at that timeout."""
+    box: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # handed to the caller
+            box["error"] = exc
+
+    worker = threading.Thread(target=work, name="hcinode-fetch", daemon=True)
+    worker.start()
+    worker.join(max(0.0, deadline - time.monotonic()) + 1.0)
+    if worker.is_alive():
+        raise SourceError(f"{what}: the server is too slow (no complete answer in time)")
+    if "error" in box:
+        raise box["error"]
+    return bytes(box["value"])
+
+
+def _get(url: str, *, timeout: float, deadline: float) -> Any:
     import requests
 
+    # a connection and read timeout per operation, never past the overall deadline
+    left = max(0.1, deadline - time.monotonic())
+    return requests.get(url, stream=True, timeout=(min(timeout, left), min(timeout, left)))
+
+
+def fetch_http(url: str, *, attempts: int = 6, backoff: float = 1.0, timeout: float = 15.0,
+               sleep: Callable[[float], None] = time.sleep, limit: int = KICKSTART_MAX_BYTES,
+               deadline: float = KICKSTART_DEADLINE) -> bytes:
+    """GET with retries: the network may still be coming up when the installer starts.
+
+    At most `limit` bytes and `deadline` seconds in all (retries included)."""
+    import requests
+
+    until = time.monotonic() + deadline
     delay = backoff
     last = ""
+    def attempt_once() -> bytes:
+        with _get(url, timeout=timeout, deadline=until) as response:
+            if response.status_code != 200:
+                raise _HttpStatus(response.status_code)
+            body = bytearray()
+            _stream_body(response, body.extend, limit=limit, deadline=until, what=url)
+            return bytes(body)
+
     for attempt in range(1, attempts + 1):
         try:
-            response = requests.get(url, timeout=timeout)
-            if response.status_code == 200:
-                return response.content
-            last = f"HTTP {response.status_code}"
-            if 400 <= response.status_code < 500 and response.status_code not in (404, 408, 429):
+            return _within(until, url, attempt_once)
+        except _HttpStatus as status:
+            last = f"HTTP {status.code}"
+            if 400 <= status.code < 500 and status.code not in (404, 408, 429):
                 break  # the server says no; retrying will not change that
-        except requests.RequestException as exc:
-            last = f"{type(exc).__name__}: {exc}"
+        except _TooLarge:
+            raise  # the same server will send the same too-large answer again
+        except (requests.RequestException, SourceError) as exc:
+            last = f"{type(exc).__name__}: {exc}" if not isinstance(exc, SourceError) else str(exc)
+        if time.monotonic() + delay > until:
+            last += f" (gave up after {deadline:.0f}s)"
+            break
         if attempt < attempts:
             log.warning("fetching %s failed (%s); retry %d/%d in %.0fs", url, last, attempt, attempts - 1, delay)
             sleep(delay)
@@ -123,27 +213,37 @@ def local_address_for(url: str) -> str:
     return ""
 
 
-def download(url: str, dest: str, *, attempts: int = 6, backoff: float = 1.0) -> None:
-    """Stream a (large) file to dest with the same retries; written beside and renamed when complete."""
+def download(url: str, dest: str, *, attempts: int = 6, backoff: float = 1.0, limit: int = IMAGE_MAX_BYTES,
+             deadline: float = IMAGE_DEADLINE) -> None:
+    """Stream a (large) file to dest with the same retries and bounds; written beside and renamed
+    when complete."""
     import requests
 
     register_url(url)
-
+    until = time.monotonic() + deadline
     delay = backoff
     last = ""
     for attempt in range(1, attempts + 1):
         try:
-            with requests.get(url, stream=True, timeout=30) as response:
+            with _get(url, timeout=30, deadline=until) as response:
                 if response.status_code == 200:
                     tmp = dest + ".part"
-                    with open(tmp, "wb") as f:
-                        for chunk in response.iter_content(4 * 1024 * 1024):
-                            f.write(chunk)
+                    try:
+                        with open(tmp, "wb") as f:
+                            _stream_body(response, f.write, limit=limit, deadline=until, what=url)
+                    except BaseException:
+                        with contextlib.suppress(OSError):
+                            os.unlink(tmp)
+                        raise
                     os.replace(tmp, dest)
                     return
                 last = f"HTTP {response.status_code}"
-        except (requests.RequestException, OSError) as exc:
-            last = f"{type(exc).__name__}: {exc}"
+        except _TooLarge:
+            raise
+        except (requests.RequestException, OSError, SourceError) as exc:
+            last = f"{type(exc).__name__}: {exc}" if not isinstance(exc, SourceError) else str(exc)
+        if time.monotonic() + delay > until:
+            break
         if attempt < attempts:
             time.sleep(delay)
             delay = min(delay * 2, 30.0)
@@ -165,39 +265,47 @@ def _find_device(spec: str, runner: Runner) -> str:
     return spec if spec.startswith("/dev/") else f"/dev/{spec}"
 
 
+def read_local(path: str, what: str = "the kickstart") -> bytes:
+    """A local kickstart: a regular file of at most KICKSTART_MAX_BYTES (never /dev/zero or a FIFO)."""
+    try:
+        return read_input(path, limit=KICKSTART_MAX_BYTES)
+    except InputError as exc:
+        raise SourceError(f"cannot read {what} {path}: {exc.reason}") from None
+
+
 def _read_from_device(device: str, path: str, runner: Runner) -> bytes:
     mnt = tempfile.mkdtemp(prefix="hcinode-ks-")
     try:
         runner.run(["mount", "-o", "ro", device, mnt])
         try:
-            with open(os.path.join(mnt, path.lstrip("/")), "rb") as f:
-                return f.read()
-        except FileNotFoundError:
-            raise SourceError(f"{path} not found on {device}") from None
+            return read_input(os.path.join(mnt, path.lstrip("/")), limit=KICKSTART_MAX_BYTES)
+        except InputError as exc:
+            raise SourceError(f"{path} on {device}: {exc.reason}") from None
         finally:
             runner.run(["umount", mnt], check=False)
     finally:
         os.rmdir(mnt)
 
 
-def fetch(value: str, runner: Runner, **http_kw: object) -> tuple[str, KickstartSource]:
-    """Read the kickstart text from an inst.ks= value (or a path/URL given to --kickstart)."""
+def fetch(value: str, runner: Runner, *, mount: bool = True, **http_kw: object) -> tuple[str, KickstartSource]:
+    """Read the kickstart text from an inst.ks= value (or a path/URL given to --kickstart).
+
+    mount=False (--validate, which looks at no machine): an hd: or cdrom: source that would need
+    a device mounted is a SourceError instead."""
     source = parse_source(value)
     if source.kind == "http":
         data = fetch_http(source.location, **http_kw)  # type: ignore[arg-type]
     elif source.kind == "file":
-        try:
-            with open(source.location, "rb") as f:
-                data = f.read()
-        except OSError as exc:
-            raise SourceError(f"cannot read the kickstart {source.location}: {exc.strerror}") from None
-    elif source.kind == "hd":
-        data = _read_from_device(_find_device(source.location, runner), source.path, runner)
+        data = read_local(source.location)
     else:
         medium = os.path.join(LIVE_MEDIUM, source.path.lstrip("/"))
-        if not source.location and os.path.exists(medium):
-            with open(medium, "rb") as f:
-                data = f.read()
+        if source.kind == "cdrom" and not source.location and os.path.exists(medium):
+            data = read_local(medium)
+        elif not mount:
+            raise SourceError(f"{source.describe()}: --validate mounts no device; copy the file and "
+                              "validate that copy (or validate on the install media)")
+        elif source.kind == "hd":
+            data = _read_from_device(_find_device(source.location, runner), source.path, runner)
         else:
             data = _read_from_device(_find_device(source.location or "sr0", runner), source.path, runner)
     try:

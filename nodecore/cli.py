@@ -32,6 +32,8 @@ COMMAND_PACKAGES = ("image_recipes", "installer", "node_setup", "tui", "gluster_
 
 log = logging.getLogger("hcinode")
 
+EXIT_BROKEN_PIPE = 141  # what a shell reports for a command killed by SIGPIPE
+
 
 class _RedactingFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
@@ -185,7 +187,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.log_path = setup_logging(args.verbose, args.log_file)
     log.info("hcinode %s: %s", __version__, redact(" ".join(sys.argv[1:] if argv is None else argv)))
     try:
-        return func(args)
+        code = func(args)
+        sys.stdout.flush()  # inside the try: a closed pipe shows here, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        return _reader_went_away()
     except InvalidInput as exc:
         if getattr(args, "json", False):
             print(exc.report.to_json())
@@ -203,6 +209,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; re-run the same command to resume", file=sys.stderr)
         return 130
+
+
+def _reader_went_away() -> int:
+    """stdout's reader closed the pipe (`hcinode install --dry-run ... | head`): stop quietly, as
+    other CLIs do (they die of SIGPIPE: exit status 128 + 13), with no traceback from the flush
+    at interpreter exit either."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":

@@ -24,12 +24,14 @@ import yaml
 
 from nodecore import rules
 from nodecore.errors import InvalidInput
+from nodecore.inputs import InputError, read_input_text
 from nodecore.report import ValidationReport
 from nodecore.secrets import MASK, Secret
 
 T = TypeVar("T")
 
 _SIZE_RE = re.compile(r" *(\d+(?:\.\d+)?) *([KMGTP]?)(i?B?)? *", re.IGNORECASE)
+MAX_SIZE = 2**63  # what LVM, XFS and the kernel take as a byte count
 _UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4, "P": 1024**5}
 
 
@@ -41,12 +43,17 @@ class Size(int):
         if isinstance(value, bool):
             raise ValueError(f"not a size: {value!r}")
         if isinstance(value, int):
+            if not 0 <= value < MAX_SIZE:
+                raise ValueError(f"size {value} is out of range (0 to 8 EiB)")
             return cls(value)
         match = _SIZE_RE.fullmatch(str(value))
         if not match:
             raise ValueError(f"not a size: {value!r} (write e.g. 512M, 100G, 2T)")
         number, unit = float(match.group(1)), match.group(2).upper()
-        return cls(int(number * _UNITS[unit]))
+        size = number * _UNITS[unit]
+        if not size < MAX_SIZE:  # also inf: float("9" * 400)
+            raise ValueError(f"size {value!r} is too large")
+        return cls(int(size))
 
     def human(self) -> str:
         for unit in ("P", "T", "G", "M", "K"):
@@ -59,7 +66,39 @@ def human_size(n: int) -> str:
     return Size(n).human()
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
+# Bounds for untrusted YAML: PyYAML composes nodes recursively (1000 nested lists is a
+# RecursionError) and int() refuses more than 4300 digits with a ValueError. No config of ours
+# nests deeper than a dozen levels or holds a number wider than a 64-bit one.
+MAX_YAML_DEPTH = 64
+MAX_INT_DIGITS = 40
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """SafeLoader with a nesting depth and integer size limit, each a YAMLError at its line."""
+
+    _depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self._depth += 1
+        try:
+            if self._depth > MAX_YAML_DEPTH:
+                raise yaml.composer.ComposerError(None, None, f"nested deeper than {MAX_YAML_DEPTH} levels",
+                                                  self.peek_event().start_mark)  # type: ignore[no-untyped-call]
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_yaml_int(self, node: Any) -> Any:
+        if sum(c.isdigit() for c in str(node.value)) > MAX_INT_DIGITS:
+            raise yaml.constructor.ConstructorError(None, None, f"a number of more than {MAX_INT_DIGITS} digits",
+                                                    node.start_mark)
+        return super().construct_yaml_int(node)
+
+
+_BoundedLoader.add_constructor("tag:yaml.org,2002:int", _BoundedLoader.construct_yaml_int)
+
+
+class _UniqueKeyLoader(_BoundedLoader):
     """SafeLoader that refuses a mapping with a key given twice (PyYAML lets the last one win
     silently, so a `wipe: true` further down would override an earlier `wipe: false`)."""
 
@@ -93,11 +132,10 @@ def load_yaml_text(text: str, source: str) -> Any:
 
 def load_yaml_file(path: str) -> Any:
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except OSError as exc:
+        text = read_input_text(path)
+    except InputError as exc:
         report = ValidationReport(path)
-        report.error("(file)", f"cannot read: {exc.strerror}", "check the path")
+        report.error("(file)", f"cannot read: {exc.reason}", "check the path")
         raise InvalidInput(report) from None
     return load_yaml_text(text, path)
 

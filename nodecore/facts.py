@@ -171,8 +171,27 @@ class HostFacts:
 
     @classmethod
     def load(cls, path: str) -> HostFacts:
-        with open(path, encoding="utf-8") as f:
-            return cls.from_json(f.read())
+        """A facts file (`hcinode facts --json`) given as input: InvalidInput naming the line or
+        field when it is missing, not JSON or of the wrong shape (the schema is the dataclasses)."""
+        from nodecore.config import load_config
+        from nodecore.inputs import InputError, read_input_text
+        from nodecore.report import ValidationReport
+
+        report = ValidationReport(path)
+        facts = None
+        try:
+            facts = load_config(cls, json.loads(read_input_text(path)), report)
+        except InputError as exc:
+            report.error("(file)", f"cannot read: {exc.reason}", "capture the facts with 'hcinode facts --json > FILE'")
+        except json.JSONDecodeError as exc:
+            report.error(f"line {exc.lineno}, column {exc.colno}", f"not valid JSON: {exc.msg}",
+                         "capture the facts with 'hcinode facts --json > FILE'")
+        except (RecursionError, ValueError) as exc:  # nesting, or an integer of more than 4300 digits
+            report.error("(document)", f"not usable facts: {type(exc).__name__}",
+                         "capture the facts with 'hcinode facts --json > FILE'")
+        report.raise_if_errors()
+        assert facts is not None
+        return facts
 
 
 def _blockdev_from_dict(d: Mapping[str, Any]) -> BlockDevice:

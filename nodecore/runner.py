@@ -9,16 +9,19 @@ hosts), by wrapping each argv.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shlex
+import stat
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from nodecore.errors import CommandFailed
+from nodecore.errors import CommandFailed, HcinodeError
 from nodecore.secrets import Secret, redact
 
 log = logging.getLogger("hcinode.runner")
@@ -103,19 +106,30 @@ class LocalRunner:
         return result
 
     def write_file(self, path: str, data: str | bytes, mode: int = 0o644) -> None:
-        """Atomic: write a temporary file beside it, fsync, rename. Never a half-written config."""
+        """Atomic: write a temporary file beside it, fsync, rename. Never a half-written config.
+
+        The temporary file has a fresh random name, created with O_EXCL|O_NOFOLLOW (mkstemp), mode
+        0600 until written: a symlink or file someone planted at a guessable name is never
+        followed or reused. The rename replaces a symlink at `path` itself, not its target.
+        """
         payload = data.encode() if isinstance(data, str) else data
         directory = os.path.dirname(path) or "."
         os.makedirs(directory, exist_ok=True)
-        tmp = f"{path}.hcinode-tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".hcinode-tmp")
         try:
-            os.write(fd, payload)
-            os.fchmod(fd, mode)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
+            try:
+                view = memoryview(payload)
+                while view:  # os.write may write less than asked (large files, signals)
+                    view = view[os.write(fd, view):]
+                os.fchmod(fd, mode)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
         log.info("wrote %s (%d bytes, mode %o)", path, len(payload), mode)
 
     def read_file(self, path: str) -> bytes:
@@ -207,6 +221,34 @@ class DryRunRunner:
             return f.read()
 
 
+class UnsafeDirectory(HcinodeError):
+    pass
+
+
+def private_dir(path: str) -> str:
+    """Make `path` (mode 0700) or check it: a directory, not a symlink, owned by us, no group or
+    other access; and no directory above it writable by others without the sticky bit (whoever
+    can rename a parent can swap the whole tree). Raises UnsafeDirectory saying which and why."""
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    info = os.lstat(path)
+    me = os.geteuid()
+    if not stat.S_ISDIR(info.st_mode):
+        raise UnsafeDirectory(f"{path} is not a directory (a symlink?): remove it and re-run")
+    if info.st_uid != me:
+        raise UnsafeDirectory(f"{path} is owned by uid {info.st_uid}, not {me}: remove it and re-run")
+    if info.st_mode & 0o077:
+        raise UnsafeDirectory(f"{path} has mode {stat.S_IMODE(info.st_mode):o}; it must be 700 "
+                              f"(chmod 700 {shlex.quote(path)})")
+    parent = os.path.dirname(os.path.abspath(path))
+    while True:
+        up = os.stat(parent)
+        if up.st_uid not in (0, me) or (up.st_mode & 0o022 and not up.st_mode & stat.S_ISVTX):
+            raise UnsafeDirectory(f"{parent} (above {path}) can be changed by other users")
+        if parent == "/":
+            return path
+        parent = os.path.dirname(parent)
+
+
 class HostRunner:
     """Runs commands on another host by wrapping each argv with a prefix.
 
@@ -224,13 +266,22 @@ class HostRunner:
 
     @classmethod
     def ssh(cls, host: str, *, user: str = "root", known_hosts: str, identity: str | None = None,
-            port: int = 22, inner: Runner | None = None, connect_timeout: int = 10) -> HostRunner:
-        """An ssh runner that only talks to hosts whose key is already in `known_hosts` (never TOFU)."""
+            port: int = 22, inner: Runner | None = None, connect_timeout: int = 10,
+            control_dir: str | None = None) -> HostRunner:
+        """An ssh runner that only talks to hosts whose key is already in `known_hosts` (never TOFU).
+
+        With `control_dir`, ssh multiplexes every command to the host over one connection (a master
+        that exits by itself after 60 idle seconds). Whoever can write that directory can put a
+        socket there that ssh then uses as "the connection to the host": it must be ours alone.
+        """
         prefix = ["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
                   "-o", f"UserKnownHostsFile={known_hosts}", "-o", f"ConnectTimeout={connect_timeout}",
                   "-p", str(port)]
         if identity:
             prefix += ["-i", identity, "-o", "IdentitiesOnly=yes"]
+        if control_dir is not None:
+            private_dir(control_dir)
+            prefix += ["-o", "ControlMaster=auto", "-o", f"ControlPath={control_dir}/%C", "-o", "ControlPersist=60"]
         prefix += [f"{user}@{host}", "--"]
         return cls(host, prefix, inner, quote_remote=True)
 
@@ -262,12 +313,12 @@ class HostRunner:
         return result
 
     def write_file(self, path: str, data: str | bytes, mode: int = 0o644) -> None:
-        tmp = f"{path}.hcinode-tmp"
-        script = (f"mkdir -p {shlex.quote(os.path.dirname(path) or '.')} && umask 077 && "
-                  f"cat > {shlex.quote(tmp)} && chmod {mode:o} {shlex.quote(tmp)} && "
-                  f"mv {shlex.quote(tmp)} {shlex.quote(path)}")
+        # as LocalRunner: a fresh private temporary name (mktemp: O_EXCL, mode 0600) beside the
+        # file, renamed over it; the values are arguments ("$1".."$3"), never part of the script
+        script = ('mkdir -p -- "$1" && t=$(mktemp "$1/.hcinode-XXXXXXXX") || exit 1; '
+                  'if cat > "$t" && chmod "$2" "$t" && mv -f -- "$t" "$3"; then exit 0; fi; rm -f -- "$t"; exit 1')
         payload = data if isinstance(data, bytes) else data.encode()
-        self.run(["sh", "-c", script], stdin=payload)
+        self.run(["sh", "-c", script, "sh", os.path.dirname(path) or ".", f"{mode:o}", path], stdin=payload)
 
     def read_file(self, path: str) -> bytes:
         return self.run(["cat", path]).stdout.encode()

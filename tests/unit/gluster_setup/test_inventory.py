@@ -73,3 +73,52 @@ def test_missing_lv_size_is_an_error() -> None:
     spec, report = convert(data, "x")
     assert spec is None
     assert any("no LV size found for engine" in p.message for p in report.errors)
+
+
+def _jbod() -> dict:
+    return yaml.safe_load((DATA / "inventory-jbod.yml").read_text())
+
+
+def _first_host(data: dict) -> dict:
+    return next(iter(data["hc_nodes"]["hosts"].values()))
+
+
+def test_wrong_types_are_named_errors_not_tracebacks() -> None:
+    cases = []
+    data = _jbod()
+    _first_host(data)["gluster_infra_volume_groups"] = "gluster_vg_sdb"  # a VG as a string
+    cases.append((data, "gluster_infra_volume_groups[0]", "expected a mapping"))
+    data = _jbod()
+    data["hc_nodes"]["vars"]["gluster_infra_disktype"] = "RAID6"
+    data["hc_nodes"]["vars"]["gluster_infra_stripe_unit_size"] = "256Q"
+    cases.append((data, "gluster_infra_stripe_unit_size", "not a size"))
+    data = _jbod()
+    data["hc_nodes"]["vars"]["gluster_infra_disktype"] = "RAID6"
+    data["hc_nodes"]["vars"]["gluster_infra_diskcount"] = "ten"
+    cases.append((data, "gluster_infra_diskcount", "not a whole number"))
+    data = _jbod()
+    data["hc_nodes"]["vars"] = ["not", "a", "mapping"]
+    cases.append((data, "hc_nodes.vars", "expected a mapping"))
+    data = _jbod()
+    data["hc_nodes"]["hosts"]["host1-storage.example.com"] = ["x"]
+    cases.append((data, "hc_nodes.hosts.host1-storage.example.com", "expected a mapping"))
+    data = _jbod()
+    data["hc_nodes"]["vars"]["gluster_features_hci_volumes"] = ["engine"]
+    cases.append((data, "gluster_features_hci_volumes[0]", "expected a mapping"))
+    data = _jbod()
+    data["hc_nodes"]["vars"]["gluster_features_hci_volume_options"] = ["a=b"]
+    cases.append((data, "gluster_features_hci_volume_options", "expected a mapping"))
+    for data, field, words in cases:
+        spec, report = convert(data, "inv.yml")
+        assert spec is None
+        assert any(field in p.field and words in p.message for p in report.errors), report.render_text()
+
+
+def test_stripe_unit_with_a_unit_is_understood() -> None:
+    data = yaml.safe_load((DATA / "inventory-raid6-arbiter.yml").read_text())
+    group_vars = data["all"]["children"]["hc_nodes"]["vars"]
+    plain = convert(data, "a")[0]
+    group_vars["gluster_infra_stripe_unit_size"] = f"{group_vars['gluster_infra_stripe_unit_size']}K"
+    with_unit = convert(data, "b")[0]
+    assert plain is not None and with_unit is not None
+    assert with_unit["disk_type"] == plain["disk_type"]

@@ -6,11 +6,12 @@ Regenerate after an intended change with `pytest --regenerate` and review the di
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 import pytest
 
-from gluster_setup.plan import chunk_size, data_alignment, deploy_plan, expand_plan, teardown_plan
+from gluster_setup.plan import DeployPlan, chunk_size, data_alignment, deploy_plan, expand_plan, teardown_plan
 from gluster_setup.spec import GlusterSpec, parse_spec
 from nodecore.config import load_yaml_file
 from tests import goldenfiles
@@ -128,3 +129,43 @@ def test_replica_1_group_leaves_out_replicate_only_options() -> None:
     runner.respond(["cat", "/var/lib/glusterd/groups/virt"], 0, "cluster.shd-max-threads=8\nfeatures.shard=on\n")
     write_option_group(runner, dict(groups[0].params))
     assert runner.files["/var/lib/glusterd/groups/hcinode-engine"].decode().startswith("features.shard=on\n")
+
+
+def _shell_steps(plan: DeployPlan) -> list[tuple[str, ...]]:
+    argvs = []
+    for step in plan.combined().steps:
+        for argv in (step.argv, step.check):
+            if argv[:2] == ("sh", "-c"):
+                argvs.append(argv)
+    return argvs
+
+
+def test_no_spec_value_is_ever_part_of_a_shell_script() -> None:
+    # the plan is built from a spec that validation would refuse: even then a value stays an argument
+    spec = dataclasses.replace(load("spec-jbod.yaml"), brick_root="/b'; touch /tmp/pwned; '",
+                               mount_root="/m\nUUID=x / xfs defaults 0 0", fstab="/etc/f$(id)")
+    for make in (deploy_plan, teardown_plan, lambda s: expand_plan(s, [s.hosts[-1].address])):
+        argvs = _shell_steps(make(spec))
+        assert argvs
+        for argv in argvs:
+            script = argv[2]
+            for value in ("pwned", "UUID=x", "$(id)", "/gluster_bricks", "engine", "10.10.0.", "gluster_vg"):
+                assert value not in script, (value, argv)
+            assert argv[3] == "sh"  # $0; the values follow as $1, $2, ...
+
+
+def test_fstab_check_matches_the_mount_point_as_a_string_in_a_real_shell(tmp_path) -> None:
+    from gluster_setup.plan import mounted_check
+    from nodecore.runner import LocalRunner
+
+    fstab = tmp_path / "fstab"
+    fstab.write_text("# /mnt/x.y xfs\nUUID=1 /mnt/a.b xfs inode64 0 0\n")
+    evil = tmp_path / "x'; touch pwned; '"
+    runner = LocalRunner()
+    for mountpoint in ("/mnt/a.b", "/mnt/axb", "/mnt/a", "/mnt/x.y", str(evil)):
+        argv = mounted_check(mountpoint, str(fstab))
+        # `mountpoint -q` fails (nothing is mounted here): run only the fstab half of the check
+        script = argv[2].replace('mountpoint -q "$1" && ', "")
+        found = runner.run(("sh", "-c", script, *argv[3:]), check=False).ok
+        assert found == (mountpoint == "/mnt/a.b"), mountpoint
+    assert not (tmp_path / "pwned").exists() and not os.path.exists("pwned")

@@ -147,3 +147,39 @@ def test_missing_include_is_an_error_naming_the_line() -> None:
     parsed = kickstart.parse("rootpw --lock\n%include /nonexistent/part-include\n", follow_includes=True)
     assert not parsed.report.ok
     assert "kickstart:2" in parsed.report.render_text() or "part-include" in parsed.report.render_text()
+
+
+def _errors(parsed: kickstart.ParsedKickstart) -> list[str]:
+    return [f"{p.field}: {p.message}" for p in parsed.report.errors]
+
+
+def test_an_unclosed_quote_is_an_error_at_its_line_not_a_traceback() -> None:
+    parsed = kickstart.parse('lang en_US.UTF-8\nrootpw --plaintext "abc\n')
+    assert any(e.startswith("kickstart:2: No closing quotation") for e in _errors(parsed)), _errors(parsed)
+    assert not any("abc" in e for e in _errors(parsed))  # never echoes the (secret) value
+
+
+def test_an_include_loop_is_an_error_at_its_line(tmp_path) -> None:
+    loop = tmp_path / "loop.ks"
+    loop.write_text(f"%include {loop}\n")
+    parsed = kickstart.parse(f"rootpw --lock\n%include {loop}\n", follow_includes=True)
+    assert any(e.startswith("kickstart:") and "nested deeper than" in e for e in _errors(parsed)), _errors(parsed)
+
+
+def test_an_include_of_a_device_or_a_quote_error_inside_an_include_is_named(tmp_path) -> None:
+    parsed = kickstart.parse("rootpw --lock\n%include /dev/zero\n", follow_includes=True)
+    assert any(e.startswith("kickstart:2:") and "not a regular file" in e for e in _errors(parsed)), _errors(parsed)
+    inc = tmp_path / "parts.ks"
+    inc.write_text("part / --size=1\npart '/boot\n")
+    parsed = kickstart.parse(f"rootpw --lock\n%include {inc}\n", follow_includes=True)
+    assert any("No closing quotation (in an %include at its line 2)" in e for e in _errors(parsed)), _errors(parsed)
+    inc.write_text("ignoredisk --only-use=vda\n")  # a relative %include still resolves next to the kickstart
+    parsed = kickstart.parse(f"rootpw --lock\n%include {inc}\n", follow_includes=True)
+    assert not any("include" in e for e in _errors(parsed)), _errors(parsed)
+
+
+def test_timezone_with_extra_words_is_an_error_not_a_traceback() -> None:
+    # found by tests/unit/nodecore/test_fuzz_inputs.py: the zone came through as a list
+    parsed = kickstart.parse("rootpw --lock\ntimezone Europe/Berlin \x7f-utc\n")
+    assert _errors(parsed) == ["kickstart:2: One or zero arguments are expected for the timezone command"]
+    assert not checks.validate(parsed.config, parsed.report).ok

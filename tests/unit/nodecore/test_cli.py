@@ -72,3 +72,24 @@ def test_run_plan_resumes_an_unfinished_plan_and_closes_a_finished_one(tmp_path,
     assert not list(journals.glob("demo-*.jsonl")) and list((journals / "done").glob("demo-*.jsonl"))
     third = run_plan(plan, LocalRunner(), args=args, journal_name="demo")
     assert [s.title for s in third.done] == ["touch marker", "needs the gate"] and marker.exists()
+
+
+def test_a_plan_piped_into_head_exits_quietly(tmp_path) -> None:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    spec = Path(__file__).resolve().parents[2] / "data" / "gluster" / "spec-six.yaml"
+    # a pipe whose reader is already gone (what `| head -1` leaves behind once it has its line):
+    # every write gets EPIPE, whatever the size of the output or the timing
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    proc = subprocess.Popen([sys.executable, "-m", "nodecore.cli", "--log-file", str(tmp_path / "log"),
+                             "gluster", "deploy", str(spec), "--dry-run"],
+                            stdout=write_end, stderr=subprocess.PIPE)
+    os.close(write_end)
+    assert proc.stderr is not None
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141
+    assert "Traceback" not in err and "BrokenPipeError" not in err and "Exception ignored" not in err

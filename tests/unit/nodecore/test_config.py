@@ -127,3 +127,24 @@ def test_dump_masks_secrets():
     spec = Spec(hosts=(Host("h1"),), password=Secret("zz-top-secret"))
     text = dump_yaml(spec)
     assert "zz-top-secret" not in text and MASK in text
+
+
+def test_yaml_nested_1000_deep_is_a_named_error_not_a_recursion_error() -> None:
+    with pytest.raises(InvalidInput) as info:
+        load_yaml_text("a: " + "[" * 1000 + "]" * 1000, "deep.yaml")
+    text = info.value.report.render_text()
+    assert "line 1" in text and "nested deeper than" in text
+
+
+def test_yaml_integer_of_4301_digits_is_a_named_error() -> None:
+    with pytest.raises(InvalidInput) as info:
+        load_yaml_text("x: 1\nhosts: " + "9" * 4301, "big.yaml")
+    text = info.value.report.render_text()
+    assert "line 2" in text and "digits" in text
+    assert load_yaml_text("n: 18446744073709551615", "ok.yaml") == {"n": 2**64 - 1}
+
+
+@pytest.mark.parametrize("value", ["9" * 400 + "G", 2**70, -1], ids=["400 digits", "2**70", "negative"])
+def test_sizes_out_of_range_are_value_errors(value: object) -> None:
+    with pytest.raises(ValueError):
+        Size.parse(value)

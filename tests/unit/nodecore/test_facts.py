@@ -101,3 +101,36 @@ def test_pvs_report_gives_volume_groups_and_round_trips():
     with_vgs = dataclasses.replace(HostFacts.load(os.path.join(DATA, "qemu-virtio.json")),
                                    volume_groups=parse_pvs(text))
     assert HostFacts.from_json(with_vgs.to_json()) == with_vgs
+
+
+@pytest.mark.parametrize("content, words", [
+    (None, "cannot read: No such file"),
+    ("not json", "line 1, column 1: not valid JSON"),
+    ("[1, 2]", "(top): expected a mapping"),
+    ('{"hostname": "n"}', "memory_bytes: missing required key"),
+    ("[" * 5000 + "]" * 5000, "not usable facts"),
+], ids=["missing", "not-json", "a-list", "missing-keys", "deep"])
+def test_facts_files_that_cannot_be_used_are_named_invalid_input(tmp_path, content, words) -> None:
+    from nodecore.errors import InvalidInput
+
+    path = tmp_path / "facts.json"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(InvalidInput) as info:
+        HostFacts.load(str(path))
+    assert words in info.value.report.render_text()
+
+
+def test_facts_with_a_wrong_type_name_the_field(tmp_path) -> None:
+    from nodecore.errors import InvalidInput
+
+    with open(os.path.join(DATA, "qemu-virtio.json")) as f:
+        data = json.load(f)
+    data["disks"][1]["size"] = "big"
+    data["nics"] = "eth0"
+    path = tmp_path / "facts.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(InvalidInput) as info:
+        HostFacts.load(str(path))
+    fields = [p.field for p in info.value.report.errors]
+    assert "disks[1].size" in fields and "nics" in fields

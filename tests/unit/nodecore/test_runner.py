@@ -128,3 +128,70 @@ def test_commands_never_get_the_callers_terminal() -> None:
         os.dup2(saved, 0)
         for fd in (saved, master, slave):
             os.close(fd)
+
+
+def test_local_write_file_never_follows_a_planted_symlink(tmp_path):
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    target = tmp_path / "etc" / "app.conf"
+    target.parent.mkdir()
+    # the old fixed temporary name, planted by someone who can write the directory
+    (tmp_path / "etc" / "app.conf.hcinode-tmp").symlink_to(victim)
+    LocalRunner().write_file(str(target), "new\n", mode=0o600)
+    assert victim.read_text() == "precious\n"
+    assert target.read_text() == "new\n" and target.stat().st_mode & 0o777 == 0o600
+    # a symlink at the path itself is replaced, not written through
+    link = tmp_path / "etc" / "link.conf"
+    link.symlink_to(victim)
+    LocalRunner().write_file(str(link), "other\n")
+    assert victim.read_text() == "precious\n" and not link.is_symlink() and link.read_text() == "other\n"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["app.conf", "app.conf.hcinode-tmp", "link.conf"]
+
+
+def test_host_write_file_never_follows_a_planted_symlink_and_quotes_nothing_into_the_script(tmp_path):
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    inner = LocalRunner()
+    host = HostRunner("self", ["env"], inner=inner)
+    odd = tmp_path / "it's; touch pwned"
+    target = odd / "a\nb.conf"
+    odd.mkdir()
+    (odd / "a\nb.conf.hcinode-tmp").symlink_to(victim)
+    host.write_file(str(target), "x\n", mode=0o640)
+    assert victim.read_text() == "precious\n" and target.read_text() == "x\n"
+    assert target.stat().st_mode & 0o777 == 0o640
+    assert not (tmp_path / "pwned").exists() and not os.path.exists("pwned")
+
+
+def test_private_dir_refuses_what_others_could_control(tmp_path):
+    from nodecore.runner import UnsafeDirectory, private_dir
+
+    made = tmp_path / "ssh"
+    assert private_dir(str(made)) == str(made) and made.stat().st_mode & 0o777 == 0o700
+    loose = tmp_path / "loose"
+    loose.mkdir(mode=0o755)
+    loose.chmod(0o755)
+    with pytest.raises(UnsafeDirectory, match="mode 755"):
+        private_dir(str(loose))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir(mode=0o700)
+    (tmp_path / "link").symlink_to(elsewhere)
+    with pytest.raises(UnsafeDirectory, match="not a directory"):
+        private_dir(str(tmp_path / "link"))
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)  # world-writable without the sticky bit: anyone could swap "ssh" below it
+    with pytest.raises(UnsafeDirectory, match="other users"):
+        private_dir(str(shared / "ssh"))
+
+
+def test_ssh_runner_checks_its_control_directory(tmp_path):
+    from nodecore.runner import UnsafeDirectory
+
+    loose = tmp_path / "control"
+    loose.mkdir()
+    loose.chmod(0o777)
+    with pytest.raises(UnsafeDirectory):
+        HostRunner.ssh("198.51.100.11", known_hosts="/k", control_dir=str(loose), inner=RecordingRunner())
+    ok = HostRunner.ssh("198.51.100.11", known_hosts="/k", control_dir=str(tmp_path / "c"), inner=RecordingRunner())
+    assert f"ControlPath={tmp_path / 'c'}/%C" in ok.prefix and ok.prefix[-2:] == ("root@198.51.100.11", "--")

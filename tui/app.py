@@ -96,6 +96,8 @@ class Root(urwid.Widget):
             log.exception("key %r failed", key)
             self.app.show_error("Something went wrong", exc)
             return None
+        finally:
+            self.app.redraw()  # a key may change any part of the screen (F10 fills a message area)
 
 
 class _MenuItem(urwid.Text):
@@ -163,6 +165,7 @@ class App:
                                  footer=urwid.AttrMap(self.footer, "footer"))
         self.root = Root(self)
         ctx.worker.on_error = lambda exc: self.show_error("Background task failed", exc)
+        ctx.worker.after_callbacks = self.redraw
         self.show_page(self.current)
         self.columns.focus_position = 1 if mode == "install" else 0
 
@@ -412,6 +415,13 @@ class App:
 
     # --- running -------------------------------------------------------------------------------
     def redraw(self) -> None:
+        """Draw everything afresh on the next screen update.
+
+        Invalidating only the root is not enough: urwid reuses cached canvases of unchanged
+        widgets, and a widget that was empty when drawn (a form's message area, a results list)
+        is not in its parent's cached canvas, so filling it would show nothing until another key.
+        """
+        urwid.CanvasCache.clear()
         self.root._invalidate()
 
     def quit(self) -> None:
@@ -425,6 +435,7 @@ class App:
             except Exception as exc:  # noqa: BLE001
                 log.exception("timer failed")
                 self.show_error("Timer failed", exc)
+            self.redraw()  # a timer changes what is shown (clocks, countdowns, followed logs)
             loop.set_alarm_in(seconds, tick)
 
         assert self.loop is not None

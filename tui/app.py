@@ -30,8 +30,17 @@ log = logging.getLogger("hcinode.tui")
 
 MIN_COLS, MIN_ROWS = 70, 20
 MENU_WIDTH = 22
-GLOBAL_KEYS = (("Tab", "Switch"), ("F5", "Refresh"), ("F10", "Apply"), ("F12", "Lock"), ("Alt-Q", "Quit"))
-INSTALL_KEYS = (("F10", "Next"), ("Esc", "Back"), ("Alt-Q", "Quit"))
+CLOCK_WIDTH = 21
+
+
+def shorten_hostname(hostname: str, room: int) -> str:
+    """The hostname in `room` characters: the full name, else its first label, else cut with "~"."""
+    if len(hostname) <= room:
+        return hostname
+    short = hostname.split(".", 1)[0]
+    if len(short) <= room:
+        return short
+    return short[: max(room - 1, 1)] + "~"
 
 
 class SerialSafeScreen(urwid.raw_display.Screen):
@@ -161,7 +170,8 @@ class App:
         menu_box = urwid.AttrMap(urwid.LineBox(self.menu, title="Steps" if mode == "install" else "Menu"), "menu")
         self.columns = urwid.Columns([(MENU_WIDTH, menu_box), urwid.Padding(self.body, left=1, right=1)])
         self.frame = urwid.Frame(urwid.AttrMap(self.columns, "body"),
-                                 header=urwid.AttrMap(urwid.Columns([self.header, (21, self.clock_text)]), "header"),
+                                 header=urwid.AttrMap(urwid.Columns([self.header, (CLOCK_WIDTH, self.clock_text)]),
+                                                     "header"),
                                  footer=urwid.AttrMap(self.footer, "footer"))
         self.root = Root(self)
         ctx.worker.on_error = lambda exc: self.show_error("Background task failed", exc)
@@ -186,7 +196,8 @@ class App:
         return items
 
     def visible_widget(self, size: tuple[int, int]) -> urwid.Widget:
-        self.update_header()
+        self.update_header(size[0])
+        self.update_footer()
         if self.locked and self.lock_screen is not None:
             return self.lock_screen
         widget: urwid.Widget = self.frame
@@ -194,21 +205,39 @@ class App:
             widget = DialogLayer(dialog, widget)
         return widget
 
-    def update_header(self) -> None:
-        f = self.ctx.facts
+    def update_header(self, cols: int = 80) -> None:
+        """Version, hostname, mode and DRY RUN; a long hostname is shortened, never the mode."""
         now = self.ctx.clock().strftime("%Y-%m-%d %H:%M UTC")
-        markup: list[Any] = [f" hcinode {self.ctx.version} | {f.hostname} | "
-                             f"{'Installer' if self.mode == 'install' else 'Node'}"]
+        mode = "Installer" if self.mode == "install" else "Node"
+        tail = f" | {mode}" + (" | DRY RUN" if self.ctx.dry_run else "")
+        head = f" hcinode {self.ctx.version} | "
+        host = shorten_hostname(self.ctx.facts.hostname, cols - CLOCK_WIDTH - len(head) - len(tail))
+        markup: list[Any] = [f"{head}{host} | {mode}"]
         if self.ctx.dry_run:
             markup += [" | ", ("header_warn", "DRY RUN")]
         self.header.set_text(markup)
         self.clock_text.set_text(now + " ")
 
+    def footer_keys(self) -> list[tuple[str, str]]:
+        """Only the keys that do something on the current page."""
+        page = self.current
+        keys: list[tuple[str, str]] = []
+        if self.mode == "node":
+            keys.append(("Tab", "Switch"))
+            keys.append(("F5", "Refresh"))
+        if page.f10_label():
+            keys.append(("F10", page.f10_label()))
+        keys += list(page.keys)
+        if self.mode == "install" and self.pages.index(page) > 0 and page.can_go_back:
+            keys.append(("Esc", "Back"))
+        if self.mode == "node":
+            keys.append(("F12", "Lock"))
+        keys.append(("Alt-Q", "Quit"))
+        return keys
+
     def update_footer(self) -> None:
-        keys = list(INSTALL_KEYS if self.mode == "install" else GLOBAL_KEYS)
-        keys[1:1] = list(self.current.keys)
         markup: list[Any] = []
-        for key, what in keys:
+        for key, what in self.footer_keys():
             markup += [("footer_key", f" {key}"), f" {what} "]
         self.footer.set_text(markup)
 
@@ -263,7 +292,7 @@ class App:
         if self.dialogs:
             return self.visible_widget(size).keypress(size, key)
         if key == "meta q":
-            self.open_dialog(dialogs.confirm("Quit", "Leave the hcinode console?", self.quit, self.close_dialog))
+            self.ask_quit()
             return None
         if key == "f10":
             self.current.on_apply()
@@ -303,6 +332,17 @@ class App:
         if index is not None and self.pages[index] is not self.current:
             self.show_page(self.pages[index])
         return unhandled
+
+    def ask_quit(self) -> None:
+        unapplied = [f"{p.name}: {what}" for p in self.pages if (what := p.unapplied())]
+        if unapplied:
+            self.open_dialog(dialogs.confirm(
+                "Quit with unapplied changes?",
+                ["These changes are not applied and will be lost:", *(f"  {u}" for u in unapplied), "",
+                 "Leave the hcinode console anyway?"],
+                self.quit, self.close_dialog, yes="Quit", no="Stay", default_no=True))
+            return
+        self.open_dialog(dialogs.confirm("Quit", "Leave the hcinode console?", self.quit, self.close_dialog))
 
     # --- dialogs -------------------------------------------------------------------------------
     def open_dialog(self, dialog: dialogs.Dialog) -> None:
@@ -449,7 +489,6 @@ class App:
             screen.tty_signal_keys(intr="undefined", quit="undefined", stop="undefined", susp="undefined")
         self.loop = urwid.MainLoop(self.root, PALETTE, screen=screen, handle_mouse=False)
         self.ctx.worker.attach(self.loop)
-        self._every(15, self.update_header)
         self._every(5, self.check_idle)
         self._every(1, self.tick)
         try:

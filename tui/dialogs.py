@@ -20,13 +20,15 @@ class Dialog(urwid.WidgetWrap):
 
     def __init__(self, title: str, body: urwid.Widget, buttons: Sequence[tuple[str, Callable[[], Any]]],
                  width: int = 60, height: int = 12, error: bool = False,
-                 on_escape: Callable[[], Any] | None = None) -> None:
+                 on_escape: Callable[[], Any] | None = None, focus_button: int = 0) -> None:
         self.width, self.height = width, height
         self.on_escape = on_escape
         self.buttons = list(buttons)
         parts: list[Any] = [body]
         if buttons:
-            parts += [("pack", urwid.Divider()), ("pack", urwid.Padding(button_row(buttons), align="center",
+            row = button_row(buttons)
+            row.focus_position = focus_button
+            parts += [("pack", urwid.Divider()), ("pack", urwid.Padding(row, align="center",
                                                                          width=("relative", 100)))]
         self.pile = pile = urwid.Pile(parts)
         if buttons:
@@ -54,8 +56,10 @@ def message(title: str, text: str | Sequence[str], on_close: Callable[[], Any], 
 
 def confirm(title: str, text: str | Sequence[str], on_yes: Callable[[], Any], on_no: Callable[[], Any],
             yes: str = "Yes", no: str = "No", width: int = 64, details: Sequence[str] = (),
-            height: int | None = None) -> Dialog:
-    """A question; with `details` (e.g. a plan) they are shown scrollable under the question."""
+            height: int | None = None, default_no: bool = False) -> Dialog:
+    """A question; with `details` (e.g. a plan) they are shown scrollable under the question.
+
+    `default_no`: Enter on the opened dialog answers No (questions that lose work or access)."""
     lines = [text] if isinstance(text, str) else list(text)
     head = urwid.Text("\n".join(lines))
     if details:
@@ -65,7 +69,8 @@ def confirm(title: str, text: str | Sequence[str], on_yes: Callable[[], Any], on
     else:
         body = urwid.Filler(head, valign="top")
         h = height or len("\n".join(lines).split("\n")) + 6
-    return Dialog(title, body, [(yes, on_yes), (no, on_no)], width, h, on_escape=on_no)
+    return Dialog(title, body, [(yes, on_yes), (no, on_no)], width, h, on_escape=on_no,
+                  focus_button=1 if default_no else 0)
 
 
 def error(title: str, text: str, on_close: Callable[[], Any], details: str = "", width: int = 70) -> Dialog:

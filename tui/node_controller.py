@@ -40,6 +40,26 @@ def config_from_facts(facts: HostFacts) -> Any:
     return NodeConfig(hostname=facts.hostname, network=NetworkConfig(interfaces=tuple(interfaces)))
 
 
+def management_devices(config: Any, facts: HostFacts) -> set[str]:
+    """The devices this node is most likely reached through: the ones with a gateway (or, with no
+    gateway anywhere, the first NIC with an address), plus everything they are built on."""
+    net = config.network
+    devices = {d.name: d for d in net.devices()}
+    found = {name for name, d in devices.items() if d.ipv4.gateway or d.ipv6.gateway}
+    if not found:
+        first = next((n.name for n in facts.nics if not n.virtual and n.addresses), "")
+        found = {first} if first in devices else set()
+    todo = list(found)
+    while todo:  # a VLAN's parent, a bond's slaves and a bridge's ports carry the same traffic
+        dev = devices.get(todo.pop())
+        below = [getattr(dev, "parent", ""), *getattr(dev, "slaves", ()), *getattr(dev, "ports", ())]
+        for name in below:
+            if name and name not in found:
+                found.add(name)
+                todo.append(name)
+    return found
+
+
 class NodeController:
     """Holds the current and the edited (desired) NodeConfig of this node.
 

@@ -17,7 +17,7 @@ def button(label: str, on_press: Callable[[], Any]) -> urwid.Widget:
     return urwid.AttrMap(btn, "button", "button_focus")
 
 
-def button_row(buttons: Sequence[tuple[str, Callable[[], Any]]]) -> urwid.Widget:
+def button_row(buttons: Sequence[tuple[str, Callable[[], Any]]]) -> urwid.GridFlow:
     """Buttons side by side, wrapping onto more lines when the screen is narrow."""
     width = max(len(label) for label, _fn in buttons) + 4
     return urwid.GridFlow([button(label, fn) for label, fn in buttons], width, 2, 0, "left")

@@ -23,6 +23,7 @@ from tui.widgets import Field, Form, Toggle, button_row, kv, title
 class SettingsPage(Page):
     concerns: tuple[str, ...] = ()
     what = "settings"
+    apply_label = "Apply"
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
@@ -56,6 +57,12 @@ class SettingsPage(Page):
             self.app.show_message(self.name, "Nothing to apply: the settings are unchanged.")
             return
         apply_settings(self.app, self.node, self.node.identity_change(), concerns, self.what)
+
+    def unapplied(self) -> str:
+        if not self.form.fields:  # never shown: nothing typed
+            return ""
+        concerns = self.changed_concerns(self.read(self.form.values(), ValidationReport()))
+        return ", ".join(concerns) + " changed" if concerns else ""
 
     def changed_concerns(self, changes: dict[str, Any]) -> tuple[str, ...]:
         fields = {"admin_password": "password", "ssh": "ssh", "timezone": "timezone", "ntp_servers": "ntp",

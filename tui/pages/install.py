@@ -31,6 +31,7 @@ EXIT_RESCUE = 3  # `hcinode tui` exit code asking the console service for a resc
 class InstallStep(Page):
     mode = "install"
     intro = ""
+    apply_label = "Next"
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
@@ -303,6 +304,7 @@ class PasswordPage(InstallStep):
 class SummaryPage(InstallStep):
     name = "Summary"
     rank = 70
+    apply_label = "Install"
 
     def content(self) -> urwid.Widget:
         a, facts = self.answers, self.ctx.facts
@@ -372,6 +374,7 @@ class InstallingPage(InstallStep):
     name = "Installing"
     rank = 80
     can_go_back = False
+    apply_label = ""
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
@@ -422,6 +425,9 @@ class InstallingPage(InstallStep):
         self.current.set_text(("error", "The install failed. F10 retries and resumes after the last finished step."))
         self.app.show_error("Install failed", exc)
 
+    def f10_label(self) -> str:
+        return "Retry" if self.state == "failed" else ""
+
     def on_apply(self) -> None:
         if self.state == "failed" and self.plan is not None:
             self.start(self.plan)
@@ -432,6 +438,7 @@ class DonePage(InstallStep):
     name = "Done"
     rank = 90
     can_go_back = False
+    apply_label = "Reboot"
 
     def content(self) -> urwid.Widget:
         a = self.answers

@@ -17,7 +17,7 @@ import urwid
 from nodecore.report import ValidationReport
 from tui import dialogs
 from tui.framework import Page, register
-from tui.node_controller import NodeController, apply_settings
+from tui.node_controller import NodeController, apply_settings, management_devices
 from tui.pages import scroll
 from tui.widgets import Choice, Field, Form, button, button_row, table, title
 
@@ -52,6 +52,7 @@ class NetworkPage(Page):
     name = "Network"
     rank = 20
     hotkey = "n"
+    apply_label = "Apply"
     keys = (("B", "Bond"), ("V", "VLAN"), ("D", "DNS"))
     letters = {"a": "interfaces", "b": "bonds", "v": "vlans", "r": "bridges"}
 
@@ -100,9 +101,24 @@ class NetworkPage(Page):
             return None
         return key
 
+    def unapplied(self) -> str:
+        node = self.node
+        changed = [what for what, name in (("network", "network"), ("hostname", "hostname"))
+                   if getattr(node.desired, name) != getattr(node.current, name)]
+        return " and ".join(changed) + " settings" if changed else ""
+
     def discard(self) -> None:
-        self.node.reset()
-        self.invalidate()
+        if not self.node.dirty():
+            return
+
+        def really() -> None:
+            self.app.close_dialog()
+            self.node.reset()
+            self.invalidate()
+
+        self.app.open_dialog(dialogs.confirm(
+            "Discard changes?", "Forget the changes made on this page since the last apply?",
+            really, self.app.close_dialog, yes="Discard", no="Keep editing", default_no=True))
 
     def edit(self, kind: str, index: int | None) -> None:
         self.app.open_dialog(DeviceEditor(self, kind, index))
@@ -292,9 +308,24 @@ class DeviceEditor(_FormDialog):
             self.page.saved()
 
     def remove(self) -> None:
-        node = self.page.node
-        node.update(network=self.network_with(None))
-        self.page.saved()
+        node, app = self.page.node, self.page.app
+        name = self.devices[self.path_index].name
+
+        def really() -> None:
+            if app.dialogs and app.dialogs[-1] is not self:
+                app.close_dialog()  # the question
+            node.update(network=self.network_with(None))
+            self.page.saved()
+
+        if name not in management_devices(node.current, self.page.ctx.facts):
+            really()
+            return
+        app.open_dialog(dialogs.confirm(
+            "Remove the management interface?",
+            [f"{name} carries this node's management network (its gateway or address).",
+             "After applying, the node may no longer be reachable over the network.", "",
+             f"Remove {name} anyway?"],
+            really, app.close_dialog, yes="Remove", no="Keep it", default_no=True))
 
 
 class DnsEditor(_FormDialog):

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import os
 import threading
+from dataclasses import replace
 
 import pytest
 
-from tui.render import render_text, type_text
+from tui.render import press, render_text, type_text
 from tui.worker import Worker
 
 from .conftest import make_app
@@ -74,3 +75,77 @@ def test_test_network_shows_testing_then_the_result_without_a_key() -> None:
         assert "All checks passed." in screen and "testing ..." not in screen
     finally:
         worker.detach(loop)
+
+
+def open_nic_editor(app, index: int):  # type: ignore[no-untyped-def]
+    app.go("Network")
+    app.current.edit("interfaces", index)  # what Enter on the device's row does
+    return app.dialogs[-1]
+
+
+def test_removing_the_management_nic_asks_first_default_no() -> None:
+    app = make_app("node")
+    names = [d.name for d in app.page("Network").node.current.network.interfaces]
+    open_nic_editor(app, names.index("eno2")).remove()  # no address, no gateway: no question
+    assert not app.dialogs
+    editor = open_nic_editor(app, names.index("eno1"))
+    editor.remove()
+    screen = render_text(app.root, 80, 24)
+    assert "Remove the management interface?" in screen and "eno1" in screen
+    press(app.root, ["enter"])  # the default answer keeps it
+    def configured() -> list[str]:
+        return [d.name for d in app.page("Network").node.desired.network.interfaces]
+
+    assert "eno1" in configured() and "eno2" not in configured() and app.dialogs == [editor]
+    editor.remove()
+    app.dialogs[-1].buttons[0][1]()  # "Remove"
+    assert not app.dialogs and "eno1" not in configured()
+
+
+def test_discard_asks_first_and_quit_with_unapplied_changes_defaults_to_no() -> None:
+    app = make_app("node")
+    network = app.page("Network")
+    network.node.update(hostname="node02.lab.example")
+    app.go("Network")
+    network.discard()
+    assert "Discard changes?" in render_text(app.root, 80, 24)
+    press(app.root, ["enter"])  # default: keep editing
+    assert network.node.dirty() and not app.dialogs
+    press(app.root, ["meta q"])
+    screen = render_text(app.root, 80, 24)
+    assert "Quit with unapplied changes?" in screen and "Network: hostname settings" in screen
+    press(app.root, ["enter"])  # default: stay
+    assert not app.quit_requested and not app.dialogs
+    network.discard()
+    app.dialogs[-1].buttons[0][1]()  # "Discard"
+    assert not network.node.dirty()
+    press(app.root, ["meta q"])
+    assert "Leave the hcinode console?" in render_text(app.root, 80, 24)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_header_keeps_mode_and_dry_run_with_a_long_hostname(size: tuple[int, int]) -> None:
+    app = make_app("node")
+    app.ctx.facts = replace(app.ctx.facts, hostname="hypervisor-node-0042.rack17.datacenter-west.example.com")
+    header = render_text(app.root, *size).splitlines()[0]
+    assert "| Node | DRY RUN" in header and "hypervisor-node-0042" in header
+    assert "UTC" in header
+
+
+@pytest.mark.parametrize(("mode", "page", "has", "lacks"), [
+    ("node", "Status", ["F5 Refresh", "F12 Lock"], ["F10"]),
+    ("node", "Network", ["F10 Apply", "B Bond"], []),
+    ("node", "Test network", ["F10 Run test"], []),
+    ("node", "Power", [], ["F10"]),
+    ("install", "Welcome", ["F10 Next"], ["Esc Back", "F12", "F5"]),
+    ("install", "Summary", ["F10 Install", "Esc Back"], ["F10 Next"]),
+    ("install", "Installing", [], ["F10", "Esc Back"]),
+])
+def test_footer_shows_only_keys_that_work(mode: str, page: str, has: list[str], lacks: list[str]) -> None:
+    app = make_app(mode)
+    app.go(page)
+    footer = render_text(app.root, 80, 24).splitlines()[-1]
+    for key in has:
+        assert key in footer
+    for key in lacks:
+        assert key not in footer

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import urwid
@@ -373,21 +373,20 @@ class App:
         self.open_dialog(dialogs.error(title, text, self.close_dialog, details=details))
 
     # --- applying plans ------------------------------------------------------------------------
-    def apply_plan(self, plan: Plan, *, question: str = "Apply these changes?",
+    def apply_plan(self, plan: Plan, *, question: str = "Apply these changes?", changes: Sequence[str] = (),
                    actions: Mapping[str, Action] | None = None, runners: Runner | Mapping[str, Runner] | None = None,
                    on_done: Callable[[Any], Any] | None = None, journal_name: str = "tui",
                    execute: Callable[[Callable[[Any], None]], Any] | None = None) -> None:
         """Confirm and execute a plan; with --dry-run only show it (the machine is not changed).
 
+        `changes` are the plan in sentences (one per change); the step list is behind Details.
         `execute(report)` replaces the default executor when a package applies its own plans
         (node_setup's apply adds its NetworkManager actions and the pending checkpoint).
         """
-        details = plan.render_text().splitlines()
         if self.ctx.dry_run:
-            self.open_dialog(dialogs.confirm(
-                "Dry run: nothing will be changed", [question, "This is the plan that would run:"],
-                self.close_dialog, self.close_dialog, yes="Close", no="Back", details=details,
-                width=-6, height=-4))
+            self.open_dialog(dialogs.PlanDialog(
+                "Dry run: nothing will be changed", question, plan, changes,
+                self.close_dialog, self.close_dialog, yes="Close", no="Back"))
             return
 
         def go() -> None:
@@ -395,8 +394,8 @@ class App:
             self.run_plan(plan, actions=actions, runners=runners, on_done=on_done, journal_name=journal_name,
                           execute=execute)
 
-        self.open_dialog(dialogs.confirm(plan.title, question, go, self.close_dialog, yes="Apply", no="Cancel",
-                                         details=details, width=-6, height=-4))
+        self.open_dialog(dialogs.PlanDialog(plan.title, question, plan, changes, go, self.close_dialog,
+                                            yes="Apply", no="Cancel"))
 
     def run_plan(self, plan: Plan, *, actions: Mapping[str, Action] | None = None,
                  runners: Runner | Mapping[str, Runner] | None = None,

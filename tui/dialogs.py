@@ -12,6 +12,7 @@ from typing import Any
 import urwid
 
 from nodecore.executor import Progress
+from nodecore.plan import Plan
 from tui.widgets import ScrollText, button_row
 
 
@@ -71,6 +72,55 @@ def confirm(title: str, text: str | Sequence[str], on_yes: Callable[[], Any], on
         h = height or len("\n".join(lines).split("\n")) + 6
     return Dialog(title, body, [(yes, on_yes), (no, on_no)], width, h, on_escape=on_no,
                   focus_button=1 if default_no else 0)
+
+
+def plan_steps(plan: Plan) -> list[str]:
+    """The raw step list for a technician: numbered titles, and the command where there is one
+    (an action's parameters, e.g. a whole keyfile, are the plan's record, not screen text)."""
+    lines = [f"{plan.title}: {len(plan)} step{'s' if len(plan) != 1 else ''} (plan {plan.id})"]
+    width = len(str(len(plan)))
+    for i, step in enumerate(plan.steps, 1):
+        lines.append(f"{i:>{width}}. {f'[{step.host}] ' if step.host else ''}{step.title}")
+        if step.argv:
+            lines.append(f"{' ' * width}    $ {step.describe()}")
+    return lines
+
+
+class PlanDialog(Dialog):
+    """Confirm a plan: one sentence per change; the Details button (or D) shows the step list."""
+
+    def __init__(self, title: str, question: str | Sequence[str], plan: Plan, changes: Sequence[str],
+                 on_yes: Callable[[], Any], on_no: Callable[[], Any], yes: str, no: str) -> None:
+        lines = [question] if isinstance(question, str) else list(question)
+        self.changes = [f"- {c}" for c in changes] or plan_steps(plan)
+        self.steps = plan_steps(plan)
+        self.showing_details = not changes
+        self.text = ScrollText(self.changes, attr="dialog")
+        self.heading = urwid.Text("")
+        body = urwid.Pile([("pack", urwid.Text("\n".join(lines))), ("pack", self.heading),
+                           ("pack", urwid.Divider("─")), self.text])
+        buttons = [(yes, on_yes), ("Details", self.toggle), (no, on_no)] if changes else [(yes, on_yes), (no, on_no)]
+        super().__init__(title, body, buttons, width=-6, height=-4, on_escape=on_no)
+        self._show()
+
+    def _show(self) -> None:
+        if self.showing_details:
+            self.heading.set_text("The steps, in order:")
+            self.text.set_lines(self.steps)
+        else:
+            self.heading.set_text("What changes (Details: the steps):")
+            self.text.set_lines(self.changes)
+
+    def toggle(self) -> None:
+        if self.steps != self.changes:
+            self.showing_details = not self.showing_details
+            self._show()
+
+    def keypress(self, size: tuple[int, int], key: str) -> str | None:
+        if key in ("d", "D"):
+            self.toggle()
+            return None
+        return super().keypress(size, key)
 
 
 def error(title: str, text: str, on_close: Callable[[], Any], details: str = "", width: int = 70) -> Dialog:

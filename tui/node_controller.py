@@ -202,4 +202,7 @@ def apply_settings(app: Any, node: NodeController, desired: Any, only: tuple[str
             "The new network settings are active. If you can still reach this node, keep them.",
             seconds, keep, revert))
 
-    app.apply_plan(plan, question=f"Apply {what}?", execute=execute, on_done=finished)
+    from node_setup.plan import change_summary
+
+    app.apply_plan(plan, question=f"Apply {what}?", changes=change_summary(plan, desired), execute=execute,
+                   on_done=finished)

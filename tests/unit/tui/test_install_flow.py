@@ -105,7 +105,7 @@ def test_install_dry_run_shows_the_installers_plan() -> None:
     screen = render_text(app.root, 132, 43)
     assert "Dry run: nothing will be changed" in screen
     assert "ALL DATA on sdb will be ERASED" in screen
-    assert "Plan:" in screen
+    assert "Install hcinode on /dev/sdb:" in screen and "steps (plan" in screen
 
 
 def test_real_install_runs_the_plan_with_progress_then_done(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]

@@ -12,7 +12,7 @@ import logging
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import urwid
 
@@ -25,6 +25,9 @@ from nodecore.secrets import redact
 from tui import dialogs
 from tui.framework import Context, Page, pages_for
 from tui.palette import PALETTE, pick_colors
+
+if TYPE_CHECKING:
+    from tui.lock import LockScreen
 
 log = logging.getLogger("hcinode.tui")
 
@@ -151,7 +154,7 @@ class App:
             raise ValueError(f"no pages for mode {mode!r}")
         self.dialogs: list[dialogs.Dialog] = []
         self.locked = False
-        self.lock_screen: urwid.Widget | None = None
+        self.lock_screen: LockScreen | None = None
         self.quit_requested = False
         self.exit_code = 0
         self.loop: urwid.MainLoop | None = None
@@ -500,6 +503,8 @@ class App:
         for dialog in list(self.dialogs):
             if isinstance(dialog, dialogs.CountdownDialog):
                 dialog.tick()
+        if self.lock_screen is not None:
+            self.lock_screen.tick()
         tick = getattr(self.current, "tick", None)
         if tick is not None:
             tick()

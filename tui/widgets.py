@@ -50,13 +50,23 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[str]], widths: Sequenc
     return widgets
 
 
+class ClearableEdit(urwid.Edit):
+    """urwid's Edit plus Ctrl-U, which clears the field as in a shell."""
+
+    def keypress(self, size: tuple[int], key: str) -> str | None:
+        if key == "ctrl u":
+            self.set_edit_text("")
+            return None
+        return super().keypress(size, key)
+
+
 class Field(urwid.WidgetWrap):
     """A labelled text input with its own error line (shown only when there is an error)."""
 
     def __init__(self, name: str, label: str, value: str = "", *, mask: str | None = None,
                  hint: str = "", width: int = LABEL_WIDTH) -> None:
         self.name = name
-        self.edit = urwid.Edit("", value, mask=mask)
+        self.edit = ClearableEdit("", value, mask=mask)
         self._error = urwid.Text(("error", ""))
         row = urwid.Columns([(width, urwid.Text(("label", label))),
                              urwid.AttrMap(self.edit, "edit", "edit_focus")], dividechars=0)

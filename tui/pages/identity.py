@@ -148,15 +148,21 @@ class TimeKeyboardPage(SettingsPage):
     def content(self) -> urwid.Widget:
         self.form = form = Form()
         d = self.node.desired
+        self.clock = urwid.Text("")
+        self.tick()
         return scroll([
             title("Time and keyboard"),
-            kv("Time now", self.ctx.clock().strftime("%Y-%m-%d %H:%M:%S UTC")),
+            urwid.Columns([(20, urwid.Text(("label", "Time now"))), self.clock]),
             urwid.Divider(),
             form.add(Field("timezone", "Time zone", d.timezone, hint="e.g. UTC, Europe/Berlin; empty: unchanged")),
             form.add(Field("ntp", "NTP servers", " ".join(d.ntp_servers), hint="space separated")),
             form.add(Field("keyboard", "Keyboard layout", d.keyboard, hint="e.g. us, de, fr, gb; empty: unchanged")),
             form.messages, urwid.Divider(), self.buttons(),
         ])
+
+    def tick(self) -> None:
+        """Once a second (the app's timer): the clock on this page moves."""
+        self.clock.set_text(("value", self.ctx.clock().strftime("%Y-%m-%d %H:%M:%S UTC")))
 
     def field_map(self) -> dict[str, str]:
         return {"timezone": "timezone", "ntp_servers": "ntp", "keyboard": "keyboard"}

@@ -149,3 +149,34 @@ def test_footer_shows_only_keys_that_work(mode: str, page: str, has: list[str], 
         assert key in footer
     for key in lacks:
         assert key not in footer
+
+
+def test_ctrl_u_clears_a_field() -> None:
+    app = make_app("node")
+    app.go("Test network")
+    type_text(app.root, "192.0.2.7")
+    assert app.current.form.values()["hosts"] == "192.0.2.7"
+    press(app.root, ["ctrl u"])
+    assert app.current.form.values()["hosts"] == ""
+
+
+@pytest.mark.parametrize("page", ["Status", "Keyboard/time"])
+def test_clocks_tick(page: str) -> None:
+    import datetime as dt
+
+    app = make_app("node")
+    now = [dt.datetime(2026, 11, 22, 4, 30, 0, tzinfo=dt.UTC)]
+    app.ctx.clock = lambda: now[0]
+    app.go(page)
+    assert "04:30:00 UTC" in render_text(app.root, 80, 24)
+    now[0] += dt.timedelta(seconds=1)
+    app.tick()  # the once-a-second timer
+    assert "04:30:01 UTC" in render_text(app.root, 80, 24)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_lock_screen_shows_hostname_address_and_time(size: tuple[int, int]) -> None:
+    app = make_app("node")
+    press(app.root, ["f12"])
+    screen = render_text(app.root, *size)
+    assert "node01.lab.example" in screen and "eno1 192.0.2.11/24" in screen and "2026-11-22 04:30:00 UTC" in screen

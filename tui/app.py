@@ -120,7 +120,8 @@ class _MenuItem(urwid.Text):
 
 
 class DialogLayer(urwid.Widget):
-    """A dialog over a widget, sized to the dialog's wish but never bigger than the screen."""
+    """A dialog over a widget, sized to the dialog's wish but never bigger than the screen, with a
+    blank one-character margin so no character of the page behind touches its frame."""
 
     _sizing = frozenset([urwid.BOX])
     _selectable = True
@@ -135,8 +136,10 @@ class DialogLayer(urwid.Widget):
         # a width/height <= 0 means "the screen less that much" (plans and logs want all the room)
         width = self.dialog.width if self.dialog.width > 0 else cols + self.dialog.width
         height = self.dialog.height if self.dialog.height > 0 else rows + self.dialog.height
-        return urwid.Overlay(self.dialog, self.bottom, "center", max(10, min(width, cols - 2)),
-                             "middle", max(5, min(height, rows - 2)))
+        width, height = max(10, min(width, cols - 2)), max(5, min(height, rows - 2))
+        framed = urwid.Overlay(self.dialog, urwid.AttrMap(urwid.SolidFill(" "), "body"), "center", width,
+                               "middle", height)
+        return urwid.Overlay(framed, self.bottom, "center", width + 2, "middle", height + 2)
 
     def render(self, size: tuple[int, int], focus: bool = False) -> urwid.Canvas:
         return self._overlay(size).render(size, focus)

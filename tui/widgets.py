@@ -208,6 +208,50 @@ def _match_field(path: str, fields: dict[str, Any], field_map: dict[str, str]) -
     return tail if tail in fields else None
 
 
+class Scrolled(urwid.WidgetWrap):
+    """A ListBox that says so when it is cut: a last line "v more below" (and "^ more above" at
+    the top) whenever content lies outside the window, so a hidden field, button or disk is
+    never mistaken for the end of the list."""
+
+    _sizing = frozenset([urwid.BOX])
+    no_cache = ["render"]  # what is cut depends on the focus and the size, checked on every draw
+
+    def __init__(self, listbox: urwid.ListBox) -> None:
+        self.listbox = listbox
+        super().__init__(listbox)
+
+    def _cut(self, size: tuple[int, int], focus: bool = False) -> tuple[bool, bool]:
+        cols, rows = size
+        if rows < 3:
+            return False, False
+        ends = self.listbox.ends_visible((cols, rows), focus)
+        below = "bottom" not in ends
+        above = "top" not in self.listbox.ends_visible((cols, rows - int(below)), focus)
+        return above, below
+
+    def _inner(self, size: tuple[int, int], focus: bool = False) -> tuple[int, int]:
+        above, below = self._cut(size, focus)
+        return size[0], size[1] - int(above) - int(below)
+
+    def render(self, size: tuple[int, int], focus: bool = False) -> urwid.Canvas:
+        above, below = self._cut(size, focus)
+        inner = (size[0], size[1] - int(above) - int(below))
+        parts: list[tuple[urwid.Canvas, Any, bool]] = []
+        if above:
+            parts.append((_marker("^ more above (PgUp)", size[0]), None, False))
+        parts.append((self.listbox.render(inner, focus), None, True))
+        if below:
+            parts.append((_marker("v more below (PgDn)", size[0]), None, False))
+        return urwid.CanvasCombine(parts)
+
+    def keypress(self, size: tuple[int, int], key: str) -> str | None:
+        return self.listbox.keypress(self._inner(size, True), key)
+
+
+def _marker(text: str, cols: int) -> urwid.Canvas:
+    return urwid.Text(("dim", text), align="right", wrap="clip").render((cols,))
+
+
 class ScrollText(urwid.WidgetWrap):
     """A read-only scrollable block of text lines (plans, logs, error details)."""
 
@@ -216,7 +260,7 @@ class ScrollText(urwid.WidgetWrap):
         self.attr = attr
         self.listbox = urwid.ListBox(self.walker)
         self.set_lines(lines)
-        super().__init__(self.listbox)
+        super().__init__(Scrolled(self.listbox))
 
     def set_lines(self, lines: Iterable[str], follow: bool = False) -> None:
         self.walker[:] = [urwid.AttrMap(_Line(line), self.attr, "menu_focus") for line in lines] or \

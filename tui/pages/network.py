@@ -140,7 +140,7 @@ class NetworkPage(Page):
 
 class _FormDialog(dialogs.Dialog):
     def __init__(self, title_text: str, widgets: list[urwid.Widget], buttons: list[tuple[str, Any]],
-                 on_escape: Any, height: int = 20) -> None:
+                 on_escape: Any, height: int = -4) -> None:
         self.listbox = scroll(widgets)
         super().__init__(title_text, self.listbox, buttons, width=68, height=height, on_escape=on_escape)
         self.pile.focus_position = 0  # start on the first field

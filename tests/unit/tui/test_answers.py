@@ -180,3 +180,37 @@ def test_lock_screen_shows_hostname_address_and_time(size: tuple[int, int]) -> N
     press(app.root, ["f12"])
     screen = render_text(app.root, *size)
     assert "node01.lab.example" in screen and "eno1 192.0.2.11/24" in screen and "2026-11-22 04:30:00 UTC" in screen
+
+
+def test_bond_dialog_says_more_is_below_at_80x24_and_grows_at_132x43() -> None:
+    app = make_app("node")
+    app.go("Network")
+    press(app.root, ["b"])
+    small = render_text(app.root, 80, 24)
+    assert "v more below (PgDn)" in small and "MTU" not in small
+    big = render_text(app.root, 132, 43)
+    assert "MTU" in big and "more below" not in big and "< OK" in big
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_dialogs_have_a_blank_margin_and_fit(size: tuple[int, int]) -> None:
+    app = make_app("node")
+    app.go("Network")
+    press(app.root, ["b"])
+    lines = render_text(app.root, *size).splitlines()
+    top = next(i for i, line in enumerate(lines) if "Create bond" in line)
+    left = lines[top].index("┌")
+    right = lines[top].rindex("┐")
+    assert right < size[0] - 1
+    for line in lines[top:top + 5]:
+        assert line[left - 1] == " " and (len(line) <= right + 1 or line[right + 1] == " ")
+    assert lines[top - 1][left - 1:right + 2].strip(" ") == ""  # the row above is blank too
+
+
+def test_long_page_says_the_last_disk_is_below() -> None:
+    app = make_app("install")
+    app.go("Target disks")
+    screen = render_text(app.root, 80, 24)
+    assert "v more below" not in screen  # everything fits: no marker
+    app.go("Summary")
+    assert "v more below (PgDn)" in render_text(app.root, 80, 24)

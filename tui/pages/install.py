@@ -26,6 +26,37 @@ from tui.pages.power import power_plan
 from tui.widgets import Choice, Field, Form, ScrollText, button_row, kv, title
 
 EXIT_RESCUE = 3  # `hcinode tui` exit code asking the console service for a rescue shell
+# one install at a time across tty1 and the serial console (each runs its own `hcinode tui`)
+INSTALL_LOCK = "/run/hcinode/install.lock"
+
+
+def take_install_lock(path: str = INSTALL_LOCK) -> tuple[int | None, str]:
+    """(fd, "") when this console may install; (None, who) when another console already does.
+
+    An flock dies with its process, so a crashed console never blocks the next install."""
+    import fcntl
+    import os
+
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        who = os.read(fd, 200).decode("utf-8", "replace").strip() or "another console"
+        os.close(fd)
+        return None, who
+    os.ftruncate(fd, 0)
+    os.write(fd, f"the console on {_tty_name()} (pid {os.getpid()})\n".encode())
+    return fd, ""
+
+
+def _tty_name() -> str:
+    import os
+
+    try:
+        return os.ttyname(0).removeprefix("/dev/")
+    except OSError:
+        return "an unknown terminal"
 
 
 class InstallStep(Page):
@@ -385,6 +416,8 @@ class InstallingPage(InstallStep):
         self.plan: Plan | None = None
         self.state = "idle"  # idle | running | failed | done
         self.runner: Runner | None = None  # tests inject a RecordingRunner; the console uses LocalRunner
+        self.lock_path = INSTALL_LOCK
+        self.lock_fd: int | None = None  # held until the console exits: the machine is being installed
 
     def content(self) -> urwid.Widget:
         return urwid.Pile([("pack", title("Installing")), ("pack", urwid.Divider()), ("pack", self.current),
@@ -393,6 +426,14 @@ class InstallingPage(InstallStep):
     def start(self, plan: Plan) -> None:
         if self.state == "running":
             return
+        if self.lock_fd is None:
+            self.lock_fd, who = take_install_lock(self.lock_path)
+            if self.lock_fd is None:
+                self.current.set_text(("error", f"Not started: {who} is already installing."))
+                self.app.show_message("Another install is running",
+                                      f"{who} is installing hcinode on this machine. Only one install can run "
+                                      "at a time; wait for it to finish, or use that console.")
+                return
         self.plan, self.state = plan, "running"
         actions = install_flow.install_actions()
 

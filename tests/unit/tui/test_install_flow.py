@@ -8,6 +8,7 @@ pytest.importorskip("installer.checks", reason="the installer package is not in 
 
 from installer.config import InstallConfig  # noqa: E402
 from tui import install_flow  # noqa: E402
+from nodecore.plan import Plan, Step
 from tui.render import press, render_text, type_text  # noqa: E402
 
 from .conftest import check_golden, make_app  # noqa: E402
@@ -123,6 +124,7 @@ def test_real_install_runs_the_plan_with_progress_then_done(tmp_path, monkeypatc
     app = make_app("install", dry_run=False)
     drive_to_summary(app)
     app.page("Installing").runner = RecordingRunner()  # type: ignore[attr-defined]
+    app.page("Installing").lock_path = str(tmp_path / "install.lock")  # type: ignore[attr-defined]
     press(app.root, ["f10"])
     assert "Erase and install" in render_text(app.root, 80, 24)
     press(app.root, ["enter"])
@@ -152,3 +154,22 @@ def test_rescue_exits_with_rescue_code() -> None:
     except urwid.ExitMainLoop:
         pass
     assert app.exit_code == 3
+
+
+def test_only_one_install_runs_across_consoles(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import os
+
+    from tui.pages.install import take_install_lock
+
+    lock = str(tmp_path / "run" / "install.lock")
+    other_fd, _ = take_install_lock(lock)  # the serial console's install
+    assert other_fd is not None
+    monkeypatch.setattr(install_flow, "install_actions", lambda: {})
+    app = make_app("install", dry_run=False)
+    installing = app.page("Installing")
+    installing.lock_path = lock  # type: ignore[attr-defined]
+    installing.start(Plan("Install", (Step("never runs", argv=("false",)),)))  # type: ignore[attr-defined]
+    screen = render_text(app.root, 80, 24)
+    assert "Another install is running" in screen and "(pid " in screen
+    assert installing.state == "idle"  # type: ignore[attr-defined]
+    os.close(other_fd)

@@ -7,8 +7,8 @@ import pytest
 pytest.importorskip("installer.checks", reason="the installer package is not in this tree yet")
 
 from installer.config import InstallConfig  # noqa: E402
+from nodecore.plan import Plan, Step  # noqa: E402
 from tui import install_flow  # noqa: E402
-from nodecore.plan import Plan, Step
 from tui.render import press, render_text, type_text  # noqa: E402
 
 from .conftest import check_golden, make_app  # noqa: E402

@@ -11,6 +11,7 @@ import importlib.util
 import logging
 import os
 from collections.abc import Sequence
+from typing import Any
 
 from node_setup.nettest import test_network
 from nodecore.errors import HcinodeError
@@ -58,6 +59,17 @@ class Services:
         if leap == "Normal":
             return f"synchronized ({source.split('(')[-1].rstrip(')') if '(' in source else source})"
         return f"not synchronized ({leap or 'unknown'})"
+
+    def live_network(self) -> list[Any] | None:
+        """Every device as NetworkManager has it now (node_setup.nm.LiveDevice: applied gateway,
+        DNS and routes, and the active profile's settings); None when NetworkManager cannot be asked."""
+        try:
+            from node_setup.apply import live_network
+
+            return list(live_network())
+        except (HcinodeError, RuntimeError, OSError, ValueError) as exc:  # no libnm, NM not running
+            log.info("NetworkManager not readable: %s", exc)
+            return None
 
     def cluster_status(self) -> str:
         if importlib.util.find_spec("agent") is None:

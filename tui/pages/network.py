@@ -19,7 +19,7 @@ from tui import dialogs
 from tui.framework import Page, register
 from tui.node_controller import NodeController, apply_settings, management_devices
 from tui.pages import scroll
-from tui.widgets import Choice, Field, Form, button, button_row, table, title
+from tui.widgets import Choice, Field, Form, button, button_row, kv, table, title
 
 KINDS = {"interfaces": "NIC", "bonds": "bond", "vlans": "VLAN", "bridges": "bridge"}
 BOND_MODES = [("active-backup", "active-backup"), ("802.3ad", "802.3ad (LACP)"), ("balance-xor", "balance-xor")]
@@ -28,7 +28,8 @@ BOND_MODES = [("active-backup", "active-backup"), ("802.3ad", "802.3ad (LACP)"),
 def node_controller(page: Page) -> NodeController:
     ctx = page.ctx
     return page.app.shared(
-        "node", lambda: NodeController(ctx.facts, live=ctx.live, dry_run=ctx.dry_run))
+        "node", lambda: NodeController(ctx.facts, live=ctx.live, dry_run=ctx.dry_run,
+                                       live_network=ctx.services.live_network()))
 
 
 def describe(dev: Any) -> str:
@@ -45,6 +46,20 @@ def describe(dev: Any) -> str:
         elif fam.method != "disabled":
             parts.append(f"{'v6 ' if fam is dev.ipv6 else ''}{fam.method}")
     return ", ".join(parts) or "no address"
+
+
+def live_rows(live: list[Any] | None, names: set[str] | None = None) -> list[urwid.Widget]:
+    """Gateway, DNS and routes as NetworkManager has them now (of the devices in `names`, or all)."""
+    if live is None:
+        return [kv("Gateway", "NetworkManager not readable here", "dim")]
+    devices = [d for d in live if names is None or d.name in names]
+    gateways = [f"{g} on {d.name}" for d in devices for g in (d.ipv4_gateway, d.ipv6_gateway) if g]
+    dns = list(dict.fromkeys(s for d in devices for s in d.dns))
+    search = list(dict.fromkeys(s for d in devices for s in d.dns_search))
+    routes = [f"{r.to}{f' via {r.via}' if r.via else ''} on {d.name}" for d in devices for r in d.routes]
+    return [kv("Gateway", ", ".join(gateways) or "none"),
+            kv("DNS", " ".join(dns) + (f"; search {' '.join(search)}" if search else "") or "none"),
+            kv("Routes", "\n".join(routes) or "none besides the gateway")]
 
 
 @register
@@ -73,6 +88,7 @@ class NetworkPage(Page):
             body += table([], [[n.name, "up" if n.link else "down", speed, n.mac, n.driver or "-"]], [11, 6, 6, 19])[1:]
             if n.addresses:
                 body.append(urwid.Padding(urwid.Text(("dim", " ".join(n.addresses))), left=11))
+        body += [urwid.Divider(), title("In NetworkManager now"), *live_rows(self.node.live_network)]
         body += [urwid.Divider(), title("Configuration" + ("  (changed, not applied: F10)"
                                                             if self.node.dirty() else ""))]
         net = self.node.desired.network
@@ -91,6 +107,11 @@ class NetworkPage(Page):
                              ("Add bridge (R)", lambda: self.edit("bridges", None))]),
                  button_row([("Apply (F10)", self.on_apply), ("Discard changes", self.discard)])]
         return scroll(body)
+
+    def on_show(self) -> None:
+        if self._widget is not None:  # shown before (F5, or back from another page): read NetworkManager again
+            self.node.live_network = self.ctx.services.live_network()
+            self._widget = None
 
     def handle_key(self, key: str) -> str | None:
         if key.lower() in self.letters:
@@ -237,24 +258,30 @@ class DeviceEditor(_FormDialog):
                 out.append(item)
             return tuple(out)
 
-        ipv4 = IPv4(v["ipv4"], addresses("address", 4) if v["ipv4"] == "static" else (),
-                    v["gateway"].strip() if v["ipv4"] == "static" else "")
-        ipv6 = IPv6(v["ipv6"], addresses("address6", 6) if v["ipv6"] == "static" else (),
-                    v["gateway6"].strip() if v["ipv6"] == "static" else "")
-        mtu = ints("mtu")
+        # the device as it was, with only what this form shows replaced: what the form does not show
+        # (routes, bond options and miimon, STP, the MAC of a renamed NIC) is kept, never dropped
+        old = self.devices[self.index] if self.index is not None else None
+        old4, old6 = (old.ipv4, old.ipv6) if old is not None else (IPv4(), IPv6())
+        ipv4 = replace(old4, method=v["ipv4"], addresses=addresses("address", 4) if v["ipv4"] == "static" else (),
+                       gateway=v["gateway"].strip() if v["ipv4"] == "static" else "")
+        ipv6 = replace(old6, method=v["ipv6"], addresses=addresses("address6", 6) if v["ipv6"] == "static" else (),
+                       gateway=v["gateway6"].strip() if v["ipv6"] == "static" else "")
+        shown: dict[str, Any] = {"mtu": ints("mtu"), "ipv4": ipv4, "ipv6": ipv6}
         if self.kind == "interfaces":
             nic = self.page.ctx.facts.nic(v["name"])
-            return Interface(name=v["name"], mac=nic.mac if nic else "", mtu=mtu, ipv4=ipv4, ipv6=ipv6)
+            mac = nic.mac if nic else (old.mac if old is not None and old.name == v["name"] else "")
+            return replace(old or Interface(name=v["name"]), name=v["name"], mac=mac, **shown)
         if self.kind == "bonds":
             slaves = tuple(n for n, b in self.slave_boxes.items() if b.state)
-            return Bond(name=v["name"].strip(), slaves=slaves, mode=v["mode"], mtu=mtu, ipv4=ipv4, ipv6=ipv6)
+            return replace(old or Bond(name=""), name=v["name"].strip(), slaves=slaves, mode=v["mode"], **shown)
         if self.kind == "vlans":
             vid = ints("id")
             if not str(v["id"]).strip():
                 report.error("id", "a VLAN id is required")
-            return Vlan(name=f"{v['parent']}.{vid}", parent=v["parent"], id=vid, mtu=mtu, ipv4=ipv4, ipv6=ipv6)
+            return replace(old or Vlan(name="", parent="", id=0), name=f"{v['parent']}.{vid}", parent=v["parent"],
+                           id=vid, **shown)
         ports = tuple(n for n, b in self.port_boxes.items() if b.state)
-        return Bridge(name=v["name"].strip(), ports=ports, mtu=mtu, ipv4=ipv4, ipv6=ipv6)
+        return replace(old or Bridge(name=""), name=v["name"].strip(), ports=ports, **shown)
 
     def network_with(self, dev: Any | None) -> Any:
         """The whole network with this device put in (or removed); bond slaves and bridge ports
@@ -340,11 +367,10 @@ class DnsEditor(_FormDialog):
                          page.app.close_dialog, height=12)
 
     def ok(self) -> None:
-        from node_setup import Dns
-
         v = self.form.values()
-        dns = Dns(servers=tuple(v["servers"].replace(",", " ").split()), search=tuple(v["search"].split()))
         node = self.page.node
+        dns = replace(node.desired.network.dns, servers=tuple(v["servers"].replace(",", " ").split()),
+                      search=tuple(v["search"].split()))
         candidate = replace(node.desired, hostname=v["hostname"].strip(),
                             network=replace(node.desired.network, dns=dns))
         report = node.validate(candidate)

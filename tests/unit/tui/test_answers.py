@@ -214,3 +214,56 @@ def test_long_page_says_the_last_disk_is_below() -> None:
     assert "v more below" not in screen  # everything fits: no marker
     app.go("Summary")
     assert "v more below (PgDn)" in render_text(app.root, 80, 24)
+
+
+def test_network_page_shows_live_gateway_dns_and_routes() -> None:
+    app = make_app("node")
+    app.go("Network")
+    screen = render_text(app.root, 132, 43)
+    assert "192.0.2.1 on eno1" in screen
+    assert "192.0.2.53; search lab.example" in screen
+    assert "10.0.0.0/8 via 192.0.2.254 on eno1" in screen
+
+
+def test_network_page_says_when_networkmanager_cannot_be_read() -> None:
+    app = make_app("node", live=None)
+    app.go("Network")
+    assert "NetworkManager not readable here" in render_text(app.root, 132, 43)
+
+
+def test_saving_a_nic_keeps_the_gateway_dns_and_routes_networkmanager_has() -> None:
+    """No saved config (a freshly installed node): the page starts from what NetworkManager has,
+    so changing only the MTU must not drop the gateway, the DNS servers or a static route."""
+    from node_setup import Route
+
+    app = make_app("node")
+    names = [d.name for d in app.page("Network").node.current.network.interfaces]
+    editor = open_nic_editor(app, names.index("eno1"))
+    editor.form.fields["mtu"].value = "9000"
+    editor.ok()
+    assert not app.dialogs
+    net = app.page("Network").node.desired.network
+    eno1 = next(d for d in net.interfaces if d.name == "eno1")
+    assert eno1.mtu == 9000 and eno1.ipv4.gateway == "192.0.2.1"
+    assert eno1.ipv4.routes == (Route("10.0.0.0/8", "192.0.2.254"),)
+    assert net.dns.servers == ("192.0.2.53",) and net.dns.search == ("lab.example",)
+
+
+def test_saving_a_device_keeps_what_the_form_does_not_show() -> None:
+    from node_setup import Bond, IPv4, NetworkConfig, NodeConfig, Route
+
+    app = make_app("node")
+    node = app.page("Network").node
+    bond = Bond(name="bond0", slaves=("eno2", "ens1f0"), mode="802.3ad", miimon=250,
+                options={"lacp_rate": "fast"},
+                ipv4=IPv4("static", ("198.51.100.10/24",), "", (Route("203.0.113.0/24", "198.51.100.254"),)))
+    node.current = node.desired = replace(node.current, network=replace(node.current.network, bonds=(bond,)))
+    app.go("Network")
+    editor = app.current.edit("bonds", 0) or app.dialogs[-1]
+    editor.form.fields["mtu"].value = "9000"
+    editor.ok()
+    assert not app.dialogs
+    saved = node.desired.network.bonds[0]
+    assert (saved.mtu, saved.miimon, saved.options) == (9000, 250, {"lacp_rate": "fast"})
+    assert saved.ipv4.routes == bond.ipv4.routes
+    assert isinstance(node.desired, NodeConfig) and isinstance(node.desired.network, NetworkConfig)

@@ -22,7 +22,7 @@ from nodecore.paths import journal_path
 from nodecore.plan import Plan
 from nodecore.runner import LocalRunner, Runner
 from nodecore.secrets import redact
-from tui import dialogs
+from tui import charset, dialogs
 from tui.framework import Context, Page, pages_for
 from tui.palette import PALETTE, pick_colors
 
@@ -173,7 +173,7 @@ class App:
         self.menu_walker = urwid.SimpleFocusListWalker(self._menu_items())
         self.menu = urwid.ListBox(self.menu_walker)
         self.body = urwid.WidgetPlaceholder(urwid.SolidFill(" "))
-        menu_box = urwid.AttrMap(urwid.LineBox(self.menu, title="Steps" if mode == "install" else "Menu"), "menu")
+        menu_box = urwid.AttrMap(charset.box(self.menu, title="Steps" if mode == "install" else "Menu"), "menu")
         self.columns = urwid.Columns([(MENU_WIDTH, menu_box), urwid.Padding(self.body, left=1, right=1)])
         self.frame = urwid.Frame(urwid.AttrMap(self.columns, "body"),
                                  header=urwid.AttrMap(urwid.Columns([self.header, (CLOCK_WIDTH, self.clock_text)]),

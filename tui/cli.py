@@ -74,6 +74,9 @@ def run(args: argparse.Namespace) -> int:
         print("hcinode tui needs a terminal (run it on a console, over ssh -t, or in tmux)", file=sys.stderr)
         return EXIT_INVALID
     ensure_terminal_size(sys.stdout.fileno())
+    from tui import charset
+
+    charset.choose()  # ASCII frames on a serial terminal or without a UTF-8 locale
     started = time.monotonic()
     app = build_app(args)
     import logging

@@ -13,6 +13,8 @@ import urwid
 
 from nodecore.executor import Progress
 from nodecore.plan import Plan
+from tui import charset
+from tui.charset import progress_bar, rule
 from tui.widgets import ScrollText, button_row
 
 
@@ -34,7 +36,7 @@ class Dialog(urwid.WidgetWrap):
         self.pile = pile = urwid.Pile(parts)
         if buttons:
             pile.focus_position = len(parts) - 1
-        box = urwid.LineBox(pile, title=title, title_attr="dialog_error" if error else "dialog_title")
+        box = charset.box(pile, title=title, title_attr="dialog_error" if error else "dialog_title")
         super().__init__(urwid.AttrMap(box, "dialog"))
 
     def keypress(self, size: tuple[int, int], key: str) -> str | None:
@@ -64,7 +66,7 @@ def confirm(title: str, text: str | Sequence[str], on_yes: Callable[[], Any], on
     lines = [text] if isinstance(text, str) else list(text)
     head = urwid.Text("\n".join(lines))
     if details:
-        body: urwid.Widget = urwid.Pile([("pack", head), ("pack", urwid.Divider("─")),
+        body: urwid.Widget = urwid.Pile([("pack", head), ("pack", rule()),
                                          ScrollText(details, attr="dialog")])
         h = height or 22
     else:
@@ -98,7 +100,7 @@ class PlanDialog(Dialog):
         self.text = ScrollText(self.changes, attr="dialog")
         self.heading = urwid.Text("")
         body = urwid.Pile([("pack", urwid.Text("\n".join(lines))), ("pack", self.heading),
-                           ("pack", urwid.Divider("─")), self.text])
+                           ("pack", rule()), self.text])
         buttons = [(yes, on_yes), ("Details", self.toggle), (no, on_no)] if changes else [(yes, on_yes), (no, on_no)]
         super().__init__(title, body, buttons, width=-6, height=-4, on_escape=on_no)
         self._show()
@@ -127,7 +129,7 @@ def error(title: str, text: str, on_close: Callable[[], Any], details: str = "",
     """An error: the short message first, then the details (failing step, command, stderr tail, log)."""
     head = urwid.Text(("dialog_error", text))
     if details:
-        body: urwid.Widget = urwid.Pile([("pack", head), ("pack", urwid.Divider("─")),
+        body: urwid.Widget = urwid.Pile([("pack", head), ("pack", rule()),
                                          ScrollText(details.splitlines(), attr="dialog")])
         height = min(len(details.splitlines()) + 8, 20)
     else:
@@ -140,11 +142,11 @@ class ProgressDialog(Dialog):
     """Step titles and a bar, fed with nodecore `Progress` reports from the executor."""
 
     def __init__(self, title: str, total: int, width: int = 66, height: int = 14) -> None:
-        self.bar = urwid.ProgressBar("bar_empty", "bar_done", 0, 100, "bar_smooth")
+        self.bar = progress_bar()
         self.current = urwid.Text("starting ...")
         self.steps = ScrollText([], attr="dialog")
         self.total = total
-        body = urwid.Pile([("pack", self.current), ("pack", self.bar), ("pack", urwid.Divider("─")), self.steps])
+        body = urwid.Pile([("pack", self.current), ("pack", self.bar), ("pack", rule()), self.steps])
         super().__init__(title, body, [], width, height)
         self._lines: list[str] = []
 

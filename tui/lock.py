@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import urwid
 
+from tui import charset
 from tui.pages.status import management_addresses
 from tui.widgets import ClearableEdit
 
@@ -40,7 +41,7 @@ class LockScreen(urwid.WidgetWrap):
         ])
         pile.focus_position = 7
         self.tick()
-        box = urwid.LineBox(urwid.Padding(pile, left=2, right=2), title="Locked")
+        box = charset.box(urwid.Padding(pile, left=2, right=2), title="Locked")
         super().__init__(urwid.AttrMap(urwid.Filler(urwid.Padding(box, "center", 60), "middle"), "body"))
 
     def tick(self) -> None:

@@ -20,6 +20,7 @@ from nodecore.report import ValidationReport
 from nodecore.runner import LocalRunner, Runner
 from nodecore.secrets import Secret
 from tui import dialogs, install_flow
+from tui.charset import progress_bar, rule
 from tui.framework import Page, register
 from tui.pages import scroll
 from tui.pages.power import power_plan
@@ -409,7 +410,7 @@ class InstallingPage(InstallStep):
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
-        self.bar = urwid.ProgressBar("bar_empty", "bar_done", 0, 100, "bar_smooth")
+        self.bar = progress_bar()
         self.current = urwid.Text("Waiting for the summary to be confirmed.")
         self.lines: list[str] = []
         self.steps = ScrollText([])
@@ -421,7 +422,7 @@ class InstallingPage(InstallStep):
 
     def content(self) -> urwid.Widget:
         return urwid.Pile([("pack", title("Installing")), ("pack", urwid.Divider()), ("pack", self.current),
-                           ("pack", self.bar), ("pack", urwid.Divider("─")), self.steps])
+                           ("pack", self.bar), ("pack", rule()), self.steps])
 
     def start(self, plan: Plan) -> None:
         if self.state == "running":

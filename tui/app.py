@@ -24,6 +24,7 @@ from nodecore.runner import LocalRunner, Runner
 from nodecore.secrets import redact
 from tui import charset, dialogs
 from tui.framework import Context, Page, pages_for
+from tui.labels import report_lines
 from tui.palette import PALETTE, pick_colors
 
 if TYPE_CHECKING:
@@ -365,7 +366,7 @@ class App:
 
     def show_error(self, title: str, exc: BaseException | str) -> None:
         if isinstance(exc, InvalidInput):
-            text, details = "The input is not valid; nothing was changed.", "\n".join(exc.report.render_lines(64))
+            text, details = "The input is not valid; nothing was changed.", "\n".join(report_lines(exc.report))
         elif isinstance(exc, ApplyFailed):
             text, details = f"Step {exc.step_index} failed: {exc.step_title}", redact(str(exc))
         elif isinstance(exc, HcinodeError):

@@ -174,7 +174,9 @@ def apply_settings(app: Any, node: NodeController, desired: Any, only: tuple[str
 
     report = node.validate(desired)
     if not report.ok:
-        app.show_message("The settings are not valid", report.render_lines(60))
+        from tui.labels import device_names, report_lines
+
+        app.show_message("The settings are not valid", report_lines(report, device_names(desired.network)))
         return
     plan = node.plan(desired, only, rollback_timeout=ROLLBACK_SECONDS * 2)
     if not plan.steps:

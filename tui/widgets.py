@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import urwid
 
 from nodecore.report import ValidationReport
+from tui.labels import item_label, problem_text
 
 LABEL_WIDTH = 20
 
@@ -76,6 +77,8 @@ class Field(urwid.WidgetWrap):
         self._pile = urwid.Pile(parts)
         self._base = len(parts)
         super().__init__(self._pile)
+        # a corrected field loses its old error as soon as it is edited (checked again on apply)
+        urwid.connect_signal(self.edit, "postchange", lambda *_: self.error and self.set_error(""))
 
     @property
     def value(self) -> str:
@@ -110,6 +113,7 @@ class Choice(urwid.WidgetWrap):
             rb = urwid.RadioButton(self._group, text, state=(key == value))
             self._values.append(key)
             buttons.append(urwid.AttrMap(rb, None, "button_focus"))
+            urwid.connect_signal(rb, "change", lambda _w, state: state and self._error.text and self.set_error(""))
             if on_change is not None:
                 urwid.connect_signal(rb, "change", lambda _w, state, k=key: state and on_change(k))
         self._error = urwid.Text(("error", ""))
@@ -174,37 +178,43 @@ class Form:
             w.set_error("")
         self.messages.contents[:] = []
 
-    def show_report(self, report: ValidationReport, field_map: dict[str, str] | None = None) -> None:
-        """Put each problem under its field; problems without a field go to the message area.
+    def show_report(self, report: ValidationReport, field_map: dict[str, str] | None = None,
+                    devices: Mapping[str, str] | None = None) -> None:
+        """Put each problem under its field; problems without a field go to the message area,
+        named by the label the user sees (tui.labels: "Target disks: ...", "DNS server 2: ...").
 
         `field_map` maps a report field path (or its prefix) to a form field name, for reports that
-        come from another package's model (e.g. `interfaces[0].ipv4.address` -> `address`).
+        come from another package's model (e.g. `interfaces[0].ipv4.address` -> `address`);
+        `devices` names devices in labels ("interfaces[0]" -> "eno1", see labels.device_names).
         """
         self.clear_errors()
         loose: list[urwid.Widget] = []
         shown: set[str] = set()
         for problem in report.errors + report.warnings:
             name = _match_field(problem.field, self.fields, field_map or {})
-            text = problem.message + (f" ({problem.hint})" if problem.hint else "")
             if name is not None and name not in shown and problem.severity == "error":
-                self.fields[name].set_error(text)
+                item = item_label(problem.field)  # one entry of a list field: say which
+                text = problem_text(problem, with_label=False)
+                self.fields[name].set_error(f"{item}: {text}" if item else text)
                 shown.add(name)
             else:
                 attr = "error" if problem.severity == "error" else "warning"
-                loose.append(urwid.Text((attr, f"{problem.severity}: {problem.field}: {text}")))
+                loose.append(urwid.Text((attr, problem_text(problem, devices))))
         self.messages.contents[:] = [(w, self.messages.options()) for w in loose]
 
 
 def _match_field(path: str, fields: dict[str, Any], field_map: dict[str, str]) -> str | None:
     if path in fields:
         return path
+    if path.split("[", 1)[0] in fields:  # "dns[1]": one entry of the dns field
+        return path.split("[", 1)[0]
     best = ""
     for prefix in field_map:
         if (path == prefix or path.startswith(prefix)) and len(prefix) > len(best):
             best = prefix
     if best and field_map[best] in fields:
         return field_map[best]
-    tail = path.rsplit(".", 1)[-1]
+    tail = path.rsplit(".", 1)[-1].split("[", 1)[0]
     return tail if tail in fields else None
 
 

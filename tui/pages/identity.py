@@ -151,7 +151,7 @@ class TimeKeyboardPage(SettingsPage):
         self.clock = urwid.Text("")
         self.tick()
         return scroll([
-            title("Time and keyboard"),
+            title("Keyboard and time"),
             urwid.Columns([(20, urwid.Text(("label", "Time now"))), self.clock]),
             urwid.Divider(),
             form.add(Field("timezone", "Time zone", d.timezone, hint="e.g. UTC, Europe/Berlin; empty: unchanged")),

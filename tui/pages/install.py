@@ -8,6 +8,7 @@ runs every check against this machine. The answers become one `installer.Install
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 import urwid
@@ -22,6 +23,7 @@ from nodecore.secrets import Secret
 from tui import dialogs, install_flow
 from tui.charset import progress_bar, rule
 from tui.framework import Page, register
+from tui.labels import problem_text, report_lines
 from tui.pages import scroll
 from tui.pages.power import power_plan
 from tui.widgets import Choice, Field, Form, ScrollText, button_row, kv, title
@@ -63,6 +65,7 @@ def _tty_name() -> str:
 class InstallStep(Page):
     mode = "install"
     intro = ""
+    heading = ""  # the page's title when it differs from its (short) menu name
     apply_label = "Next"
 
     def __init__(self, *args: Any) -> None:
@@ -89,7 +92,7 @@ class InstallStep(Page):
 
     def content(self) -> urwid.Widget:
         self.form = Form()
-        body: list[urwid.Widget] = [title(self.name), urwid.Divider()]
+        body: list[urwid.Widget] = [title(self.heading or self.name), urwid.Divider()]
         if self.intro:
             body += [urwid.Text(self.intro), urwid.Divider()]
         body += self.fields()
@@ -97,7 +100,7 @@ class InstallStep(Page):
         return scroll(body)
 
     def nav(self) -> urwid.Widget:
-        return button_row([("Back", self.app.previous_page), ("Next", self.on_apply)])
+        return button_row([("Back", self.app.previous_page), ("Next (F10)", self.on_apply)])
 
     def on_apply(self) -> None:
         self.save(self.form.values())
@@ -126,7 +129,7 @@ class WelcomePage(InstallStep):
         return [*info, choice]
 
     def nav(self) -> urwid.Widget:
-        return button_row([("Next", self.on_apply)])
+        return button_row([("Next (F10)", self.on_apply)])
 
     def save(self, values: dict[str, Any]) -> None:
         self.answers.action = values["action"]
@@ -145,7 +148,8 @@ class WelcomePage(InstallStep):
 
 @register
 class KeyboardTimePage(InstallStep):
-    name = "Keyboard & time"
+    name = "Keyboard/time"
+    heading = "Keyboard and time"
     rank = 20
 
     def fields(self) -> list[urwid.Widget]:
@@ -190,6 +194,8 @@ class DisksPage(InstallStep):
                 rows.append(urwid.Text(("dim", f"    {label}: boot media")))
                 continue
             box = urwid.CheckBox(label, d.name in self.answers.disks)
+            # a changed choice makes the old "choose at least one disk" stale: it goes at once
+            urwid.connect_signal(box, "change", lambda *_: self.form.messages.contents.clear())
             self.boxes[d.name] = box
             rows.append(urwid.AttrMap(box, None, "button_focus"))
             if d.in_use:
@@ -230,11 +236,11 @@ class InstallNetworkPage(InstallStep):
                  + (f" {n.speed_mbps // 1000}G" if n.speed_mbps and n.speed_mbps >= 1000 else ""))
                 for n in self.ctx.facts.nics if not n.virtual]
         return [
-            self.form.add(Choice("nic", "Interface", nics, a.nic)),
-            self.form.add(Choice("bootproto", "IPv4", [("dhcp", "DHCP"), ("static", "Static")], a.bootproto)),
-            self.form.add(Field("address", "Address/prefix", a.address, hint="static only, e.g. 192.0.2.10/24")),
-            self.form.add(Field("gateway", "Gateway", a.gateway)),
-            self.form.add(Field("dns", "DNS servers", " ".join(a.dns))),
+            self.form.add(Choice("nic", "NIC", nics, a.nic)),
+            self.form.add(Choice("bootproto", "IPv4", [("dhcp", "DHCP"), ("static", "static")], a.bootproto)),
+            self.form.add(Field("address", "IPv4 address", a.address, hint="CIDR, e.g. 192.0.2.10/24 (static only)")),
+            self.form.add(Field("gateway", "IPv4 gateway", a.gateway)),
+            self.form.add(Field("dns", "DNS servers", " ".join(a.dns), hint="space separated")),
         ]
 
     def save(self, values: dict[str, Any]) -> None:
@@ -248,16 +254,20 @@ class InstallNetworkPage(InstallStep):
 
         report = ValidationReport()
         a = self.answers
+        for i, server in enumerate(a.dns):  # each entry named by its position: "DNS server 2: ..."
+            try:
+                ipaddress.ip_address(server)
+            except ValueError:
+                report.error(f"dns[{i}]", f"{server!r} is not an IP address")
         if a.bootproto == "static" and not a.address:
             report.error("address", "a static address is required (or choose DHCP)")
         elif a.bootproto == "static":
-            import ipaddress
-
             try:
                 ipaddress.ip_interface(a.address)
             except ValueError:
                 report.error("address", f"{a.address!r} is not an IPv4 address with a prefix, e.g. 192.0.2.10/24")
-                return report
+        if not report.ok:
+            return report
         check_network(install_flow.to_install_config(a), report)
         return report
 
@@ -358,7 +368,8 @@ class SummaryPage(InstallStep):
         ]
         if not report.ok:
             body.append(urwid.Text(("error", "Fix these before installing:")))
-        body += [urwid.Text(("error" if p.severity == "error" else "warning", p.render())) for p in report]
+        body += [urwid.Text(("error" if p.severity == "error" else "warning", line))
+                 for p, line in zip(report, map(problem_text, report), strict=True)]
         body += [urwid.Divider(), title("Storage layout")]
         body += [urwid.Text(line, wrap="clip") for line in install_flow.layout_lines(a, facts)]
         if report.ok and install_flow.plan_available():
@@ -376,7 +387,7 @@ class SummaryPage(InstallStep):
         a, facts = self.answers, self.ctx.facts
         report = install_flow.check(a, facts)
         if not report.ok:
-            self.app.show_message("Cannot install yet", report.render_lines(60))
+            self.app.show_message("Cannot install yet", report_lines(report))
             return
         if not install_flow.plan_available():
             self.app.show_message("Installer not available",

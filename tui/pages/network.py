@@ -17,6 +17,7 @@ import urwid
 from nodecore.report import ValidationReport
 from tui import dialogs
 from tui.framework import Page, register
+from tui.labels import device_names
 from tui.node_controller import NodeController, apply_settings, management_devices
 from tui.pages import scroll
 from tui.widgets import Choice, Field, Form, button, button_row, kv, table, title
@@ -329,7 +330,7 @@ class DeviceEditor(_FormDialog):
             full = node.validate(candidate)
             # problems of other devices that existed before this edit are not this form's business
             report.extend(ValidationReport(problems=[p for p in full.errors]))
-        self.form.show_report(report, self.field_map())
+        self.form.show_report(report, self.field_map(), device_names(self.page.node.desired.network))
         if report.ok:
             self.page.node.update(network=self.network_with(dev))
             self.page.saved()

@@ -78,7 +78,11 @@ class Field(urwid.WidgetWrap):
         self._base = len(parts)
         super().__init__(self._pile)
         # a corrected field loses its old error as soon as it is edited (checked again on apply)
-        urwid.connect_signal(self.edit, "postchange", lambda *_: self.error and self.set_error(""))
+        urwid.connect_signal(self.edit, "postchange", lambda *_: self._edited())
+
+    def _edited(self) -> None:
+        if self.error:
+            self.set_error("")
 
     @property
     def value(self) -> str:
@@ -108,18 +112,22 @@ class Choice(urwid.WidgetWrap):
         self.name = name
         self._group: list[urwid.RadioButton] = []
         self._values: list[str] = []
+        self._error = urwid.Text(("error", ""))
         buttons = []
         for key, text in options:
             rb = urwid.RadioButton(self._group, text, state=(key == value))
             self._values.append(key)
             buttons.append(urwid.AttrMap(rb, None, "button_focus"))
-            urwid.connect_signal(rb, "change", lambda _w, state: state and self._error.text and self.set_error(""))
+            urwid.connect_signal(rb, "change", lambda _w, state: self._changed(state))
             if on_change is not None:
                 urwid.connect_signal(rb, "change", lambda _w, state, k=key: state and on_change(k))
-        self._error = urwid.Text(("error", ""))
         self._pile = urwid.Pile(buttons)
         self._outer = urwid.Pile([urwid.Columns([(width, urwid.Text(("label", label))), self._pile])])
         super().__init__(self._outer)
+
+    def _changed(self, state: bool) -> None:
+        if state and self._error.text:  # another choice: the old error no longer applies
+            self.set_error("")
 
     @property
     def value(self) -> str:

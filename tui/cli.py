@@ -49,8 +49,9 @@ def build_app(args: argparse.Namespace) -> Any:
 
     facts = HostFacts.load(args.facts) if args.facts else collect_facts()
     mode = args.mode if args.mode != "auto" else detect_mode(facts)
-    ctx = Context(facts=facts, services=Services(), dry_run=args.dry_run, lock_timeout=args.lock_timeout,
-                  live=not args.facts, collect_facts=None if args.facts else collect_facts)
+    # captured facts describe another machine: this one's network and settings must not show
+    ctx = Context(facts=facts, services=Services(read_system=not args.facts), dry_run=args.dry_run,
+                  lock_timeout=args.lock_timeout, live=not args.facts, collect_facts=None if args.facts else collect_facts)
     return App(ctx, mode=mode)
 
 

@@ -76,7 +76,7 @@ class NodeController:
     """
 
     def __init__(self, facts: HostFacts, current: Any = None, live: bool = False, dry_run: bool = True,
-                 live_network: Sequence[Any] | None = None) -> None:
+                 live_network: Sequence[Any] | None = None, system: Any = None) -> None:
         self.facts = facts
         self.live = live
         self.dry_run = dry_run
@@ -87,6 +87,13 @@ class NodeController:
 
             current = confirmed_config()
         self.current = current if current is not None else config_from_facts(facts, self.live_network or ())
+        # what the system has now (time zone, NTP, keyboard; node_setup.identity.read_time_keyboard):
+        # shown, and the starting point where no saved setting says otherwise
+        self.system = system
+        if system is not None:
+            self.current = replace(self.current, timezone=self.current.timezone or system.timezone,
+                                   ntp_servers=self.current.ntp_servers or system.ntp_servers,
+                                   keyboard=self.current.keyboard or system.keyboard)
         self.desired = self.current
 
     def update(self, **changes: Any) -> None:

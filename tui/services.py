@@ -25,8 +25,12 @@ ADMIN_USER = "root"
 
 class Services:
     def __init__(self, runner: Runner | None = None, admin_user: str = ADMIN_USER,
-                 shadow_path: str = "/etc/shadow", hcinode_log: str | None = None) -> None:
+                 shadow_path: str = "/etc/shadow", hcinode_log: str | None = None, read_system: bool = True,
+                 root: str = "/") -> None:
         self.runner = runner or LocalRunner(default_timeout=10)
+        # False with captured facts (--facts): this machine's network and settings are not that node's
+        self.read_system = read_system
+        self.root = root
         self.admin_user = admin_user
         self.shadow_path = shadow_path
         self.hcinode_log = hcinode_log or os.path.join(log_dir(), "hcinode.log")
@@ -63,6 +67,8 @@ class Services:
     def live_network(self) -> list[Any] | None:
         """Every device as NetworkManager has it now (node_setup.nm.LiveDevice: applied gateway,
         DNS and routes, and the active profile's settings); None when NetworkManager cannot be asked."""
+        if not self.read_system:
+            return None
         try:
             from node_setup.apply import live_network
 
@@ -70,6 +76,15 @@ class Services:
         except (HcinodeError, RuntimeError, OSError, ValueError) as exc:  # no libnm, NM not running
             log.info("NetworkManager not readable: %s", exc)
             return None
+
+    def time_keyboard(self) -> Any:
+        """The node's time zone, NTP servers and keyboard now (a NodeConfig with those three fields
+        set, "" / () where the system sets none); None with captured facts."""
+        if not self.read_system:
+            return None
+        from node_setup.identity import read_time_keyboard
+
+        return read_time_keyboard(self.root)
 
     def cluster_status(self) -> str:
         if importlib.util.find_spec("agent") is None:

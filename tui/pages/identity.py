@@ -153,12 +153,22 @@ class TimeKeyboardPage(SettingsPage):
         return scroll([
             title("Keyboard and time"),
             urwid.Columns([(20, urwid.Text(("label", "Time now"))), self.clock]),
+            *self.system_rows(),
             urwid.Divider(),
             form.add(Field("timezone", "Time zone", d.timezone, hint="e.g. UTC, Europe/Berlin; empty: unchanged")),
             form.add(Field("ntp", "NTP servers", " ".join(d.ntp_servers), hint="space separated")),
             form.add(Field("keyboard", "Keyboard layout", d.keyboard, hint="e.g. us, de, fr, gb; empty: unchanged")),
             form.messages, urwid.Divider(), self.buttons(),
         ])
+
+    def system_rows(self) -> list[urwid.Widget]:
+        """What the node has now, read from its files (the fields below are what F10 applies)."""
+        now = self.node.system
+        if now is None:
+            return [kv("On this node", "not read (captured facts)", "dim")]
+        return [kv("Time zone now", now.timezone or "not set (UTC)"),
+                kv("NTP servers now", " ".join(now.ntp_servers) or "none configured"),
+                kv("Keyboard now", now.keyboard or "not set")]
 
     def tick(self) -> None:
         """Once a second (the app's timer): the clock on this page moves."""

@@ -30,7 +30,8 @@ def node_controller(page: Page) -> NodeController:
     ctx = page.ctx
     return page.app.shared(
         "node", lambda: NodeController(ctx.facts, live=ctx.live, dry_run=ctx.dry_run,
-                                       live_network=ctx.services.live_network()))
+                                       live_network=ctx.services.live_network(),
+                                       system=ctx.services.time_keyboard()))
 
 
 def describe(dev: Any) -> str:

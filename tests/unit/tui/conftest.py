@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from node_setup import Dns, IPv4, IPv6, Route
+from node_setup import Dns, IPv4, IPv6, NodeConfig, Route
 from node_setup.nm import LiveDevice
 from nodecore.facts import HostFacts
 from tui.app import App
@@ -50,6 +50,9 @@ class FakeServices:
 
     def live_network(self) -> list[LiveDevice] | None:
         return None if self.live is None else list(self.live)  # type: ignore[arg-type]
+
+    def time_keyboard(self) -> NodeConfig:
+        return NodeConfig(timezone="Europe/Berlin", ntp_servers=("192.0.2.1", "ntp.lab.example"), keyboard="de")
 
     def cluster_status(self) -> str:
         return "not joined (no agent installed)"

@@ -267,3 +267,15 @@ def test_saving_a_device_keeps_what_the_form_does_not_show() -> None:
     assert (saved.mtu, saved.miimon, saved.options) == (9000, 250, {"lacp_rate": "fast"})
     assert saved.ipv4.routes == bond.ipv4.routes
     assert isinstance(node.desired, NodeConfig) and isinstance(node.desired.network, NetworkConfig)
+
+
+def test_keyboard_time_page_shows_the_zone_ntp_servers_and_keyboard_the_node_has() -> None:
+    app = make_app("node")
+    app.go("Keyboard/time")
+    screen = render_text(app.root, 80, 24)
+    assert "Time zone now       Europe/Berlin" in screen
+    assert "NTP servers now     192.0.2.1 ntp.lab.example" in screen and "Keyboard now        de" in screen
+    form = app.current.form.values()  # the fields start from them: applying unchanged is a no-op
+    assert (form["timezone"], form["ntp"], form["keyboard"]) == ("Europe/Berlin", "192.0.2.1 ntp.lab.example", "de")
+    app.current.on_apply()
+    assert "Nothing to apply" in render_text(app.root, 80, 24)

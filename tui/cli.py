@@ -51,7 +51,8 @@ def build_app(args: argparse.Namespace) -> Any:
     mode = args.mode if args.mode != "auto" else detect_mode(facts)
     # captured facts describe another machine: this one's network and settings must not show
     ctx = Context(facts=facts, services=Services(read_system=not args.facts), dry_run=args.dry_run,
-                  lock_timeout=args.lock_timeout, live=not args.facts, collect_facts=None if args.facts else collect_facts)
+                  lock_timeout=args.lock_timeout, live=not args.facts,
+                  collect_facts=None if args.facts else collect_facts)
     return App(ctx, mode=mode)
 
 

@@ -84,5 +84,8 @@ def run(args: argparse.Namespace) -> int:
     import logging
 
     logging.getLogger("hcinode.tui").info("console ready in %.3fs (mode %s)", time.monotonic() - started, app.mode)
-    app.run(colors=args.colors)
+    from tui.quiet import stderr_to_log
+
+    with stderr_to_log():  # GLib/libblockdev warnings and tool output must not tear the screen
+        app.run(colors=args.colors)
     return int(app.exit_code)  # 3: the technician chose "Rescue shell" (the console service opens one)

@@ -279,3 +279,28 @@ def test_keyboard_time_page_shows_the_zone_ntp_servers_and_keyboard_the_node_has
     assert (form["timezone"], form["ntp"], form["keyboard"]) == ("Europe/Berlin", "192.0.2.1 ntp.lab.example", "de")
     app.current.on_apply()
     assert "Nothing to apply" in render_text(app.root, 80, 24)
+
+
+def test_network_apply_button_cut_at_80x24_says_more_below_until_scrolled_to() -> None:
+    app = make_app("node")
+    app.go("Network")
+    screen = render_text(app.root, 80, 24)
+    assert "Apply (F10)" not in screen and "v more below (PgDn)" in screen.splitlines()[-2]
+    press(app.root, ["page down"] * 3)
+    screen = render_text(app.root, 80, 24)
+    assert "Apply (F10)" in screen and "more below" not in screen and "^ more above (PgUp)" in screen
+
+
+def test_last_disk_cut_at_80x24_says_more_below() -> None:
+    app = make_app("install")
+    first = app.ctx.facts.disks[1]
+    many = tuple(replace(first, name=f"sd{chr(ord('d') + i)}", path=f"/dev/sd{chr(ord('d') + i)}", children=(),
+                         partition_table=None) for i in range(14))
+    app.ctx.facts = replace(app.ctx.facts, disks=app.ctx.facts.disks + many)
+    app.go("Target disks")
+    screen = render_text(app.root, 80, 24)
+    last = many[-1].name
+    assert f"[ ] {last} " not in screen and "v more below (PgDn)" in screen.splitlines()[-2]
+    press(app.root, ["page down"] * 4)
+    screen = render_text(app.root, 80, 24)
+    assert f"[ ] {last} " in screen and "more below" not in screen

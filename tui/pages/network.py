@@ -53,7 +53,7 @@ def describe(dev: Any) -> str:
 def live_rows(live: list[Any] | None, names: set[str] | None = None) -> list[urwid.Widget]:
     """Gateway, DNS and routes as NetworkManager has them now (of the devices in `names`, or all)."""
     if live is None:
-        return [kv("Gateway", "NetworkManager not readable here", "dim")]
+        return [kv("Gateway", "not read (no NetworkManager here, or captured facts)", "dim")]
     devices = [d for d in live if names is None or d.name in names]
     gateways = [f"{g} on {d.name}" for d in devices for g in (d.ipv4_gateway, d.ipv6_gateway) if g]
     dns = list(dict.fromkeys(s for d in devices for s in d.dns))

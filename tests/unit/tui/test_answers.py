@@ -228,7 +228,7 @@ def test_network_page_shows_live_gateway_dns_and_routes() -> None:
 def test_network_page_says_when_networkmanager_cannot_be_read() -> None:
     app = make_app("node", live=None)
     app.go("Network")
-    assert "NetworkManager not readable here" in render_text(app.root, 132, 43)
+    assert "not read (no NetworkManager here, or captured facts)" in render_text(app.root, 132, 43)
 
 
 def test_saving_a_nic_keeps_the_gateway_dns_and_routes_networkmanager_has() -> None:

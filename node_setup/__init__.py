@@ -30,6 +30,8 @@ Live apply with automatic rollback (node_setup.apply; NetworkManager through lib
     rollback()                          undo it now (NetworkManager also does it when the timer ends)
     extend_rollback(seconds)            restart the timer
     confirmed_config() -> NodeConfig | None   the last confirmed settings (no password)
+    live_network() -> [LiveDevice]      every device as NetworkManager has it now: applied addresses,
+                                        gateways, DNS and routes, and its active profile's settings
 
 Installer hook (no running NetworkManager needed):
     render_into_root(config, root) -> list[str]           validates first; writes keyfiles (0600) and

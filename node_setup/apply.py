@@ -15,6 +15,7 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from node_setup.actions import ACTIONS, read_back_files
 from node_setup.identity import CONCERNS
@@ -28,6 +29,9 @@ from nodecore.executor import ProgressCallback
 from nodecore.plan import Plan
 from nodecore.report import ValidationReport
 from nodecore.runner import LocalRunner, Runner
+
+if TYPE_CHECKING:
+    from node_setup.nm import LiveDevice
 
 log = logging.getLogger("hcinode.node_setup")
 
@@ -52,6 +56,14 @@ def confirmed_config() -> NodeConfig | None:
         log.warning("ignoring unreadable %s: %s", path, report.render_text())
         return None
     return config
+
+
+def live_network() -> list[LiveDevice]:
+    """Every device as NetworkManager has it now (applied gateway, DNS, routes; the active
+    profile's settings). Raises NetworkError when NetworkManager cannot be asked."""
+    from node_setup.nm import NMBackend
+
+    return NMBackend().live_devices()
 
 
 def merge_network(base: NodeConfig | None, desired: NodeConfig) -> NodeConfig:

@@ -80,6 +80,54 @@ class FileSpec:
     concern: str = ""  # one of CONCERNS
 
 
+def read_time_keyboard(root: str = "/") -> NodeConfig:
+    """The time zone, NTP servers and keyboard a node has now, read from the files
+    `identity_files` writes (and their usual Debian alternatives), without timedatectl or D-Bus:
+    /etc/timezone or the /etc/localtime link, chrony's server/pool lines (chrony.conf and
+    conf.d/sources.d), /etc/default/keyboard (else /etc/vconsole.conf). "" / () where none is set."""
+    def read(path: str) -> str:
+        try:
+            with open(_in_root(root, path), encoding="utf-8", errors="replace") as f:
+                return f.read(1 << 20)
+        except OSError:
+            return ""
+
+    timezone = read("/etc/timezone").strip().splitlines()[0:1]
+    zone = timezone[0].strip() if timezone else ""
+    if not zone:
+        try:
+            target = os.readlink(_in_root(root, "/etc/localtime"))
+        except OSError:
+            target = ""
+        zone = target.split("zoneinfo/", 1)[1] if "zoneinfo/" in target else ""
+    sources = [read("/etc/chrony/chrony.conf") or read("/etc/chrony.conf")]
+    for folder in ("/etc/chrony/conf.d", "/etc/chrony/sources.d"):
+        try:
+            names = sorted(os.listdir(_in_root(root, folder)))
+        except OSError:
+            names = []
+        sources += [read(f"{folder}/{n}") for n in names if n.endswith((".conf", ".sources"))]
+    servers = [line.split()[1] for text in sources for line in text.splitlines()
+               if len(line.split()) > 1 and line.split()[0] in ("server", "pool", "peer")]
+    keyboard = dict(_shell_vars(read("/etc/default/keyboard")))
+    layout = keyboard.get("XKBLAYOUT", "").split(",")[0]
+    variant = keyboard.get("XKBVARIANT", "").split(",")[0]
+    kbd = f"{layout}-{variant}" if layout and variant else layout
+    if not kbd:
+        kbd = dict(_shell_vars(read("/etc/vconsole.conf"))).get("KEYMAP", "")
+    return NodeConfig(timezone=zone, ntp_servers=tuple(dict.fromkeys(servers)), keyboard=kbd)
+
+
+def _shell_vars(text: str) -> list[tuple[str, str]]:
+    """NAME="value" lines of a shell-style settings file (no expansion: the files are plain)."""
+    out = []
+    for line in text.splitlines():
+        name, eq, value = line.strip().partition("=")
+        if eq and name.isidentifier():
+            out.append((name, value.strip().strip("'\"")))
+    return out
+
+
 def identity_files(config: NodeConfig) -> list[FileSpec]:
     """The files the identity part of the config owns (password excluded: see identity_steps)."""
     files: list[FileSpec] = []

@@ -12,6 +12,7 @@ confirm` in another shell, or the console's countdown, can finish what `apply` s
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import os
@@ -21,6 +22,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from node_setup.keyfile import MANAGED_KEY
+from node_setup.model import Dns, IPv4, IPv6, Route
 from node_setup.nmkeyfile import nm_module, parse_keyfile, write_keyfile
 from node_setup.plan import NetworkState, Profile
 from nodecore.errors import HcinodeError
@@ -155,24 +157,15 @@ class NMBackend:
         return NetworkState(tuple(profiles))
 
     def devices(self) -> list[dict[str, Any]]:
-        """Devices for `network show` and the console's NIC table."""
+        """Devices for `network show` (the console reads `live_devices()` itself)."""
+        return [d.to_dict() for d in self.live_devices()]
+
+    def live_devices(self) -> list[LiveDevice]:
+        """Every device as NetworkManager has it now: applied addresses, gateways, DNS and routes,
+        and what its active profile configures (what a config made from this node must keep)."""
         self._iterate(0.05)
-        out = []
-        for dev in self.client.get_devices():
-            if dev.get_device_type() == self.NM.DeviceType.LOOPBACK:
-                continue
-            ip4, ip6 = dev.get_ip4_config(), dev.get_ip6_config()
-            ac = dev.get_active_connection()
-            out.append({
-                "name": dev.get_iface(), "type": dev.get_type_description(), "mac": dev.get_hw_address() or "",
-                "state": _enum_name(dev.get_state()), "connection": ac.get_id() if ac else "",
-                "mtu": dev.get_mtu(),
-                "ipv4": [f"{a.get_address()}/{a.get_prefix()}" for a in (ip4.get_addresses() if ip4 else [])],
-                "ipv4_gateway": (ip4.get_gateway() or "") if ip4 else "",
-                "ipv6": [f"{a.get_address()}/{a.get_prefix()}" for a in (ip6.get_addresses() if ip6 else [])],
-                "dns": list(ip4.get_nameservers()) if ip4 else [],
-            })
-        return out
+        return [live_device(dev, self.NM) for dev in self.client.get_devices()
+                if dev.get_device_type() != self.NM.DeviceType.LOOPBACK]
 
     # --- checkpoint -----------------------------------------------------------------------------
     def _checkpoints(self) -> dict[str, Any]:
@@ -330,6 +323,92 @@ class NMBackend:
         pending = _read_pending() or {}
         pending.update(persist=persist, delete=delete, desired_yaml=desired_yaml)
         _write_pending(pending)
+
+
+@dataclass(frozen=True)
+class LiveDevice:
+    """One device as NetworkManager has it now (applied values), plus its active profile's own
+    settings (`profile_ipv4`/`profile_ipv6`/`profile_dns`; None when no profile is active)."""
+
+    name: str
+    type: str = ""
+    mac: str = ""
+    state: str = ""
+    connection: str = ""
+    mtu: int = 0
+    ipv4: tuple[str, ...] = ()
+    ipv4_gateway: str = ""
+    ipv6: tuple[str, ...] = ()
+    ipv6_gateway: str = ""
+    dns: tuple[str, ...] = ()
+    dns_search: tuple[str, ...] = ()
+    # applied routes other than the default route (the gateway) and the on-link routes of the
+    # device's own prefixes, which NetworkManager adds by itself
+    routes: tuple[Route, ...] = ()
+    profile_ipv4: IPv4 | None = None
+    profile_ipv6: IPv6 | None = None
+    profile_dns: Dns | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "type": self.type, "mac": self.mac, "state": self.state,
+                "connection": self.connection, "mtu": self.mtu, "ipv4": list(self.ipv4),
+                "ipv4_gateway": self.ipv4_gateway, "ipv6": list(self.ipv6), "ipv6_gateway": self.ipv6_gateway,
+                "dns": list(self.dns), "dns_search": list(self.dns_search),
+                "routes": [route_text(r) for r in self.routes]}
+
+
+def route_text(route: Route) -> str:
+    return route.to + (f" via {route.via}" if route.via else "") + (f" metric {route.metric}" if route.metric else "")
+
+
+# NetworkManager's ipvX.method -> the model's method ("": not something the model can say)
+_METHOD4 = {"auto": "dhcp", "manual": "static", "disabled": "disabled"}
+_METHOD6 = {"auto": "auto", "dhcp": "dhcp", "manual": "static", "disabled": "disabled", "ignore": "disabled"}
+
+
+def live_device(dev: Any, NM: Any) -> LiveDevice:
+    """A libnm NM.Device (and its active connection) -> LiveDevice."""
+    ip4, ip6 = dev.get_ip4_config(), dev.get_ip6_config()
+    addrs4 = tuple(f"{a.get_address()}/{a.get_prefix()}" for a in (ip4.get_addresses() if ip4 else []))
+    addrs6 = tuple(f"{a.get_address()}/{a.get_prefix()}" for a in (ip6.get_addresses() if ip6 else []))
+    own = {ipaddress.ip_interface(a).network for a in addrs4 + addrs6}
+    routes = []
+    for cfg in (ip4, ip6):
+        for r in (cfg.get_routes() if cfg else []):
+            to = f"{r.get_dest()}/{r.get_prefix()}"
+            net = ipaddress.ip_network(to, strict=False)
+            if r.get_prefix() == 0 or net in own or net.is_link_local or net.is_multicast:
+                continue
+            routes.append(Route(to, r.get_next_hop() or "", max(int(r.get_metric()), 0)))
+    ac = dev.get_active_connection()
+    conn = ac.get_connection() if ac else None
+    p4 = p6 = pdns = None
+    if conn is not None:
+        s4, s6 = conn.get_setting_ip4_config(), conn.get_setting_ip6_config()
+        p4 = _profile_family(s4, IPv4, _METHOD4) if s4 else None
+        p6 = _profile_family(s6, IPv6, _METHOD6) if s6 else None
+        pdns = Dns(servers=tuple(s.get_dns(i) for s in (s4, s6) if s for i in range(s.get_num_dns())),
+                   search=tuple(s.get_dns_search(i) for s in (s4, s6) if s for i in range(s.get_num_dns_searches())))
+    nameservers = [str(n) for cfg in (ip4, ip6) if cfg for n in cfg.get_nameservers()]
+    searches = [str(n) for cfg in (ip4, ip6) if cfg for n in cfg.get_searches()]
+    return LiveDevice(
+        name=dev.get_iface(), type=dev.get_type_description() or "", mac=dev.get_hw_address() or "",
+        state=_enum_name(dev.get_state()), connection=ac.get_id() if ac else "", mtu=int(dev.get_mtu() or 0),
+        ipv4=addrs4, ipv4_gateway=(ip4.get_gateway() or "") if ip4 else "", ipv6=addrs6,
+        ipv6_gateway=(ip6.get_gateway() or "") if ip6 else "",
+        dns=tuple(dict.fromkeys(nameservers)), dns_search=tuple(dict.fromkeys(searches)), routes=tuple(routes),
+        profile_ipv4=p4, profile_ipv6=p6, profile_dns=pdns)
+
+
+def _profile_family(setting: Any, cls: Any, methods: Mapping[str, str]) -> Any:
+    method = methods.get(setting.get_method() or "", "")
+    if not method:
+        return None
+    addresses = tuple(f"{a.get_address()}/{a.get_prefix()}"
+                      for a in (setting.get_address(i) for i in range(setting.get_num_addresses())))
+    routes = tuple(Route(f"{r.get_dest()}/{r.get_prefix()}", r.get_next_hop() or "", max(int(r.get_metric()), 0))
+                   for r in (setting.get_route(i) for i in range(setting.get_num_routes())))
+    return cls(method, addresses, setting.get_gateway() or "", routes)
 
 
 def _short_type(nm_type: str) -> str:

@@ -12,13 +12,12 @@ on disk (the last good config) are untouched by an apply that is never confirmed
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from node_setup.identity import CONCERNS, identity_steps
-from node_setup.keyfile import KEYFILE_DIR, controllers, keyfile_name, nm_type, profile_uuid
+from node_setup.identity import ADMIN_USER, CONCERNS, identity_files, identity_steps
+from node_setup.keyfile import KEYFILE_DIR, controllers, dns_device, keyfile_name, nm_type, profile_uuid
 from node_setup.keyfile import render_profile as _render_profile
-from node_setup.model import Interface, NetworkConfig, NodeConfig
+from node_setup.model import Bond, Bridge, Interface, NetworkConfig, NodeConfig, Vlan
 from nodecore.config import dump_yaml
 from nodecore.plan import Plan, Step
 
@@ -91,6 +90,22 @@ def _activation_order(network: NetworkConfig) -> list[str]:
     return [n for n in names if n not in ports] + [n for n in names if n in ports]
 
 
+def _touched(network: NetworkConfig, changed: set[str]) -> set[str]:
+    """The changed devices plus the ones tied to them (a bond and its ports, a VLAN and its parent's
+    reactivation): only these are activated, so an untouched NIC (often the one the technician is
+    connected through) is not bounced by an apply that does not concern it."""
+    ports = controllers(network)
+    touched = set(changed)
+    while True:
+        more = {d.name for d in network.devices() if d.name not in touched and (
+            (d.name in ports and ports[d.name].name in touched)
+            or any(ports.get(p) is d for p in touched)
+            or getattr(d, "parent", "") in touched)}
+        if not more:
+            return touched
+        touched |= more
+
+
 def plan_network(current: NetworkState, desired: NetworkConfig, *,
                  rollback_timeout: int = DEFAULT_ROLLBACK_TIMEOUT, check: bool = True) -> list[Step]:
     """Network steps of a live apply (empty when NetworkManager already has exactly these profiles)."""
@@ -116,7 +131,10 @@ def plan_network(current: NetworkState, desired: NetworkConfig, *,
                           params={"uuid": p.uuid, "id": p.id, "keyfile": p.keyfile}))
     by_name = {p.id: p for p in want.profiles}
     ports = controllers(desired)
+    touched = _touched(desired, {p.id for p in put} | {p.id for p in inactive})
     for name in _activation_order(desired):
+        if name not in touched:
+            continue
         p = by_name[name]
         steps.append(Step(f"Activate {name}" + (f" (port of {ports[name].name})" if name in ports else ""),
                           action="nm_activate", params={"uuid": p.uuid, "id": name, "port": name in ports}))
@@ -201,12 +219,86 @@ def gateways_of(network: NetworkConfig) -> list[str]:
     return _gateways(network)
 
 
-def summary_lines(plan: Plan) -> list[str]:
-    """Short human summary of a plan's network changes (for the TUI's confirm dialog)."""
-    net: Mapping[str, object] = plan.summary.get("network", {})
-    lines = []
-    for key in ("add", "change", "remove"):
-        items = net.get(key) or []
-        if items:
-            lines.append(f"{key}: " + ", ".join(map(str, items)))  # type: ignore[call-overload]
-    return lines or ["no network changes"]
+def change_summary(plan: Plan, desired: NodeConfig) -> list[str]:
+    """One sentence per change a plan makes, in words a technician reads at the console, e.g.
+    "eno1: static 192.0.2.11/24, gateway 192.0.2.1, DNS 192.0.2.53". Pure: the plan says what
+    changes, `desired` (the config it was made from) says to what. The step list stays the record."""
+    paths = {f.path: f.concern for f in identity_files(desired)}
+    concerns: list[str] = []
+    lines: list[str] = []
+    for step in plan.steps:
+        path = str(step.params.get("path", ""))
+        concern = next((c for p, c in paths.items() if path.endswith(p)), "")
+        if step.action == "symlink" and path.endswith("/etc/localtime"):
+            concern = "timezone"
+        elif step.action == "service_enable" or path.endswith("ssh.service"):
+            concern = "ssh"
+        elif step.action == "set_shadow_hash" or step.argv[:1] == ("chpasswd",):
+            concern = "password"
+        elif step.action == "nm_put":
+            lines.append(_device_sentence(desired.network, str(step.params["id"]),
+                                          new=step.title.startswith("Add ")))
+        elif step.action == "nm_remove":
+            lines.append(f"{step.params['id']}: remove its profile")
+        if concern and concern not in concerns:
+            concerns.append(concern)
+    return lines + [_identity_sentence(desired, c) for c in CONCERNS if c in concerns]
+
+
+def _device_sentence(network: NetworkConfig, name: str, new: bool) -> str:
+    dev = network.device(name)
+    head = f"{name} (new)" if new else name
+    if dev is None:
+        return f"{head}: update its profile"
+    controller = controllers(network).get(name)
+    if controller is not None:
+        return f"{head}: port of {controller.name}" + (f", MTU {dev.mtu}" if dev.mtu else "")
+    parts = []
+    if isinstance(dev, Bond):
+        parts.append(f"{dev.mode} bond of {'+'.join(dev.slaves) or 'no NICs'}")
+    elif isinstance(dev, Vlan):
+        parts.append(f"VLAN {dev.id} on {dev.parent}")
+    elif isinstance(dev, Bridge):
+        parts.append(f"bridge of {'+'.join(dev.ports) or 'no ports'}")
+    v4, v6 = dev.ipv4, dev.ipv6
+    if v4.method == "static":
+        parts.append("static " + " ".join(v4.addresses))
+    elif v4.method == "dhcp":
+        parts.append("DHCP")
+    if v4.gateway:
+        parts.append(f"gateway {v4.gateway}")
+    if v6.method == "static":
+        parts.append("IPv6 " + " ".join(v6.addresses) + (f" gateway {v6.gateway}" if v6.gateway else ""))
+    elif v6.method != "disabled":
+        parts.append({"auto": "IPv6 auto", "dhcp": "DHCPv6"}.get(v6.method, f"IPv6 {v6.method}"))
+    if v4.method == "disabled" and v6.method == "disabled":
+        parts.append("no IP address")
+    parts += [f"route {r.to} via {r.via}" if r.via else f"route {r.to}" for r in (*v4.routes, *v6.routes)]
+    if dns_device(network) == name and network.dns.servers:
+        parts.append("DNS " + " ".join(network.dns.servers))
+        if network.dns.search:
+            parts.append("search " + " ".join(network.dns.search))
+    if dev.mtu:
+        parts.append(f"MTU {dev.mtu}")
+    return f"{head}: " + ", ".join(parts)
+
+
+def _identity_sentence(config: NodeConfig, concern: str) -> str:
+    if concern == "hostname":
+        return f"Host name: {config.hostname}"
+    if concern == "ntp":
+        return "NTP servers: " + (" ".join(config.ntp_servers) or "the defaults")
+    if concern == "timezone":
+        return f"Time zone: {config.timezone}"
+    if concern == "keyboard":
+        return f"Keyboard layout: {config.keyboard}"
+    if concern == "password":
+        return f"Password of {ADMIN_USER}: changed"
+    if concern == "ssh" and config.ssh is not None:
+        ssh = config.ssh
+        keys = len(ssh.authorized_keys)
+        return (f"SSH server: {'on' if ssh.enabled else 'off'}, password login "
+                f"{'on' if ssh.password_login else 'off'}, {keys} authorized key{'s' if keys != 1 else ''}")
+    if concern == "syslog" and config.syslog is not None:
+        return f"Remote logging: {config.syslog.protocol} to {config.syslog.host}:{config.syslog.port}"
+    return f"{concern}: changed"

@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 import time
 import traceback
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import urwid
 
@@ -22,16 +22,29 @@ from nodecore.executor import Action
 from nodecore.plan import Plan
 from nodecore.runner import LocalRunner, Runner
 from nodecore.secrets import redact
-from tui import dialogs
+from tui import charset, dialogs
 from tui.framework import Context, Page, pages_for
+from tui.labels import report_lines
 from tui.palette import PALETTE, pick_colors
+
+if TYPE_CHECKING:
+    from tui.lock import LockScreen
 
 log = logging.getLogger("hcinode.tui")
 
 MIN_COLS, MIN_ROWS = 70, 20
 MENU_WIDTH = 22
-GLOBAL_KEYS = (("Tab", "Switch"), ("F5", "Refresh"), ("F10", "Apply"), ("F12", "Lock"), ("Alt-Q", "Quit"))
-INSTALL_KEYS = (("F10", "Next"), ("Esc", "Back"), ("Alt-Q", "Quit"))
+CLOCK_WIDTH = 21
+
+
+def shorten_hostname(hostname: str, room: int) -> str:
+    """The hostname in `room` characters: the full name, else its first label, else cut with "~"."""
+    if len(hostname) <= room:
+        return hostname
+    short = hostname.split(".", 1)[0]
+    if len(short) <= room:
+        return short
+    return short[: max(room - 1, 1)] + "~"
 
 
 class SerialSafeScreen(urwid.raw_display.Screen):
@@ -96,6 +109,8 @@ class Root(urwid.Widget):
             log.exception("a key press failed")  # (never the key: it may be a character of a password)
             self.app.show_error("Something went wrong", exc)
             return None
+        finally:
+            self.app.redraw()  # a key may change any part of the screen (F10 fills a message area)
 
 
 class _MenuItem(urwid.Text):
@@ -106,7 +121,8 @@ class _MenuItem(urwid.Text):
 
 
 class DialogLayer(urwid.Widget):
-    """A dialog over a widget, sized to the dialog's wish but never bigger than the screen."""
+    """A dialog over a widget, sized to the dialog's wish but never bigger than the screen, with a
+    blank one-character margin so no character of the page behind touches its frame."""
 
     _sizing = frozenset([urwid.BOX])
     _selectable = True
@@ -121,8 +137,10 @@ class DialogLayer(urwid.Widget):
         # a width/height <= 0 means "the screen less that much" (plans and logs want all the room)
         width = self.dialog.width if self.dialog.width > 0 else cols + self.dialog.width
         height = self.dialog.height if self.dialog.height > 0 else rows + self.dialog.height
-        return urwid.Overlay(self.dialog, self.bottom, "center", max(10, min(width, cols - 2)),
-                             "middle", max(5, min(height, rows - 2)))
+        width, height = max(10, min(width, cols - 2)), max(5, min(height, rows - 2))
+        framed = urwid.Overlay(self.dialog, urwid.AttrMap(urwid.SolidFill(" "), "body"), "center", width,
+                               "middle", height)
+        return urwid.Overlay(framed, self.bottom, "center", width + 2, "middle", height + 2)
 
     def render(self, size: tuple[int, int], focus: bool = False) -> urwid.Canvas:
         return self._overlay(size).render(size, focus)
@@ -140,7 +158,7 @@ class App:
             raise ValueError(f"no pages for mode {mode!r}")
         self.dialogs: list[dialogs.Dialog] = []
         self.locked = False
-        self.lock_screen: urwid.Widget | None = None
+        self.lock_screen: LockScreen | None = None
         self.quit_requested = False
         self.exit_code = 0
         self.loop: urwid.MainLoop | None = None
@@ -156,13 +174,15 @@ class App:
         self.menu_walker = urwid.SimpleFocusListWalker(self._menu_items())
         self.menu = urwid.ListBox(self.menu_walker)
         self.body = urwid.WidgetPlaceholder(urwid.SolidFill(" "))
-        menu_box = urwid.AttrMap(urwid.LineBox(self.menu, title="Steps" if mode == "install" else "Menu"), "menu")
+        menu_box = urwid.AttrMap(charset.box(self.menu, title="Steps" if mode == "install" else "Menu"), "menu")
         self.columns = urwid.Columns([(MENU_WIDTH, menu_box), urwid.Padding(self.body, left=1, right=1)])
         self.frame = urwid.Frame(urwid.AttrMap(self.columns, "body"),
-                                 header=urwid.AttrMap(urwid.Columns([self.header, (21, self.clock_text)]), "header"),
+                                 header=urwid.AttrMap(urwid.Columns([self.header, (CLOCK_WIDTH, self.clock_text)]),
+                                                     "header"),
                                  footer=urwid.AttrMap(self.footer, "footer"))
         self.root = Root(self)
         ctx.worker.on_error = lambda exc: self.show_error("Background task failed", exc)
+        ctx.worker.after_callbacks = self.redraw
         self.show_page(self.current)
         self.columns.focus_position = 1 if mode == "install" else 0
 
@@ -183,7 +203,8 @@ class App:
         return items
 
     def visible_widget(self, size: tuple[int, int]) -> urwid.Widget:
-        self.update_header()
+        self.update_header(size[0])
+        self.update_footer()
         if self.locked and self.lock_screen is not None:
             return self.lock_screen
         widget: urwid.Widget = self.frame
@@ -191,21 +212,39 @@ class App:
             widget = DialogLayer(dialog, widget)
         return widget
 
-    def update_header(self) -> None:
-        f = self.ctx.facts
+    def update_header(self, cols: int = 80) -> None:
+        """Version, hostname, mode and DRY RUN; a long hostname is shortened, never the mode."""
         now = self.ctx.clock().strftime("%Y-%m-%d %H:%M UTC")
-        markup: list[Any] = [f" hcinode {self.ctx.version} | {f.hostname} | "
-                             f"{'Installer' if self.mode == 'install' else 'Node'}"]
+        mode = "Installer" if self.mode == "install" else "Node"
+        tail = f" | {mode}" + (" | DRY RUN" if self.ctx.dry_run else "")
+        head = f" hcinode {self.ctx.version} | "
+        host = shorten_hostname(self.ctx.facts.hostname, cols - CLOCK_WIDTH - len(head) - len(tail))
+        markup: list[Any] = [f"{head}{host} | {mode}"]
         if self.ctx.dry_run:
             markup += [" | ", ("header_warn", "DRY RUN")]
         self.header.set_text(markup)
         self.clock_text.set_text(now + " ")
 
+    def footer_keys(self) -> list[tuple[str, str]]:
+        """Only the keys that do something on the current page."""
+        page = self.current
+        keys: list[tuple[str, str]] = []
+        if self.mode == "node":
+            keys.append(("Tab", "Switch"))
+            keys.append(("F5", "Refresh"))
+        if page.f10_label():
+            keys.append(("F10", page.f10_label()))
+        keys += list(page.keys)
+        if self.mode == "install" and self.pages.index(page) > 0 and page.can_go_back:
+            keys.append(("Esc", "Back"))
+        if self.mode == "node":
+            keys.append(("F12", "Lock"))
+        keys.append(("Alt-Q", "Quit"))
+        return keys
+
     def update_footer(self) -> None:
-        keys = list(INSTALL_KEYS if self.mode == "install" else GLOBAL_KEYS)
-        keys[1:1] = list(self.current.keys)
         markup: list[Any] = []
-        for key, what in keys:
+        for key, what in self.footer_keys():
             markup += [("footer_key", f" {key}"), f" {what} "]
         self.footer.set_text(markup)
 
@@ -260,7 +299,7 @@ class App:
         if self.dialogs:
             return self.visible_widget(size).keypress(size, key)
         if key == "meta q":
-            self.open_dialog(dialogs.confirm("Quit", "Leave the hcinode console?", self.quit, self.close_dialog))
+            self.ask_quit()
             return None
         if key == "f10":
             self.current.on_apply()
@@ -301,6 +340,17 @@ class App:
             self.show_page(self.pages[index])
         return unhandled
 
+    def ask_quit(self) -> None:
+        unapplied = [f"{p.name}: {what}" for p in self.pages if (what := p.unapplied())]
+        if unapplied:
+            self.open_dialog(dialogs.confirm(
+                "Quit with unapplied changes?",
+                ["These changes are not applied and will be lost:", *(f"  {u}" for u in unapplied), "",
+                 "Leave the hcinode console anyway?"],
+                self.quit, self.close_dialog, yes="Quit", no="Stay", default_no=True))
+            return
+        self.open_dialog(dialogs.confirm("Quit", "Leave the hcinode console?", self.quit, self.close_dialog))
+
     # --- dialogs -------------------------------------------------------------------------------
     def open_dialog(self, dialog: dialogs.Dialog) -> None:
         self.dialogs.append(dialog)
@@ -316,7 +366,7 @@ class App:
 
     def show_error(self, title: str, exc: BaseException | str) -> None:
         if isinstance(exc, InvalidInput):
-            text, details = "The input is not valid; nothing was changed.", "\n".join(exc.report.render_lines(64))
+            text, details = "The input is not valid; nothing was changed.", "\n".join(report_lines(exc.report))
         elif isinstance(exc, ApplyFailed):
             text, details = f"Step {exc.step_index} failed: {exc.step_title}", redact(str(exc))
         elif isinstance(exc, HcinodeError):
@@ -330,21 +380,20 @@ class App:
         self.open_dialog(dialogs.error(title, text, self.close_dialog, details=details))
 
     # --- applying plans ------------------------------------------------------------------------
-    def apply_plan(self, plan: Plan, *, question: str = "Apply these changes?",
+    def apply_plan(self, plan: Plan, *, question: str = "Apply these changes?", changes: Sequence[str] = (),
                    actions: Mapping[str, Action] | None = None, runners: Runner | Mapping[str, Runner] | None = None,
                    on_done: Callable[[Any], Any] | None = None, journal_name: str = "tui",
                    execute: Callable[[Callable[[Any], None]], Any] | None = None) -> None:
         """Confirm and execute a plan; with --dry-run only show it (the machine is not changed).
 
+        `changes` are the plan in sentences (one per change); the step list is behind Details.
         `execute(report)` replaces the default executor when a package applies its own plans
         (node_setup's apply adds its NetworkManager actions and the pending checkpoint).
         """
-        details = plan.render_text().splitlines()
         if self.ctx.dry_run:
-            self.open_dialog(dialogs.confirm(
-                "Dry run: nothing will be changed", [question, "This is the plan that would run:"],
-                self.close_dialog, self.close_dialog, yes="Close", no="Back", details=details,
-                width=-6, height=-4))
+            self.open_dialog(dialogs.PlanDialog(
+                "Dry run: nothing will be changed", question, plan, changes,
+                self.close_dialog, self.close_dialog, yes="Close", no="Back"))
             return
 
         def go() -> None:
@@ -352,8 +401,8 @@ class App:
             self.run_plan(plan, actions=actions, runners=runners, on_done=on_done, journal_name=journal_name,
                           execute=execute)
 
-        self.open_dialog(dialogs.confirm(plan.title, question, go, self.close_dialog, yes="Apply", no="Cancel",
-                                         details=details, width=-6, height=-4))
+        self.open_dialog(dialogs.PlanDialog(plan.title, question, plan, changes, go, self.close_dialog,
+                                            yes="Apply", no="Cancel"))
 
     def run_plan(self, plan: Plan, *, actions: Mapping[str, Action] | None = None,
                  runners: Runner | Mapping[str, Runner] | None = None,
@@ -412,6 +461,13 @@ class App:
 
     # --- running -------------------------------------------------------------------------------
     def redraw(self) -> None:
+        """Draw everything afresh on the next screen update.
+
+        Invalidating only the root is not enough: urwid reuses cached canvases of unchanged
+        widgets, and a widget that was empty when drawn (a form's message area, a results list)
+        is not in its parent's cached canvas, so filling it would show nothing until another key.
+        """
+        urwid.CanvasCache.clear()
         self.root._invalidate()
 
     def quit(self) -> None:
@@ -425,6 +481,7 @@ class App:
             except Exception as exc:  # noqa: BLE001
                 log.exception("timer failed")
                 self.show_error("Timer failed", exc)
+            self.redraw()  # a timer changes what is shown (clocks, countdowns, followed logs)
             loop.set_alarm_in(seconds, tick)
 
         assert self.loop is not None
@@ -438,7 +495,6 @@ class App:
             screen.tty_signal_keys(intr="undefined", quit="undefined", stop="undefined", susp="undefined")
         self.loop = urwid.MainLoop(self.root, PALETTE, screen=screen, handle_mouse=False)
         self.ctx.worker.attach(self.loop)
-        self._every(15, self.update_header)
         self._every(5, self.check_idle)
         self._every(1, self.tick)
         try:
@@ -451,6 +507,8 @@ class App:
         for dialog in list(self.dialogs):
             if isinstance(dialog, dialogs.CountdownDialog):
                 dialog.tick()
+        if self.lock_screen is not None:
+            self.lock_screen.tick()
         tick = getattr(self.current, "tick", None)
         if tick is not None:
             tick()

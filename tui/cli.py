@@ -49,8 +49,10 @@ def build_app(args: argparse.Namespace) -> Any:
 
     facts = HostFacts.load(args.facts) if args.facts else collect_facts()
     mode = args.mode if args.mode != "auto" else detect_mode(facts)
-    ctx = Context(facts=facts, services=Services(), dry_run=args.dry_run, lock_timeout=args.lock_timeout,
-                  live=not args.facts, collect_facts=None if args.facts else collect_facts)
+    # captured facts describe another machine: this one's network and settings must not show
+    ctx = Context(facts=facts, services=Services(read_system=not args.facts), dry_run=args.dry_run,
+                  lock_timeout=args.lock_timeout, live=not args.facts,
+                  collect_facts=None if args.facts else collect_facts)
     return App(ctx, mode=mode)
 
 
@@ -74,10 +76,16 @@ def run(args: argparse.Namespace) -> int:
         print("hcinode tui needs a terminal (run it on a console, over ssh -t, or in tmux)", file=sys.stderr)
         return EXIT_INVALID
     ensure_terminal_size(sys.stdout.fileno())
+    from tui import charset
+
+    charset.choose()  # ASCII frames on a serial terminal or without a UTF-8 locale
     started = time.monotonic()
     app = build_app(args)
     import logging
 
     logging.getLogger("hcinode.tui").info("console ready in %.3fs (mode %s)", time.monotonic() - started, app.mode)
-    app.run(colors=args.colors)
+    from tui.quiet import stderr_to_log
+
+    with stderr_to_log():  # GLib/libblockdev warnings and tool output must not tear the screen
+        app.run(colors=args.colors)
     return int(app.exit_code)  # 3: the technician chose "Rescue shell" (the console service opens one)

@@ -12,6 +12,9 @@ from typing import Any
 import urwid
 
 from nodecore.executor import Progress
+from nodecore.plan import Plan
+from tui import charset
+from tui.charset import progress_bar, rule
 from tui.widgets import ScrollText, button_row
 
 
@@ -20,18 +23,20 @@ class Dialog(urwid.WidgetWrap):
 
     def __init__(self, title: str, body: urwid.Widget, buttons: Sequence[tuple[str, Callable[[], Any]]],
                  width: int = 60, height: int = 12, error: bool = False,
-                 on_escape: Callable[[], Any] | None = None) -> None:
+                 on_escape: Callable[[], Any] | None = None, focus_button: int = 0) -> None:
         self.width, self.height = width, height
         self.on_escape = on_escape
         self.buttons = list(buttons)
         parts: list[Any] = [body]
         if buttons:
-            parts += [("pack", urwid.Divider()), ("pack", urwid.Padding(button_row(buttons), align="center",
+            row = button_row(buttons)
+            row.focus_position = focus_button
+            parts += [("pack", urwid.Divider()), ("pack", urwid.Padding(row, align="center",
                                                                          width=("relative", 100)))]
         self.pile = pile = urwid.Pile(parts)
         if buttons:
             pile.focus_position = len(parts) - 1
-        box = urwid.LineBox(pile, title=title, title_attr="dialog_error" if error else "dialog_title")
+        box = charset.box(pile, title=title, title_attr="dialog_error" if error else "dialog_title")
         super().__init__(urwid.AttrMap(box, "dialog"))
 
     def keypress(self, size: tuple[int, int], key: str) -> str | None:
@@ -54,25 +59,77 @@ def message(title: str, text: str | Sequence[str], on_close: Callable[[], Any], 
 
 def confirm(title: str, text: str | Sequence[str], on_yes: Callable[[], Any], on_no: Callable[[], Any],
             yes: str = "Yes", no: str = "No", width: int = 64, details: Sequence[str] = (),
-            height: int | None = None) -> Dialog:
-    """A question; with `details` (e.g. a plan) they are shown scrollable under the question."""
+            height: int | None = None, default_no: bool = False) -> Dialog:
+    """A question; with `details` (e.g. a plan) they are shown scrollable under the question.
+
+    `default_no`: Enter on the opened dialog answers No (questions that lose work or access)."""
     lines = [text] if isinstance(text, str) else list(text)
     head = urwid.Text("\n".join(lines))
     if details:
-        body: urwid.Widget = urwid.Pile([("pack", head), ("pack", urwid.Divider("─")),
+        body: urwid.Widget = urwid.Pile([("pack", head), ("pack", rule()),
                                          ScrollText(details, attr="dialog")])
         h = height or 22
     else:
         body = urwid.Filler(head, valign="top")
         h = height or len("\n".join(lines).split("\n")) + 6
-    return Dialog(title, body, [(yes, on_yes), (no, on_no)], width, h, on_escape=on_no)
+    return Dialog(title, body, [(yes, on_yes), (no, on_no)], width, h, on_escape=on_no,
+                  focus_button=1 if default_no else 0)
+
+
+def plan_steps(plan: Plan) -> list[str]:
+    """The raw step list for a technician: numbered titles, and the command where there is one
+    (an action's parameters, e.g. a whole keyfile, are the plan's record, not screen text)."""
+    lines = [f"{plan.title}: {len(plan)} step{'s' if len(plan) != 1 else ''} (plan {plan.id})"]
+    width = len(str(len(plan)))
+    for i, step in enumerate(plan.steps, 1):
+        lines.append(f"{i:>{width}}. {f'[{step.host}] ' if step.host else ''}{step.title}")
+        if step.argv:
+            lines.append(f"{' ' * width}    $ {step.describe()}")
+    return lines
+
+
+class PlanDialog(Dialog):
+    """Confirm a plan: one sentence per change; the Details button (or D) shows the step list."""
+
+    def __init__(self, title: str, question: str | Sequence[str], plan: Plan, changes: Sequence[str],
+                 on_yes: Callable[[], Any], on_no: Callable[[], Any], yes: str, no: str) -> None:
+        lines = [question] if isinstance(question, str) else list(question)
+        self.changes = [f"- {c}" for c in changes] or plan_steps(plan)
+        self.steps = plan_steps(plan)
+        self.showing_details = not changes
+        self.text = ScrollText(self.changes, attr="dialog")
+        self.heading = urwid.Text("")
+        body = urwid.Pile([("pack", urwid.Text("\n".join(lines))), ("pack", self.heading),
+                           ("pack", rule()), self.text])
+        buttons = [(yes, on_yes), ("Details", self.toggle), (no, on_no)] if changes else [(yes, on_yes), (no, on_no)]
+        super().__init__(title, body, buttons, width=-6, height=-4, on_escape=on_no)
+        self._show()
+
+    def _show(self) -> None:
+        if self.showing_details:
+            self.heading.set_text("The steps, in order:")
+            self.text.set_lines(self.steps)
+        else:
+            self.heading.set_text("What changes (Details: the steps):")
+            self.text.set_lines(self.changes)
+
+    def toggle(self) -> None:
+        if self.steps != self.changes:
+            self.showing_details = not self.showing_details
+            self._show()
+
+    def keypress(self, size: tuple[int, int], key: str) -> str | None:
+        if key in ("d", "D"):
+            self.toggle()
+            return None
+        return super().keypress(size, key)
 
 
 def error(title: str, text: str, on_close: Callable[[], Any], details: str = "", width: int = 70) -> Dialog:
     """An error: the short message first, then the details (failing step, command, stderr tail, log)."""
     head = urwid.Text(("dialog_error", text))
     if details:
-        body: urwid.Widget = urwid.Pile([("pack", head), ("pack", urwid.Divider("─")),
+        body: urwid.Widget = urwid.Pile([("pack", head), ("pack", rule()),
                                          ScrollText(details.splitlines(), attr="dialog")])
         height = min(len(details.splitlines()) + 8, 20)
     else:
@@ -85,11 +142,11 @@ class ProgressDialog(Dialog):
     """Step titles and a bar, fed with nodecore `Progress` reports from the executor."""
 
     def __init__(self, title: str, total: int, width: int = 66, height: int = 14) -> None:
-        self.bar = urwid.ProgressBar("bar_empty", "bar_done", 0, 100, "bar_smooth")
+        self.bar = progress_bar()
         self.current = urwid.Text("starting ...")
         self.steps = ScrollText([], attr="dialog")
         self.total = total
-        body = urwid.Pile([("pack", self.current), ("pack", self.bar), ("pack", urwid.Divider("─")), self.steps])
+        body = urwid.Pile([("pack", self.current), ("pack", self.bar), ("pack", rule()), self.steps])
         super().__init__(title, body, [], width, height)
         self._lines: list[str] = []
 

@@ -62,6 +62,8 @@ class Page:
     # extra footer keys this page handles: (key label, what it does)
     keys: ClassVar[tuple[tuple[str, str], ...]] = ()
     can_go_back: ClassVar[bool] = True  # installer steps after the point of no return say False
+    # what F10 does on this page, for the footer ("": nothing, so the footer does not offer it)
+    apply_label: ClassVar[str] = ""
 
     def __init__(self, ctx: Context, app: App) -> None:
         self.ctx = ctx
@@ -80,6 +82,14 @@ class Page:
 
     def on_apply(self) -> None:
         """F10. Pages without an apply action leave this as a no-op."""
+
+    def f10_label(self) -> str:
+        """The footer's F10 label now (a page whose F10 depends on its state overrides this)."""
+        return self.apply_label
+
+    def unapplied(self) -> str:
+        """What this page has edited but not applied ("" if nothing): quitting asks first."""
+        return ""
 
     def on_show(self) -> None:
         """Called each time the page becomes the current page (refresh live data here)."""

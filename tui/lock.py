@@ -7,6 +7,10 @@ from typing import TYPE_CHECKING
 
 import urwid
 
+from tui import charset
+from tui.pages.status import management_addresses
+from tui.widgets import ClearableEdit
+
 if TYPE_CHECKING:
     from tui.app import App
 
@@ -17,12 +21,16 @@ RETRY_DELAY = 2.0
 class LockScreen(urwid.WidgetWrap):
     def __init__(self, app: App) -> None:
         self.app = app
-        self.password = urwid.Edit("", mask="*")
+        self.password = ClearableEdit("", mask="*")
         self.status = urwid.Text("", align="center")
         self._not_before = 0.0
         f = app.ctx.facts
+        addresses = management_addresses(f)
+        self.clock = urwid.Text("", align="center")
         pile = urwid.Pile([
             urwid.Text(("title", f"hcinode {app.ctx.version}  |  {f.hostname}"), align="center"),
+            urwid.Text(addresses[0] if addresses else "no management address", align="center"),
+            self.clock,
             urwid.Divider(),
             urwid.Text("This console is locked.", align="center"),
             urwid.Text(f"Enter the password of '{app.ctx.services.unlock_user()}' to unlock.", align="center"),
@@ -31,9 +39,13 @@ class LockScreen(urwid.WidgetWrap):
             urwid.Divider(),
             self.status,
         ])
-        pile.focus_position = 5
-        box = urwid.LineBox(urwid.Padding(pile, left=2, right=2), title="Locked")
+        pile.focus_position = 7
+        self.tick()
+        box = charset.box(urwid.Padding(pile, left=2, right=2), title="Locked")
         super().__init__(urwid.AttrMap(urwid.Filler(urwid.Padding(box, "center", 60), "middle"), "body"))
+
+    def tick(self) -> None:
+        self.clock.set_text(self.app.ctx.clock().strftime("%Y-%m-%d %H:%M:%S UTC"))
 
     def keypress(self, size: tuple[int, int], key: str) -> str | None:
         if key != "enter":

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import io
 import ipaddress
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -20,24 +20,52 @@ from nodecore.report import ValidationReport
 from nodecore.runner import LocalRunner
 
 
-def config_from_facts(facts: HostFacts) -> Any:
-    """A NodeConfig describing what the kernel shows now: each physical NIC with its addresses.
+def config_from_facts(facts: HostFacts, live: Sequence[Any] = ()) -> Any:
+    """A NodeConfig describing what the node has now: each physical NIC with its addresses.
 
-    The starting point of the Network page when node_setup has no saved config for this node.
-    It cannot know DHCP from static, so NICs with an address are shown as static with it.
+    The starting point of the Network page when node_setup has no saved config for this node (a
+    freshly installed node, or one set up by hand). With NetworkManager's view (`live`:
+    node_setup.nm.LiveDevice), each NIC takes its active profile's method, addresses, gateway and
+    routes, and DNS the profiles' servers, so an edit saved from here keeps the gateway and DNS the
+    node has. Without it a NIC with an address is shown as static with it (DHCP cannot be told).
     """
-    from node_setup import Interface, IPv4, IPv6, NetworkConfig, NodeConfig
+    from node_setup import Dns, Interface, IPv4, IPv6, NetworkConfig, NodeConfig
 
+    by_name = {d.name: d for d in live}
     interfaces = []
     for nic in facts.nics:
         if nic.virtual:
             continue
         v4 = tuple(a for a in nic.addresses if ipaddress.ip_interface(a).version == 4)
         v6 = tuple(a for a in nic.addresses if ipaddress.ip_interface(a).version == 6)
-        interfaces.append(Interface(name=nic.name, mac=nic.mac,
-                                    ipv4=IPv4("static", v4) if v4 else IPv4(),
-                                    ipv6=IPv6("static", v6) if v6 else IPv6()))
-    return NodeConfig(hostname=facts.hostname, network=NetworkConfig(interfaces=tuple(interfaces)))
+        now = by_name.get(nic.name)
+        ipv4 = now.profile_ipv4 if now is not None and now.profile_ipv4 else (IPv4("static", v4) if v4 else IPv4())
+        ipv6 = now.profile_ipv6 if now is not None and now.profile_ipv6 else (IPv6("static", v6) if v6 else IPv6())
+        interfaces.append(Interface(name=nic.name, mac=nic.mac, ipv4=ipv4, ipv6=ipv6))
+    profiles = [d.profile_dns for d in live if d.profile_dns is not None]
+    dns = Dns(servers=tuple(dict.fromkeys(s for p in profiles for s in p.servers)),
+              search=tuple(dict.fromkeys(s for p in profiles for s in p.search)))
+    return NodeConfig(hostname=facts.hostname, network=NetworkConfig(interfaces=tuple(interfaces), dns=dns))
+
+
+def management_devices(config: Any, facts: HostFacts) -> set[str]:
+    """The devices this node is most likely reached through: the ones with a gateway (or, with no
+    gateway anywhere, the first NIC with an address), plus everything they are built on."""
+    net = config.network
+    devices = {d.name: d for d in net.devices()}
+    found = {name for name, d in devices.items() if d.ipv4.gateway or d.ipv6.gateway}
+    if not found:
+        first = next((n.name for n in facts.nics if not n.virtual and n.addresses), "")
+        found = {first} if first in devices else set()
+    todo = list(found)
+    while todo:  # a VLAN's parent, a bond's slaves and a bridge's ports carry the same traffic
+        dev = devices.get(todo.pop())
+        below = [getattr(dev, "parent", ""), *getattr(dev, "slaves", ()), *getattr(dev, "ports", ())]
+        for name in below:
+            if name and name not in found:
+                found.add(name)
+                todo.append(name)
+    return found
 
 
 class NodeController:
@@ -47,15 +75,25 @@ class NodeController:
     console); otherwise plan purely against `current` (captured facts, tests, demos).
     """
 
-    def __init__(self, facts: HostFacts, current: Any = None, live: bool = False, dry_run: bool = True) -> None:
+    def __init__(self, facts: HostFacts, current: Any = None, live: bool = False, dry_run: bool = True,
+                 live_network: Sequence[Any] | None = None, system: Any = None) -> None:
         self.facts = facts
         self.live = live
         self.dry_run = dry_run
+        # NetworkManager's view of every device (node_setup.nm.LiveDevice); None: not readable
+        self.live_network = list(live_network) if live_network is not None else None
         if current is None and live:
             from node_setup.apply import confirmed_config
 
             current = confirmed_config()
-        self.current = current if current is not None else config_from_facts(facts)
+        self.current = current if current is not None else config_from_facts(facts, self.live_network or ())
+        # what the system has now (time zone, NTP, keyboard; node_setup.identity.read_time_keyboard):
+        # shown, and the starting point where no saved setting says otherwise
+        self.system = system
+        if system is not None:
+            self.current = replace(self.current, timezone=self.current.timezone or system.timezone,
+                                   ntp_servers=self.current.ntp_servers or system.ntp_servers,
+                                   keyboard=self.current.keyboard or system.keyboard)
         self.desired = self.current
 
     def update(self, **changes: Any) -> None:
@@ -143,7 +181,9 @@ def apply_settings(app: Any, node: NodeController, desired: Any, only: tuple[str
 
     report = node.validate(desired)
     if not report.ok:
-        app.show_message("The settings are not valid", report.render_lines(60))
+        from tui.labels import device_names, report_lines
+
+        app.show_message("The settings are not valid", report_lines(report, device_names(desired.network)))
         return
     plan = node.plan(desired, only, rollback_timeout=ROLLBACK_SECONDS * 2)
     if not plan.steps:
@@ -182,4 +222,7 @@ def apply_settings(app: Any, node: NodeController, desired: Any, only: tuple[str
             "The new network settings are active. If you can still reach this node, keep them.",
             seconds, keep, revert))
 
-    app.apply_plan(plan, question=f"Apply {what}?", execute=execute, on_done=finished)
+    from node_setup.plan import change_summary
+
+    app.apply_plan(plan, question=f"Apply {what}?", changes=change_summary(plan, desired), execute=execute,
+                   on_done=finished)

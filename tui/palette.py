@@ -2,6 +2,11 @@
 
 Every entry is urwid's 6-tuple (name, fg16, bg16, mono, fg256, bg256); the screen's colour depth
 picks which columns are used, so one palette list serves all three modes.
+
+Mono must say everything colour says: focus is reverse video ("standout") on plain ground
+(so a dialog is plain, not reverse, or its focused button would vanish), the current menu
+entry and titles are bold, errors bold (dialog errors also underlined), and every state that
+colour marks is also spelled out in the text ("FAIL", "weak: ...", "has data", "ERASE").
 """
 
 from __future__ import annotations
@@ -29,9 +34,9 @@ PALETTE = [
     ("warning",      "yellow",       "black",       "bold",             "#fd0",   "g11"),
     ("ok",           "light green",  "black",       "",                 "#5f5",   "g11"),
     ("dim",          "dark gray",    "black",       "",                 "g50",    "g11"),
-    ("dialog",       "black",        "light gray",  "standout",         "black",  "g85"),
-    ("dialog_title", "dark blue,bold", "light gray", "standout,bold",   "#006,bold", "g85"),
-    ("dialog_error", "dark red,bold", "light gray", "standout,bold",    "#a00,bold", "g85"),
+    ("dialog",       "black",        "light gray",  "",                 "black",  "g85"),
+    ("dialog_title", "dark blue,bold", "light gray", "bold",            "#006,bold", "g85"),
+    ("dialog_error", "dark red,bold", "light gray", "bold,underline",   "#a00,bold", "g85"),
     ("bar_empty",    "black",        "dark gray",   "",                 "black",  "g30"),
     ("bar_done",     "black",        "light cyan",  "standout",         "black",  "#8cf"),
     ("bar_smooth",   "light cyan",   "dark gray",   "",                 "#8cf",   "g30"),

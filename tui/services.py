@@ -11,6 +11,7 @@ import importlib.util
 import logging
 import os
 from collections.abc import Sequence
+from typing import Any
 
 from node_setup.nettest import test_network
 from nodecore.errors import HcinodeError
@@ -31,8 +32,11 @@ def _usable(stored: str | None) -> bool:
 class Services:
     def __init__(self, runner: Runner | None = None, admin_user: str = ADMIN_USER,
                  shadow_path: str = "/etc/shadow", hcinode_log: str | None = None,
-                 group_path: str = "/etc/group") -> None:
+                 group_path: str = "/etc/group", read_system: bool = True, root: str = "/") -> None:
         self.runner = runner or LocalRunner(default_timeout=10)
+        # False with captured facts (--facts): this machine's network and settings are not that node's
+        self.read_system = read_system
+        self.root = root
         self.admin_user = admin_user
         self.shadow_path = shadow_path
         self.group_path = group_path
@@ -66,6 +70,28 @@ class Services:
         if leap == "Normal":
             return f"synchronized ({source.split('(')[-1].rstrip(')') if '(' in source else source})"
         return f"not synchronized ({leap or 'unknown'})"
+
+    def live_network(self) -> list[Any] | None:
+        """Every device as NetworkManager has it now (node_setup.nm.LiveDevice: applied gateway,
+        DNS and routes, and the active profile's settings); None when NetworkManager cannot be asked."""
+        if not self.read_system:
+            return None
+        try:
+            from node_setup.apply import live_network
+
+            return list(live_network())
+        except (HcinodeError, RuntimeError, OSError, ValueError) as exc:  # no libnm, NM not running
+            log.info("NetworkManager not readable: %s", exc)
+            return None
+
+    def time_keyboard(self) -> Any:
+        """The node's time zone, NTP servers and keyboard now (a NodeConfig with those three fields
+        set, "" / () where the system sets none); None with captured facts."""
+        if not self.read_system:
+            return None
+        from node_setup.identity import read_time_keyboard
+
+        return read_time_keyboard(self.root)
 
     def cluster_status(self) -> str:
         if importlib.util.find_spec("agent") is None:

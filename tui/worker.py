@@ -4,6 +4,10 @@ Slow calls (applying a plan, a connectivity test, reading the journal) run in a 
 results and progress reports are queued and handed to the UI thread through urwid's
 `watch_pipe`, so widgets are only ever touched from the main loop. Without a loop (unit tests,
 benchmarks) the worker runs everything inline, which makes keypress-driven tests deterministic.
+
+After callbacks ran, `after_callbacks` (the app's full redraw) runs once: a result changes what the
+page shows, and urwid's canvas cache does not notice every change by itself (a widget that had
+no rows when last drawn, e.g. an empty result list, is not part of its parent's cached canvas).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ class Worker:
         self._fd: int | None = None
         self.on_error: Callable[[BaseException], None] = lambda exc: log.exception("background error",
                                                                                    exc_info=exc)
+        self.after_callbacks: Callable[[], None] = lambda: None
 
     @property
     def threaded(self) -> bool:
@@ -44,6 +49,7 @@ class Worker:
         """Run callback(*args) on the UI thread (immediately when not threaded)."""
         if self._fd is None:
             self._call(callback, args)
+            self.after_callbacks()
             return
         self._queue.put((callback, args))
         try:
@@ -87,5 +93,6 @@ class Worker:
             try:
                 callback, args = self._queue.get_nowait()
             except queue.Empty:
+                self.after_callbacks()
                 return True
             self._call(callback, args)

@@ -109,7 +109,8 @@ def test_bridge_by_mac_static_apply_and_confirm(bed: NMTestbed) -> None:
     show = json.loads(ok(bed, "network", "show", "--json"))
     mgmt = next(d for d in show["devices"] if d["name"] == "mgmt")
     assert mgmt["ipv4"] == ["198.51.100.130/25"] and mgmt["ipv4_gateway"] == "198.51.100.129"
-    assert mgmt["dns"] == ["198.51.100.53"]
+    assert mgmt["dns"] == ["198.51.100.53"] and mgmt["dns_search"] == ["example.com"]
+    assert mgmt["routes"] == []  # only the gateway and the on-link prefix: nothing else to show
     print(f"bridge apply (checkpoint, activate, check): {apply_seconds:.1f} s")
 
 

@@ -11,6 +11,8 @@ from collections.abc import Iterable
 import urwid
 
 
-def scroll(widgets: Iterable[urwid.Widget]) -> urwid.ListBox:
-    """A page body: a vertical list that scrolls when taller than the screen."""
-    return urwid.ListBox(urwid.SimpleFocusListWalker(list(widgets)))
+def scroll(widgets: Iterable[urwid.Widget]) -> urwid.Widget:
+    """A page body: a vertical list that scrolls when taller than the screen (and says so)."""
+    from tui.widgets import Scrolled
+
+    return Scrolled(urwid.ListBox(urwid.SimpleFocusListWalker(list(widgets))))

@@ -23,6 +23,7 @@ from tui.widgets import Field, Form, Toggle, button_row, kv, title
 class SettingsPage(Page):
     concerns: tuple[str, ...] = ()
     what = "settings"
+    apply_label = "Apply"
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
@@ -56,6 +57,12 @@ class SettingsPage(Page):
             self.app.show_message(self.name, "Nothing to apply: the settings are unchanged.")
             return
         apply_settings(self.app, self.node, self.node.identity_change(), concerns, self.what)
+
+    def unapplied(self) -> str:
+        if not self.form.fields:  # never shown: nothing typed
+            return ""
+        concerns = self.changed_concerns(self.read(self.form.values(), ValidationReport()))
+        return ", ".join(concerns) + " changed" if concerns else ""
 
     def changed_concerns(self, changes: dict[str, Any]) -> tuple[str, ...]:
         fields = {"admin_password": "password", "ssh": "ssh", "timezone": "timezone", "ntp_servers": "ntp",
@@ -142,15 +149,31 @@ class TimeKeyboardPage(SettingsPage):
     def content(self) -> urwid.Widget:
         self.form = form = Form()
         d = self.node.desired
+        self.clock = urwid.Text("")
+        self.tick()
         return scroll([
-            title("Time and keyboard"),
-            kv("Time now", self.ctx.clock().strftime("%Y-%m-%d %H:%M:%S UTC")),
+            title("Keyboard and time"),
+            urwid.Columns([(20, urwid.Text(("label", "Time now"))), self.clock]),
+            *self.system_rows(),
             urwid.Divider(),
             form.add(Field("timezone", "Time zone", d.timezone, hint="e.g. UTC, Europe/Berlin; empty: unchanged")),
             form.add(Field("ntp", "NTP servers", " ".join(d.ntp_servers), hint="space separated")),
             form.add(Field("keyboard", "Keyboard layout", d.keyboard, hint="e.g. us, de, fr, gb; empty: unchanged")),
             form.messages, urwid.Divider(), self.buttons(),
         ])
+
+    def system_rows(self) -> list[urwid.Widget]:
+        """What the node has now, read from its files (the fields below are what F10 applies)."""
+        now = self.node.system
+        if now is None:
+            return [kv("On this node", "not read (captured facts)", "dim")]
+        return [kv("Time zone now", now.timezone or "not set (UTC)"),
+                kv("NTP servers now", " ".join(now.ntp_servers) or "none configured"),
+                kv("Keyboard now", now.keyboard or "not set")]
+
+    def tick(self) -> None:
+        """Once a second (the app's timer): the clock on this page moves."""
+        self.clock.set_text(("value", self.ctx.clock().strftime("%Y-%m-%d %H:%M:%S UTC")))
 
     def field_map(self) -> dict[str, str]:
         return {"timezone": "timezone", "ntp_servers": "ntp", "keyboard": "keyboard"}

@@ -8,6 +8,7 @@ runs every check against this machine. The answers become one `installer.Install
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 import urwid
@@ -19,17 +20,52 @@ from nodecore.report import ValidationReport
 from nodecore.runner import LocalRunner, Runner
 from nodecore.secrets import Secret
 from tui import dialogs, install_flow
+from tui.charset import progress_bar, rule
 from tui.framework import Page, register
+from tui.labels import problem_text, report_lines
 from tui.pages import scroll
 from tui.pages.power import power_plan
 from tui.widgets import Choice, Field, Form, ScrollText, button_row, kv, title
 
 EXIT_RESCUE = 3  # `hcinode tui` exit code asking the console service for a rescue shell
+# one install at a time across tty1 and the serial console (each runs its own `hcinode tui`)
+INSTALL_LOCK = "/run/hcinode/install.lock"
+
+
+def take_install_lock(path: str = INSTALL_LOCK) -> tuple[int | None, str]:
+    """(fd, "") when this console may install; (None, who) when another console already does.
+
+    An flock dies with its process, so a crashed console never blocks the next install."""
+    import fcntl
+    import os
+
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        who = os.read(fd, 200).decode("utf-8", "replace").strip() or "another console"
+        os.close(fd)
+        return None, who
+    os.ftruncate(fd, 0)
+    os.write(fd, f"the console on {_tty_name()} (pid {os.getpid()})\n".encode())
+    return fd, ""
+
+
+def _tty_name() -> str:
+    import os
+
+    try:
+        return os.ttyname(0).removeprefix("/dev/")
+    except OSError:
+        return "an unknown terminal"
 
 
 class InstallStep(Page):
     mode = "install"
     intro = ""
+    heading = ""  # the page's title when it differs from its (short) menu name
+    apply_label = "Next"
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
@@ -55,7 +91,7 @@ class InstallStep(Page):
 
     def content(self) -> urwid.Widget:
         self.form = Form()
-        body: list[urwid.Widget] = [title(self.name), urwid.Divider()]
+        body: list[urwid.Widget] = [title(self.heading or self.name), urwid.Divider()]
         if self.intro:
             body += [urwid.Text(self.intro), urwid.Divider()]
         body += self.fields()
@@ -63,7 +99,7 @@ class InstallStep(Page):
         return scroll(body)
 
     def nav(self) -> urwid.Widget:
-        return button_row([("Back", self.app.previous_page), ("Next", self.on_apply)])
+        return button_row([("Back", self.app.previous_page), ("Next (F10)", self.on_apply)])
 
     def on_apply(self) -> None:
         self.save(self.form.values())
@@ -92,7 +128,7 @@ class WelcomePage(InstallStep):
         return [*info, choice]
 
     def nav(self) -> urwid.Widget:
-        return button_row([("Next", self.on_apply)])
+        return button_row([("Next (F10)", self.on_apply)])
 
     def save(self, values: dict[str, Any]) -> None:
         self.answers.action = values["action"]
@@ -111,7 +147,8 @@ class WelcomePage(InstallStep):
 
 @register
 class KeyboardTimePage(InstallStep):
-    name = "Keyboard & time"
+    name = "Keyboard/time"
+    heading = "Keyboard and time"
     rank = 20
 
     def fields(self) -> list[urwid.Widget]:
@@ -156,6 +193,8 @@ class DisksPage(InstallStep):
                 rows.append(urwid.Text(("dim", f"    {label}: boot media")))
                 continue
             box = urwid.CheckBox(label, d.name in self.answers.disks)
+            # a changed choice makes the old "choose at least one disk" stale: it goes at once
+            urwid.connect_signal(box, "change", lambda *_: self.form.messages.contents.clear())
             self.boxes[d.name] = box
             rows.append(urwid.AttrMap(box, None, "button_focus"))
             if d.in_use:
@@ -196,11 +235,11 @@ class InstallNetworkPage(InstallStep):
                  + (f" {n.speed_mbps // 1000}G" if n.speed_mbps and n.speed_mbps >= 1000 else ""))
                 for n in self.ctx.facts.nics if not n.virtual]
         return [
-            self.form.add(Choice("nic", "Interface", nics, a.nic)),
-            self.form.add(Choice("bootproto", "IPv4", [("dhcp", "DHCP"), ("static", "Static")], a.bootproto)),
-            self.form.add(Field("address", "Address/prefix", a.address, hint="static only, e.g. 192.0.2.10/24")),
-            self.form.add(Field("gateway", "Gateway", a.gateway)),
-            self.form.add(Field("dns", "DNS servers", " ".join(a.dns))),
+            self.form.add(Choice("nic", "NIC", nics, a.nic)),
+            self.form.add(Choice("bootproto", "IPv4", [("dhcp", "DHCP"), ("static", "static")], a.bootproto)),
+            self.form.add(Field("address", "IPv4 address", a.address, hint="CIDR, e.g. 192.0.2.10/24 (static only)")),
+            self.form.add(Field("gateway", "IPv4 gateway", a.gateway)),
+            self.form.add(Field("dns", "DNS servers", " ".join(a.dns), hint="space separated")),
         ]
 
     def save(self, values: dict[str, Any]) -> None:
@@ -214,16 +253,20 @@ class InstallNetworkPage(InstallStep):
 
         report = ValidationReport()
         a = self.answers
+        for i, server in enumerate(a.dns):  # each entry named by its position: "DNS server 2: ..."
+            try:
+                ipaddress.ip_address(server)
+            except ValueError:
+                report.error(f"dns[{i}]", f"{server!r} is not an IP address")
         if a.bootproto == "static" and not a.address:
             report.error("address", "a static address is required (or choose DHCP)")
         elif a.bootproto == "static":
-            import ipaddress
-
             try:
                 ipaddress.ip_interface(a.address)
             except ValueError:
                 report.error("address", f"{a.address!r} is not an IPv4 address with a prefix, e.g. 192.0.2.10/24")
-                return report
+        if not report.ok:
+            return report
         check_network(install_flow.to_install_config(a), report)
         return report
 
@@ -300,6 +343,7 @@ class PasswordPage(InstallStep):
 class SummaryPage(InstallStep):
     name = "Summary"
     rank = 70
+    apply_label = "Install"
 
     def content(self) -> urwid.Widget:
         a, facts = self.answers, self.ctx.facts
@@ -321,7 +365,8 @@ class SummaryPage(InstallStep):
         ]
         if not report.ok:
             body.append(urwid.Text(("error", "Fix these before installing:")))
-        body += [urwid.Text(("error" if p.severity == "error" else "warning", p.render())) for p in report]
+        body += [urwid.Text(("error" if p.severity == "error" else "warning", line))
+                 for p, line in zip(report, map(problem_text, report), strict=True)]
         body += [urwid.Divider(), title("Storage layout")]
         body += [urwid.Text(line, wrap="clip") for line in install_flow.layout_lines(a, facts)]
         if report.ok and install_flow.plan_available():
@@ -339,7 +384,7 @@ class SummaryPage(InstallStep):
         a, facts = self.answers, self.ctx.facts
         report = install_flow.check(a, facts)
         if not report.ok:
-            self.app.show_message("Cannot install yet", report.render_lines(60))
+            self.app.show_message("Cannot install yet", report_lines(report))
             return
         if not install_flow.plan_available():
             self.app.show_message("Installer not available",
@@ -370,10 +415,11 @@ class InstallingPage(InstallStep):
     name = "Installing"
     rank = 80
     can_go_back = False
+    apply_label = ""
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
-        self.bar = urwid.ProgressBar("bar_empty", "bar_done", 0, 100, "bar_smooth")
+        self.bar = progress_bar()
         self.current = urwid.Text("Waiting for the summary to be confirmed.")
         self.lines: list[str] = []
         self.steps = ScrollText([])
@@ -381,15 +427,25 @@ class InstallingPage(InstallStep):
         self.install: Any = None  # installer.install.Install
         self.state = "idle"  # idle | running | failed | done
         self.runner: Runner | None = None  # tests inject a RecordingRunner; the console uses LocalRunner
+        self.lock_path = INSTALL_LOCK
+        self.lock_fd: int | None = None  # held until the console exits: the machine is being installed
 
     def content(self) -> urwid.Widget:
         return urwid.Pile([("pack", title("Installing")), ("pack", urwid.Divider()), ("pack", self.current),
-                           ("pack", self.bar), ("pack", urwid.Divider("─")), self.steps])
+                           ("pack", self.bar), ("pack", rule()), self.steps])
 
     def start(self, install: Any) -> None:
         """Run the installer's own orchestration (installer.install) in the background."""
         if self.state == "running":
             return
+        if self.lock_fd is None:
+            self.lock_fd, who = take_install_lock(self.lock_path)
+            if self.lock_fd is None:
+                self.current.set_text(("error", f"Not started: {who} is already installing."))
+                self.app.show_message("Another install is running",
+                                      f"{who} is installing hcinode on this machine. Only one install can run "
+                                      "at a time; wait for it to finish, or use that console.")
+                return
         self.install, self.plan, self.state = install, install.plan, "running"
 
         def work(report: Any) -> Any:
@@ -419,6 +475,9 @@ class InstallingPage(InstallStep):
         self.current.set_text(("error", "The install failed. F10 retries and resumes after the last finished step."))
         self.app.show_error("Install failed", exc)
 
+    def f10_label(self) -> str:
+        return "Retry" if self.state == "failed" else ""
+
     def on_apply(self) -> None:
         if self.state == "failed" and self.install is not None:
             self.start(self.install)
@@ -429,6 +488,7 @@ class DonePage(InstallStep):
     name = "Done"
     rank = 90
     can_go_back = False
+    apply_label = "Reboot"
 
     def content(self) -> urwid.Widget:
         a = self.answers

@@ -14,6 +14,7 @@ class LockPage(Page):
     name = "Lock"
     rank = 80
     hotkey = "x"
+    apply_label = "Lock"
 
     def content(self) -> urwid.Widget:
         timeout = self.ctx.lock_timeout

@@ -6,6 +6,7 @@ from typing import Any
 
 import urwid
 
+from tui.charset import rule
 from tui.framework import Page, register
 from tui.widgets import ScrollText
 
@@ -37,7 +38,7 @@ class LogsPage(Page):
         self._render_state()
         self.text.set_lines(self.lines, follow=True)
         return urwid.Pile([("pack", self.state), ("pack", self._unit_bar(units)),
-                           ("pack", urwid.Divider("─")), self.text])
+                           ("pack", rule()), self.text])
 
     def _unit_bar(self, units: list[tuple[str, str]]) -> urwid.Widget:
         group: list[urwid.RadioButton] = []

@@ -23,6 +23,7 @@ class TestNetworkPage(Page):
     name = "Test network"
     rank = 30
     hotkey = "t"
+    apply_label = "Run test"
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)

@@ -17,9 +17,10 @@ import urwid
 from nodecore.report import ValidationReport
 from tui import dialogs
 from tui.framework import Page, register
-from tui.node_controller import NodeController, apply_settings
+from tui.labels import device_names
+from tui.node_controller import NodeController, apply_settings, management_devices
 from tui.pages import scroll
-from tui.widgets import Choice, Field, Form, button, button_row, table, title
+from tui.widgets import Choice, Field, Form, button, button_row, kv, table, title
 
 KINDS = {"interfaces": "NIC", "bonds": "bond", "vlans": "VLAN", "bridges": "bridge"}
 BOND_MODES = [("active-backup", "active-backup"), ("802.3ad", "802.3ad (LACP)"), ("balance-xor", "balance-xor")]
@@ -28,7 +29,9 @@ BOND_MODES = [("active-backup", "active-backup"), ("802.3ad", "802.3ad (LACP)"),
 def node_controller(page: Page) -> NodeController:
     ctx = page.ctx
     return page.app.shared(
-        "node", lambda: NodeController(ctx.facts, live=ctx.live, dry_run=ctx.dry_run))
+        "node", lambda: NodeController(ctx.facts, live=ctx.live, dry_run=ctx.dry_run,
+                                       live_network=ctx.services.live_network(),
+                                       system=ctx.services.time_keyboard()))
 
 
 def describe(dev: Any) -> str:
@@ -47,11 +50,26 @@ def describe(dev: Any) -> str:
     return ", ".join(parts) or "no address"
 
 
+def live_rows(live: list[Any] | None, names: set[str] | None = None) -> list[urwid.Widget]:
+    """Gateway, DNS and routes as NetworkManager has them now (of the devices in `names`, or all)."""
+    if live is None:
+        return [kv("Gateway", "not read (no NetworkManager here, or captured facts)", "dim")]
+    devices = [d for d in live if names is None or d.name in names]
+    gateways = [f"{g} on {d.name}" for d in devices for g in (d.ipv4_gateway, d.ipv6_gateway) if g]
+    dns = list(dict.fromkeys(s for d in devices for s in d.dns))
+    search = list(dict.fromkeys(s for d in devices for s in d.dns_search))
+    routes = [f"{r.to}{f' via {r.via}' if r.via else ''} on {d.name}" for d in devices for r in d.routes]
+    return [kv("Gateway", ", ".join(gateways) or "none"),
+            kv("DNS", " ".join(dns) + (f"; search {' '.join(search)}" if search else "") or "none"),
+            kv("Routes", "\n".join(routes) or "none besides the gateway")]
+
+
 @register
 class NetworkPage(Page):
     name = "Network"
     rank = 20
     hotkey = "n"
+    apply_label = "Apply"
     keys = (("B", "Bond"), ("V", "VLAN"), ("D", "DNS"))
     letters = {"a": "interfaces", "b": "bonds", "v": "vlans", "r": "bridges"}
 
@@ -72,6 +90,7 @@ class NetworkPage(Page):
             body += table([], [[n.name, "up" if n.link else "down", speed, n.mac, n.driver or "-"]], [11, 6, 6, 19])[1:]
             if n.addresses:
                 body.append(urwid.Padding(urwid.Text(("dim", " ".join(n.addresses))), left=11))
+        body += [urwid.Divider(), title("In NetworkManager now"), *live_rows(self.node.live_network)]
         body += [urwid.Divider(), title("Configuration" + ("  (changed, not applied: F10)"
                                                             if self.node.dirty() else ""))]
         net = self.node.desired.network
@@ -91,6 +110,11 @@ class NetworkPage(Page):
                  button_row([("Apply (F10)", self.on_apply), ("Discard changes", self.discard)])]
         return scroll(body)
 
+    def on_show(self) -> None:
+        if self._widget is not None:  # shown before (F5, or back from another page): read NetworkManager again
+            self.node.live_network = self.ctx.services.live_network()
+            self._widget = None
+
     def handle_key(self, key: str) -> str | None:
         if key.lower() in self.letters:
             self.edit(self.letters[key.lower()], None)
@@ -100,9 +124,24 @@ class NetworkPage(Page):
             return None
         return key
 
+    def unapplied(self) -> str:
+        node = self.node
+        changed = [what for what, name in (("network", "network"), ("hostname", "hostname"))
+                   if getattr(node.desired, name) != getattr(node.current, name)]
+        return " and ".join(changed) + " settings" if changed else ""
+
     def discard(self) -> None:
-        self.node.reset()
-        self.invalidate()
+        if not self.node.dirty():
+            return
+
+        def really() -> None:
+            self.app.close_dialog()
+            self.node.reset()
+            self.invalidate()
+
+        self.app.open_dialog(dialogs.confirm(
+            "Discard changes?", "Forget the changes made on this page since the last apply?",
+            really, self.app.close_dialog, yes="Discard", no="Keep editing", default_no=True))
 
     def edit(self, kind: str, index: int | None) -> None:
         self.app.open_dialog(DeviceEditor(self, kind, index))
@@ -124,7 +163,7 @@ class NetworkPage(Page):
 
 class _FormDialog(dialogs.Dialog):
     def __init__(self, title_text: str, widgets: list[urwid.Widget], buttons: list[tuple[str, Any]],
-                 on_escape: Any, height: int = 20) -> None:
+                 on_escape: Any, height: int = -4) -> None:
         self.listbox = scroll(widgets)
         super().__init__(title_text, self.listbox, buttons, width=68, height=height, on_escape=on_escape)
         self.pile.focus_position = 0  # start on the first field
@@ -221,24 +260,30 @@ class DeviceEditor(_FormDialog):
                 out.append(item)
             return tuple(out)
 
-        ipv4 = IPv4(v["ipv4"], addresses("address", 4) if v["ipv4"] == "static" else (),
-                    v["gateway"].strip() if v["ipv4"] == "static" else "")
-        ipv6 = IPv6(v["ipv6"], addresses("address6", 6) if v["ipv6"] == "static" else (),
-                    v["gateway6"].strip() if v["ipv6"] == "static" else "")
-        mtu = ints("mtu")
+        # the device as it was, with only what this form shows replaced: what the form does not show
+        # (routes, bond options and miimon, STP, the MAC of a renamed NIC) is kept, never dropped
+        old = self.devices[self.index] if self.index is not None else None
+        old4, old6 = (old.ipv4, old.ipv6) if old is not None else (IPv4(), IPv6())
+        ipv4 = replace(old4, method=v["ipv4"], addresses=addresses("address", 4) if v["ipv4"] == "static" else (),
+                       gateway=v["gateway"].strip() if v["ipv4"] == "static" else "")
+        ipv6 = replace(old6, method=v["ipv6"], addresses=addresses("address6", 6) if v["ipv6"] == "static" else (),
+                       gateway=v["gateway6"].strip() if v["ipv6"] == "static" else "")
+        shown: dict[str, Any] = {"mtu": ints("mtu"), "ipv4": ipv4, "ipv6": ipv6}
         if self.kind == "interfaces":
             nic = self.page.ctx.facts.nic(v["name"])
-            return Interface(name=v["name"], mac=nic.mac if nic else "", mtu=mtu, ipv4=ipv4, ipv6=ipv6)
+            mac = nic.mac if nic else (old.mac if old is not None and old.name == v["name"] else "")
+            return replace(old or Interface(name=v["name"]), name=v["name"], mac=mac, **shown)
         if self.kind == "bonds":
             slaves = tuple(n for n, b in self.slave_boxes.items() if b.state)
-            return Bond(name=v["name"].strip(), slaves=slaves, mode=v["mode"], mtu=mtu, ipv4=ipv4, ipv6=ipv6)
+            return replace(old or Bond(name=""), name=v["name"].strip(), slaves=slaves, mode=v["mode"], **shown)
         if self.kind == "vlans":
             vid = ints("id")
             if not str(v["id"]).strip():
                 report.error("id", "a VLAN id is required")
-            return Vlan(name=f"{v['parent']}.{vid}", parent=v["parent"], id=vid, mtu=mtu, ipv4=ipv4, ipv6=ipv6)
+            return replace(old or Vlan(name="", parent="", id=0), name=f"{v['parent']}.{vid}", parent=v["parent"],
+                           id=vid, **shown)
         ports = tuple(n for n, b in self.port_boxes.items() if b.state)
-        return Bridge(name=v["name"].strip(), ports=ports, mtu=mtu, ipv4=ipv4, ipv6=ipv6)
+        return replace(old or Bridge(name=""), name=v["name"].strip(), ports=ports, **shown)
 
     def network_with(self, dev: Any | None) -> Any:
         """The whole network with this device put in (or removed); bond slaves and bridge ports
@@ -286,15 +331,30 @@ class DeviceEditor(_FormDialog):
             full = node.validate(candidate)
             # problems of other devices that existed before this edit are not this form's business
             report.extend(ValidationReport(problems=[p for p in full.errors]))
-        self.form.show_report(report, self.field_map())
+        self.form.show_report(report, self.field_map(), device_names(self.page.node.desired.network))
         if report.ok:
             self.page.node.update(network=self.network_with(dev))
             self.page.saved()
 
     def remove(self) -> None:
-        node = self.page.node
-        node.update(network=self.network_with(None))
-        self.page.saved()
+        node, app = self.page.node, self.page.app
+        name = self.devices[self.path_index].name
+
+        def really() -> None:
+            if app.dialogs and app.dialogs[-1] is not self:
+                app.close_dialog()  # the question
+            node.update(network=self.network_with(None))
+            self.page.saved()
+
+        if name not in management_devices(node.current, self.page.ctx.facts):
+            really()
+            return
+        app.open_dialog(dialogs.confirm(
+            "Remove the management interface?",
+            [f"{name} carries this node's management network (its gateway or address).",
+             "After applying, the node may no longer be reachable over the network.", "",
+             f"Remove {name} anyway?"],
+            really, app.close_dialog, yes="Remove", no="Keep it", default_no=True))
 
 
 class DnsEditor(_FormDialog):
@@ -309,11 +369,10 @@ class DnsEditor(_FormDialog):
                          page.app.close_dialog, height=12)
 
     def ok(self) -> None:
-        from node_setup import Dns
-
         v = self.form.values()
-        dns = Dns(servers=tuple(v["servers"].replace(",", " ").split()), search=tuple(v["search"].split()))
         node = self.page.node
+        dns = replace(node.desired.network.dns, servers=tuple(v["servers"].replace(",", " ").split()),
+                      search=tuple(v["search"].split()))
         candidate = replace(node.desired, hostname=v["hostname"].strip(),
                             network=replace(node.desired.network, dns=dns))
         report = node.validate(candidate)

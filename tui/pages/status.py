@@ -55,6 +55,7 @@ class StatusPage(Page):
         self.live: dict[str, Any] = {}
         self._reading = False
         self._ticks = 0
+        self.clock = urwid.Text("")
 
     def model(self) -> dict[str, Any]:
         f = self.ctx.facts
@@ -89,6 +90,7 @@ class StatusPage(Page):
         self.ctx.worker.submit(read, on_done=got, on_error=failed, name="status")
 
     def tick(self) -> None:
+        self.clock.set_text(("value", self.ctx.clock().strftime("%Y-%m-%d %H:%M:%S UTC")))
         self._ticks += 1
         if self._ticks % REFRESH_EVERY == 0:
             self.on_show()
@@ -101,6 +103,7 @@ class StatusPage(Page):
         vms = self.live.get("vms", "checking ...")
         vm_text = "libvirt not running" if vms is None else (str(len(vms)) if isinstance(vms, list) else vms)
         addresses = m["addresses"] or ["none: configure the network (Alt-N)"]
+        self.clock = urwid.Text(("value", self.ctx.clock().strftime("%Y-%m-%d %H:%M:%S UTC")))
         rows: list[urwid.Widget] = [
             title("Node status"),
             urwid.Divider(),
@@ -116,7 +119,7 @@ class StatusPage(Page):
             kv("Running VMs", vm_text),
             kv("Cluster", self.live.get("cluster", "checking ...")),
             kv("Storage", self.live.get("storage", "checking ...")),
-            kv("Time", self.ctx.clock().strftime("%Y-%m-%d %H:%M:%S UTC")),
+            urwid.Columns([(20, urwid.Text(("label", "Time"))), self.clock]),
             kv("NTP", self.live.get("ntp", "checking ...")),
             urwid.Divider(),
             title("Disks"),

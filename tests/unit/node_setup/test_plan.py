@@ -188,3 +188,29 @@ def test_render_into_root_reads_back_what_it_wrote(tmp_path: Path) -> None:
     from node_setup.plan import plan_into_root
 
     assert read_back_files(LocalRunner(), plan_into_root(replace(NEW, admin_password=None), str(tmp_path))).errors
+
+
+def test_untouched_nic_is_not_activated() -> None:
+    # eth0 (the management NIC) stays as it is; a new bond of eth1+eth2 must not bounce it
+    bonded = replace(OLD, network=replace(OLD.network, interfaces=(*OLD.network.interfaces, Interface("eth1"),
+                                                                   Interface("eth2")),
+                                          bonds=(Bond("bond0", ("eth1", "eth2")),)))
+    got = [a for a in actions(plan_apply(OLD, bonded)) if a[0] == "nm_activate"]
+    assert got == [("nm_activate", "bond0"), ("nm_activate", "eth1"), ("nm_activate", "eth2")]
+
+
+def test_change_summary_is_one_sentence_per_change() -> None:
+    from node_setup import Dns
+    from node_setup.plan import change_summary
+
+    desired = replace(OLD, hostname="node2", timezone="Europe/Berlin", admin_password=Secret("Sup3r-secret-pw"),
+                      network=replace(OLD.network, interfaces=(Interface(
+                          "eth0", ipv4=IPv4("static", ("192.0.2.11/24",), "192.0.2.1")),),
+                          dns=Dns(servers=("192.0.2.53",))))
+    lines = change_summary(plan_apply(OLD, desired), desired)
+    assert lines == ["eth0: static 192.0.2.11/24, gateway 192.0.2.1, DNS 192.0.2.53", "Host name: node2",
+                     "Time zone: Europe/Berlin", "Password of root: changed"]
+    assert change_summary(plan_apply(OLD, NEW), NEW) == [
+        "eth0: port of bond0", "eth1 (new): port of bond0",
+        "bond0 (new): active-backup bond of eth0+eth1, no IP address",
+        "bond0.100 (new): VLAN 100 on bond0, static 198.51.100.130/25, gateway 198.51.100.129"]

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from node_setup import Dns, IPv4, IPv6, NodeConfig, Route
+from node_setup.nm import LiveDevice
 from nodecore.facts import HostFacts
 from tests.goldenfiles import assert_golden
 from tui.app import App
@@ -16,14 +18,27 @@ DATA = Path(__file__).resolve().parents[2] / "data" / "tui"
 FIXED_TIME = dt.datetime(2026, 11, 22, 4, 30, 0, tzinfo=dt.UTC)
 
 
+# what NetworkManager has on the captured node: eno1 static with a gateway, DNS and one route
+LIVE_NETWORK = [
+    LiveDevice(name="eno1", type="Ethernet", mac="3C:EC:EF:10:20:01", state="activated", connection="eno1",
+               mtu=1500, ipv4=("192.0.2.11/24",), ipv4_gateway="192.0.2.1", dns=("192.0.2.53",),
+               dns_search=("lab.example",), routes=(Route("10.0.0.0/8", "192.0.2.254"),),
+               profile_ipv4=IPv4("static", ("192.0.2.11/24",), "192.0.2.1", (Route("10.0.0.0/8", "192.0.2.254"),)),
+               profile_ipv6=IPv6("disabled"), profile_dns=Dns(("192.0.2.53",), ("lab.example",))),
+    LiveDevice(name="eno2", type="Ethernet", mac="3C:EC:EF:10:20:02", state="disconnected"),
+]
+
+
 class FakeServices:
     """Stable answers for golden screens (the real Services reads libvirt, chrony, the journal)."""
 
     admin_user = "root"
 
-    def __init__(self, vms: list[str] | None = None, password: str | None = "s3cret-Pass") -> None:
+    def __init__(self, vms: list[str] | None = None, password: str | None = "s3cret-Pass",
+                 live: list[LiveDevice] | None | str = "default") -> None:
         self.vms = ["engine", "web01"] if vms is None else vms
         self.password = password
+        self.live = LIVE_NETWORK if live == "default" else live
         self.journal_calls: list[str] = []
 
     def running_vms(self) -> list[str] | None:
@@ -31,6 +46,12 @@ class FakeServices:
 
     def ntp_status(self) -> str:
         return "synchronized (192.0.2.1)"
+
+    def live_network(self) -> list[LiveDevice] | None:
+        return None if self.live is None else list(self.live)  # type: ignore[arg-type]
+
+    def time_keyboard(self) -> NodeConfig:
+        return NodeConfig(timezone="Europe/Berlin", ntp_servers=("192.0.2.1", "ntp.lab.example"), keyboard="de")
 
     def cluster_status(self) -> str:
         return "not joined (no agent installed)"

@@ -108,7 +108,7 @@ def test_install_dry_run_shows_the_installers_plan() -> None:
     screen = render_text(app.root, 132, 43)
     assert "Dry run: nothing will be changed" in screen
     assert "ALL DATA on sdb will be ERASED" in screen
-    assert "Plan:" in screen
+    assert "Install hcinode on /dev/sdb:" in screen and "steps (plan" in screen
 
 
 def test_real_install_runs_the_plan_with_progress_then_done(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -125,6 +125,7 @@ def test_real_install_runs_the_plan_with_progress_then_done(tmp_path, monkeypatc
     app = make_app("install", dry_run=False)
     drive_to_summary(app)
     app.page("Installing").runner = RecordingRunner()  # type: ignore[attr-defined]
+    app.page("Installing").lock_path = str(tmp_path / "install.lock")  # type: ignore[attr-defined]
     press(app.root, ["f10"])
     assert "Erase and install" in render_text(app.root, 80, 24)
     press(app.root, ["enter"])
@@ -199,3 +200,23 @@ def test_rescue_exits_with_rescue_code() -> None:
     except urwid.ExitMainLoop:
         pass
     assert app.exit_code == 3
+
+
+def test_only_one_install_runs_across_consoles(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import os
+
+    from tui.pages.install import take_install_lock
+
+    lock = str(tmp_path / "run" / "install.lock")
+    other_fd, _ = take_install_lock(lock)  # the serial console's install
+    assert other_fd is not None
+    ran: list[object] = []
+    monkeypatch.setattr(install_flow, "run_install", lambda *args: ran.append(args))
+    app = make_app("install", dry_run=False)
+    installing = app.page("Installing")
+    installing.lock_path = lock  # type: ignore[attr-defined]
+    installing.start(object())  # type: ignore[attr-defined]  # never reaches run_install
+    screen = render_text(app.root, 80, 24)
+    assert "Another install is running" in screen and "(pid " in screen
+    assert installing.state == "idle" and ran == []  # type: ignore[attr-defined]
+    os.close(other_fd)

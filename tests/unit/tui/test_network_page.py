@@ -39,10 +39,15 @@ def test_create_bond_with_vlan_and_see_the_plan() -> None:
     press(app.root, ["f10"])
     plan_screen = render_text(app.root, 132, 43)
     assert "Dry run: nothing will be changed" in plan_screen
-    assert "Add profile bond0 (bond) in memory" in plan_screen
-    assert "Add profile bond0.100 (vlan) in memory" in plan_screen
-    assert "checkpoint" in plan_screen
+    assert "- bond0 (new): 802.3ad bond of eno2+ens1f0, no IP address" in plan_screen
+    assert "- bond0.100 (new): VLAN 100 on bond0, static 198.51.100.10/24, gateway 198.51.100.1" in plan_screen
+    assert "nm_put(" not in plan_screen and "Activate eno1" not in plan_screen
     check_golden("flow-network-plan-132x43", plan_screen)
+    press(app.root, ["d"])  # Details: the step list
+    steps_screen = render_text(app.root, 132, 43)
+    assert "Add profile bond0 (bond) in memory" in steps_screen
+    assert "Add profile bond0.100 (vlan) in memory" in steps_screen
+    assert "checkpoint" in steps_screen and "nm_put(" not in steps_screen and "Activate eno1" not in steps_screen
 
 
 def test_invalid_ip_shows_the_field_error() -> None:

@@ -90,7 +90,7 @@ def test_security_password_dry_run_plan_masks_the_password() -> None:
     type_text(app.root, "Quiet-Otter-42x")
     press(app.root, ["f10"])
     screen = render_text(app.root, 132, 43)
-    assert "Set the root password" in screen and "Quiet-Otter-42x" not in screen
+    assert "Password of root: changed" in screen and "Quiet-Otter-42x" not in screen
     assert "sshd_config" not in screen  # SSH untouched when its settings did not change
 
 

@@ -6,7 +6,6 @@ reads the client certificate that the TLS layer verified (engine.server puts it 
 as the "tls" extension); no body field ever names a host.
 """
 
-from __future__ import annotations
 
 import asyncio
 import base64

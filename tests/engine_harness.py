@@ -105,7 +105,8 @@ class Served:
             except requests.ConnectionError:
                 pass
             if self.proc.poll() is not None:
-                raise RuntimeError(f"engine serve exited: {open(self.log).read()[-2000:]}")
+                with open(self.log) as f:
+                    raise RuntimeError(f"engine serve exited: {f.read()[-2000:]}")
             time.sleep(0.2)
         raise RuntimeError("engine did not become healthy in 60 s")
 

@@ -44,12 +44,12 @@ def postgres() -> Iterator[str]:
         os.chmod(null, 0o666)
     wrap = (f"mount --bind {null} /dev/null && " if os.path.exists(null) else "") + 'exec runuser -u postgres -- "$@"'
     as_pg = ["unshare", "-m", "--propagation", "private", "sh", "-c", wrap, "pg"]
-    subprocess.run([*as_pg, f"{PG_BIN}/initdb", "-D", data, "-A", "trust", "-U", "postgres", "--no-sync"],
-                   check=True, capture_output=True)
-    subprocess.run([*as_pg, f"{PG_BIN}/pg_ctl", "-D", data, "-w", "-l", os.path.join(root, "log"), "-o",
-                    f"-k {root} -c listen_addresses='' -c fsync=off -c max_connections=200", "start"],
-                   check=True, capture_output=True)
     try:
+        subprocess.run([*as_pg, f"{PG_BIN}/initdb", "-D", data, "-A", "trust", "-U", "postgres", "--no-sync"],
+                       check=True, capture_output=True)
+        subprocess.run([*as_pg, f"{PG_BIN}/pg_ctl", "-D", data, "-w", "-l", os.path.join(root, "log"), "-o",
+                        f"-k {root} -c listen_addresses='' -c fsync=off -c max_connections=200", "start"],
+                       check=True, capture_output=True)
         yield f"postgresql+psycopg://postgres@/{{db}}?host={root}"
     finally:
         subprocess.run([*as_pg, f"{PG_BIN}/pg_ctl", "-D", data, "-m", "fast", "stop"], capture_output=True)

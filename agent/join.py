@@ -101,10 +101,10 @@ def request_from_join_string(text: str | Secret, **options: Any) -> JoinRequest:
     raw = text.reveal() if isinstance(text, Secret) else text
     Secret(raw.strip())  # the whole string carries the token: mask it wherever it might be printed
     try:
-        info = pki.decode_join(raw)
-    except ValueError as exc:
+        info = pki.JoinString.decode(raw)
+    except pki.PkiError as exc:
         raise _one("join string", str(exc)) from None
-    return JoinRequest(info.urls, info.ca_pin, info.token, info.expires_at, **options)
+    return JoinRequest(info.urls, info.ca_pin, Secret(info.token), info.expires_at, **options)
 
 
 def request_from_parts(engine_url: str, token: str | Secret, ca_pin: str, **options: Any) -> JoinRequest:
@@ -112,7 +112,7 @@ def request_from_parts(engine_url: str, token: str | Secret, ca_pin: str, **opti
     secret = token if isinstance(token, Secret) else Secret(token.strip())
     try:
         pin = pki.normalize_pin(ca_pin)
-    except ValueError:
+    except pki.PkiError:
         pin = ca_pin.strip()  # validate() names the problem with every other one
     return JoinRequest((engine_url.strip().rstrip("/"),), pin, secret, **options)
 
@@ -127,12 +127,13 @@ def validate(request: JoinRequest, now: dt.datetime | None = None) -> Validation
                          f"{url!r} is not an https:// URL", "the engine's URL, e.g. https://engine.example:8443")
     try:
         pki.normalize_pin(request.ca_pin)
-    except ValueError as exc:
-        report.error("ca-pin", str(exc))
-    problem = pki.check_token(request.token.reveal())
-    if problem:
-        report.error("token", problem)
-    if request.expires_at and pki.JoinInfo((), "", request.token, request.expires_at).expired(now):
+    except pki.PkiError as exc:
+        report.error("ca-pin", str(exc), "`hcinode engine token create` prints it")
+    try:
+        pki.split_token(request.token.reveal())
+    except pki.PkiError as exc:
+        report.error("token", str(exc), "make one on the engine: hcinode engine token create")
+    if request.expires_at and _expired(request.expires_at, now):
         report.error("join string", f"the join token expired at {request.expires_at}",
                      "make a new one on the engine: hcinode engine token create")
     if request.files.joined() and not request.replace:
@@ -144,6 +145,13 @@ def validate(request: JoinRequest, now: dt.datetime | None = None) -> Validation
         report.error("state-dir", f"this node has already joined {where}",
                      "run `hcinode leave` first, or join with --replace")
     return report
+
+
+def _expired(expires_at: str, now: dt.datetime | None) -> bool:
+    try:
+        return pki.parse_time(expires_at) <= (now or dt.datetime.now(dt.UTC))
+    except ValueError:
+        return False  # the engine checks the expiry itself
 
 
 # --- talking to the engine ------------------------------------------------------------------------
@@ -163,8 +171,8 @@ def discover(request: JoinRequest, transport: Transport) -> Discovery:
             continue
         try:
             pin = pki.ca_pin(ca_pem)
-        except ValueError as exc:
-            failures.append(f"{url} sent a CA that is not a certificate ({exc})")
+        except ValueError:
+            failures.append(f"{url} sent a CA that is not a certificate: is it an hcinode engine?")
             continue
         if pin != request.ca_pin:
             raise _one("ca-pin", f"the engine at {url} presents CA {pin}, not the pinned {request.ca_pin}",

@@ -25,7 +25,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from nodecore import pki
-from nodecore.secrets import Secret
 
 TOKEN = "abc123.0123456789abcdefghijklmnopqrstuv"
 
@@ -142,7 +141,7 @@ class Handler(BaseHTTPRequestHandler):
                 commands, state.commands = state.commands, []
                 return self._send(200, {"status": host.status, "commands": commands, "renew": state.renew})
             if self.path == "/api/v1/agent/renew":
-                csr = pki.load_csr(body["csr"])
+                csr = pki.check_csr(body["csr"])
                 pem = state.ca.issue(csr.public_key(), host.host_id, seconds=state.cert_seconds)
                 host.serial = pki.load_certificate(pem).serial_number
                 state.renew = False
@@ -161,7 +160,7 @@ class Handler(BaseHTTPRequestHandler):
                                               "join with --replace"})
         state.tokens[body["token"]] -= 1
         host_id = str(uuid.uuid4())
-        csr = pki.load_csr(body["csr"])
+        csr = pki.check_csr(body["csr"])
         pem = state.ca.issue(csr.public_key(), host_id, seconds=state.cert_seconds)
         state.hosts[host_id] = Host(host_id, name, pki.load_certificate(pem).serial_number)
         self._send(201, {"host_id": host_id, "name": name, "sanlock_host_id": len(state.hosts),
@@ -194,7 +193,7 @@ class FakeEngine:
         return f"https://127.0.0.1:{self.httpd.server_address[1]}"
 
     def join_string(self, token: str = TOKEN, expires_at: str = "2099-01-01T00:00:00Z") -> str:
-        return pki.encode_join(pki.JoinInfo((self.url,), self.state.ca.pin, Secret(token), expires_at))
+        return pki.JoinString((self.url,), self.state.ca.pin, token, expires_at).encode()
 
     def __enter__(self) -> FakeEngine:
         self.thread.start()

@@ -96,7 +96,9 @@ def cluster_line(status: Mapping[str, Any] | None, join: Mapping[str, Any] | Non
 
 def storage_line(status: Mapping[str, Any] | None) -> str:
     """Volume health from the agent's last Gluster reading."""
-    volumes = ((status or {}).get("storage") or {}).get("volumes")
+    if status is None:
+        return "not reported (no agent running)"
+    volumes = (status.get("storage") or {}).get("volumes")
     if not volumes:
         return "no Gluster volumes"
     parts = []

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import threading
 from pathlib import Path
 from typing import Any
@@ -171,4 +170,5 @@ def test_stale_agent_json_reads_as_non_responsive() -> None:
 def test_unreadable_agent_json_is_none(tmp_path: Path, content: str) -> None:
     (tmp_path / "agent.json").write_text(content)
     assert read_status(str(tmp_path)) is None
-    assert json.loads(json.dumps(storage_line(None))) == "no Gluster volumes"
+    assert storage_line(None) == "not reported (no agent running)"
+    assert storage_line({"storage": {"volumes": []}}) == "no Gluster volumes"

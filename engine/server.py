@@ -1,0 +1,127 @@
+"""Initialising an engine's data dir, and serving it over TLS with uvicorn.
+
+Why FastAPI + uvicorn (and how the client certificate gets to the app): FastAPI gives the OpenAPI
+document and request validation from the same pydantic models (schemathesis runs against exactly what
+is served). uvicorn does not put the peer certificate into the ASGI scope, so `TLSH11Protocol` adds the
+ASGI "tls" extension (scope["extensions"]["tls"]["client_cert_chain"]) itself: it reads the
+certificate from the connection's ssl_object once the handshake is done (asyncio calls
+connection_made only then), so the identity comes from the TLS connection, never from a header.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import ssl
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from engine import config as cfg
+from engine.auth import Admin, store_admin_password
+from engine.ca import CA, make_ca
+from engine.config import EngineConfig
+from engine.db import make_engine, migrate, sessions
+from nodecore.secrets import Secret
+
+log = logging.getLogger("hcinode.engine")
+
+
+def initialize(config: EngineConfig, password: Secret) -> CA:
+    """Make the data dir: CA, server certificate, admin hash, engine.yaml; migrate the database.
+    An existing CA is kept (re-running init must not orphan every joined host)."""
+    os.makedirs(config.data_dir, mode=0o700, exist_ok=True)
+    ca_crt, ca_key = config.path(cfg.CA_CERT), config.path(cfg.CA_KEY)
+    if not os.path.exists(ca_key):
+        cert_pem, key_pem = make_ca(config.fqdn)
+        cfg.write_file(ca_key, key_pem, 0o600)
+        cfg.write_file(ca_crt, cert_pem, 0o644)
+    ca = CA.load(ca_crt, ca_key)
+    server_pem, server_key = ca.server_cert(config.fqdn, config.ips)
+    cfg.write_file(config.path(cfg.SERVER_KEY), server_key, 0o600)
+    cfg.write_file(config.path(cfg.SERVER_CERT), server_pem, 0o644)
+    store_admin_password(config, password)
+    cfg.save(config)
+    engine = make_engine(config.database_url)
+    try:
+        migrate(engine)
+    finally:
+        engine.dispose()
+    return ca
+
+
+@dataclass
+class Opened:
+    config: EngineConfig
+    ca: CA
+    engine: sa.Engine
+    sessions: sessionmaker[Session]
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def open_engine(data_dir: str, migrate_db: bool = True) -> Opened:
+    config = cfg.load(data_dir)
+    ca = CA.load(config.path(cfg.CA_CERT), config.path(cfg.CA_KEY))
+    engine = make_engine(config.database_url)
+    if migrate_db:
+        migrate(engine)
+    return Opened(config, ca, engine, sessions(engine))
+
+
+def server_ssl_context(config: EngineConfig) -> ssl.SSLContext:
+    """TLS 1.2+, the server certificate, client certificates optional but verified against our CA
+    when given (/api/v1/ca, join, /health and the dashboard work without one; agent routes need one)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(config.path(cfg.SERVER_CERT), config.path(cfg.SERVER_KEY))
+    ctx.load_verify_locations(config.path(cfg.CA_CERT))
+    ctx.verify_mode = ssl.CERT_OPTIONAL
+    ctx.set_alpn_protocols(["http/1.1"])
+    return ctx
+
+
+class TLSH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol plus the ASGI TLS extension with the verified client certificate."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        ssl_object = transport.get_extra_info("ssl_object")
+        der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+        tls: dict[str, Any] = {
+            "client_cert_chain": [ssl.DER_cert_to_PEM_cert(der)] if der else [],
+            "tls_version": ssl_object.version() if ssl_object is not None else None,
+        }
+        app = self.app
+
+        async def with_tls(scope: Any, receive: Any, send: Any) -> None:
+            scope = dict(scope)
+            scope["extensions"] = {**(scope.get("extensions") or {}), "tls": tls}
+            await app(scope, receive, send)
+
+        self.app = with_tls
+
+
+def serve(data_dir: str, listen: str | None = None) -> None:
+    import uvicorn
+
+    from engine.api import create_app
+
+    opened = open_engine(data_dir)
+    config = opened.config.with_listen(listen) if listen else opened.config
+    host, port = config.listen.rsplit(":", 1)
+    app = create_app(config, opened.ca, opened.sessions, Admin(config))
+    ctx = server_ssl_context(config)
+    uv = uvicorn.Config(app, host=host.strip("[]"), port=int(port), http=TLSH11Protocol,
+                        ssl_context_factory=lambda _c, _default: ctx, log_config=None, access_log=False,
+                        lifespan="on", timeout_graceful_shutdown=5)
+    log.info("engine serving on https://%s (database %s)", config.listen, config.database_url.split("://")[0])
+    try:
+        uvicorn.Server(uv).run()
+    finally:
+        opened.close()

@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+import json
+import os
+import stat
+from typing import Any
+
+import pytest
+
+from nodecore import cli, pki
+from nodecore.errors import EXIT_INVALID, EXIT_OK
+
+
+def _run(capsys: Any, *argv: str) -> tuple[int, str, str]:
+    code = cli.main(["--log-file", os.devnull, *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def data_dir(tmp_path: Any, capsys: Any) -> str:
+    pw = tmp_path / "pw"
+    pw.write_text("Adm1n-pass-word\n")
+    d = str(tmp_path / "engine")
+    code, _, err = _run(capsys, "engine", "init", "--data-dir", d, "--fqdn", "engine.test", "--ip", "127.0.0.1",
+                        "--admin-password-file", str(pw))
+    assert code == EXIT_OK, err
+    return d
+
+
+def test_init_makes_private_keys_and_a_hashed_password(data_dir: str) -> None:
+    for name in ("ca.key", "server.key", "admin.hash", "engine.yaml"):
+        assert stat.S_IMODE(os.stat(os.path.join(data_dir, name)).st_mode) == 0o600
+    with open(os.path.join(data_dir, "admin.hash")) as f:
+        assert f.read().startswith("$6$")
+    for name in os.listdir(data_dir):
+        with open(os.path.join(data_dir, name), "rb") as f:
+            assert b"Adm1n-pass-word" not in f.read()
+
+
+def test_init_refuses_a_weak_password_and_bad_names(tmp_path: Any, capsys: Any) -> None:
+    pw = tmp_path / "pw"
+    pw.write_text("short\n")
+    d = str(tmp_path / "e")
+    code, _, err = _run(capsys, "engine", "init", "--data-dir", d, "--fqdn", "engine.test",
+                        "--admin-password-file", str(pw))
+    assert code == EXIT_INVALID and "too short" in err and not os.path.exists(d)
+    code, _, err = _run(capsys, "engine", "init", "--data-dir", d, "--fqdn", "bad_name!", "--ip", "300.1.1.1",
+                        "--admin-password-file", str(pw))
+    assert code == EXIT_INVALID and "--fqdn" in err and "--ip" in err and not os.path.exists(d)
+
+
+def test_token_create_json_is_one_join_string(data_dir: str, capsys: Any) -> None:
+    code, out, _ = _run(capsys, "engine", "token", "create", "--data-dir", data_dir, "--ttl", "30m", "--uses", "2",
+                        "--json")
+    assert code == EXIT_OK
+    view = json.loads(out)
+    assert set(view) == {"join", "engine_url", "ca_pin", "token", "expires_at"}
+    js = pki.JoinString.decode(view["join"])
+    assert js.token == view["token"] and js.ca_pin == view["ca_pin"] and js.urls == ("https://engine.test:8443",)
+    with open(os.path.join(data_dir, "ca.crt"), "rb") as f:
+        assert pki.ca_pin(f.read()) == view["ca_pin"]
+    code, _, err = _run(capsys, "engine", "token", "create", "--data-dir", data_dir, "--ttl", "soon")
+    assert code == EXIT_INVALID and "--ttl" in err
+
+
+def test_hosts_verbs(data_dir: str, capsys: Any) -> None:
+    code, out, _ = _run(capsys, "engine", "hosts", "list", "--data-dir", data_dir, "--json")
+    assert code == EXIT_OK and json.loads(out) == []
+    code, _, err = _run(capsys, "engine", "hosts", "show", "--data-dir", data_dir, "nohost")
+    assert code == EXIT_INVALID and "no host" in err
+    for verb in (("vms", "list"), ("events",)):
+        code, out, _ = _run(capsys, "engine", *verb, "--data-dir", data_dir, "--json")
+        assert code == EXIT_OK and json.loads(out) == []
+
+
+def test_verbs_on_an_empty_dir_say_init_first(tmp_path: Any, capsys: Any) -> None:
+    code, _, err = _run(capsys, "engine", "hosts", "list", "--data-dir", str(tmp_path / "none"))
+    assert code == EXIT_INVALID and "engine init" in err

@@ -44,12 +44,12 @@ def postgres() -> Iterator[str]:
         os.chmod(null, 0o666)
     wrap = (f"mount --bind {null} /dev/null && " if os.path.exists(null) else "") + 'exec runuser -u postgres -- "$@"'
     as_pg = ["unshare", "-m", "--propagation", "private", "sh", "-c", wrap, "pg"]
-    subprocess.run([*as_pg, f"{PG_BIN}/initdb", "-D", data, "-A", "trust", "-U", "postgres", "--no-sync"],
-                   check=True, capture_output=True)
-    subprocess.run([*as_pg, f"{PG_BIN}/pg_ctl", "-D", data, "-w", "-l", os.path.join(root, "log"), "-o",
-                    f"-k {root} -c listen_addresses='' -c fsync=off -c max_connections=200", "start"],
-                   check=True, capture_output=True)
     try:
+        subprocess.run([*as_pg, f"{PG_BIN}/initdb", "-D", data, "-A", "trust", "-U", "postgres", "--no-sync"],
+                       check=True, capture_output=True)
+        subprocess.run([*as_pg, f"{PG_BIN}/pg_ctl", "-D", data, "-w", "-l", os.path.join(root, "log"), "-o",
+                        f"-k {root} -c listen_addresses='' -c fsync=off -c max_connections=200", "start"],
+                       check=True, capture_output=True)
         yield f"postgresql+psycopg://postgres@/{{db}}?host={root}"
     finally:
         subprocess.run([*as_pg, f"{PG_BIN}/pg_ctl", "-D", data, "-m", "fast", "stop"], capture_output=True)
@@ -105,7 +105,8 @@ class Served:
             except requests.ConnectionError:
                 pass
             if self.proc.poll() is not None:
-                raise RuntimeError(f"engine serve exited: {open(self.log).read()[-2000:]}")
+                with open(self.log) as f:
+                    raise RuntimeError(f"engine serve exited: {f.read()[-2000:]}")
             time.sleep(0.2)
         raise RuntimeError("engine did not become healthy in 60 s")
 

@@ -86,7 +86,8 @@ def test_engine_over_tls(db_url: str, tmp_path: Any) -> None:
             time.sleep(0.5)
         old = requests.Session()  # the certificate before renewal, kept aside (renew() rewrites the files)
         old.trust_env, old.verify = False, a.ca_file
-        old.cert = (shutil.copy(a.cert_file, str(tmp_path / "old.crt")), shutil.copy(a.key_file, str(tmp_path / "old.key")))
+        old.cert = (shutil.copy(a.cert_file, str(tmp_path / "old.crt")),
+                    shutil.copy(a.key_file, str(tmp_path / "old.key")))
         assert a.renew().status_code == 200
         assert a.heartbeat(session=old).status_code == 403
         assert a.heartbeat().status_code == 200

@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import getpass
-import ipaddress
 import json
 import re
 import sys
@@ -14,14 +13,13 @@ from collections.abc import Callable
 from typing import Any
 
 from engine.config import DEFAULT_DATA_DIR, DEFAULT_PORT
+from nodecore import rules
 from nodecore.cli import add_json
 from nodecore.errors import EXIT_FAILED, EXIT_INVALID, EXIT_OK, InvalidInput
 from nodecore.report import ValidationReport
 from nodecore.secrets import Secret
 
-FQDN_RE = re.compile(r"^(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}"
-                     r"[a-zA-Z0-9])?)*$")
-TTL_RE = re.compile(r"^(\d+)([smhd]?)$")
+TTL_RE = re.compile(r"(\d+)([smhd]?)")
 TTL_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -130,13 +128,9 @@ def _init(args: argparse.Namespace) -> int:
     from engine.server import initialize
 
     report = ValidationReport("engine init")
-    if not FQDN_RE.match(args.fqdn):
-        report.error("--fqdn", f"{args.fqdn!r} is not a DNS name", "e.g. engine.example.com")
+    rules.add(report, "--fqdn", rules.hostname(args.fqdn))
     for ip in args.ip:
-        try:
-            ipaddress.ip_address(ip)
-        except ValueError:
-            report.error("--ip", f"{ip!r} is not an IP address")
+        rules.add(report, "--ip", rules.ip_address(ip))
     if args.db and not re.match(r"^(sqlite|postgresql(\+psycopg)?)://", args.db):
         report.error("--db", "the database URL must be sqlite:///PATH or postgresql+psycopg://...")
     if _listen_problem(args.listen):
@@ -185,7 +179,7 @@ def _with_db(args: argparse.Namespace, fn: Callable[[Any, Any], Any]) -> Any:
 
 
 def parse_ttl(text: str) -> dt.timedelta:
-    match = TTL_RE.match(text.strip())
+    match = TTL_RE.fullmatch(text.strip())
     if not match or int(match.group(1)) == 0:
         raise _invalid("--ttl", f"{text!r} is not a lifetime", "e.g. 90s, 30m, 1h, 7d")
     return dt.timedelta(seconds=int(match.group(1)) * TTL_UNITS[match.group(2)])

@@ -45,6 +45,7 @@ from installer.config import (
     User,
     VolumeGroup,
 )
+from nodecore import pki
 from nodecore.passwords import WEAK_HASHES, hash_password, hash_problem, hash_scheme, password_problem
 from nodecore.report import ValidationReport
 from nodecore.secrets import Secret, mask_url
@@ -90,6 +91,7 @@ SUPPORTED_OPTIONS["partition"] = SUPPORTED_OPTIONS["part"]
 SUPPORTED_OPTIONS["poweroff"] = SUPPORTED_OPTIONS["shutdown"] = SUPPORTED_OPTIONS["reboot"]
 
 NODE_KEYS = ("engine_url", "join_token", "ca_fingerprint", "gluster_role")
+JOIN_KEYS = ("engine_url", "join_token", "ca_fingerprint")  # all three, or none
 GLUSTER_ROLES = ("none", "replica", "arbiter")
 
 
@@ -634,9 +636,21 @@ def _node_settings(section: _HcinodeSection, report: ValidationReport) -> NodeSe
             continue
         if key == "engine_url" and not re.fullmatch(r"https?://\S+", value):
             report.error(_at(lineno), f"%hcinode: engine_url {mask_url(value)!r} is not an http(s) URL")
-        if key == "ca_fingerprint" and not re.fullmatch(r"(sha256:)?([0-9A-Fa-f]{2}:?){32}", value):
-            report.error(_at(lineno), "%hcinode: ca_fingerprint must be a SHA-256 fingerprint (64 hex digits)")
+        if key == "ca_fingerprint":
+            try:
+                value = pki.normalize_pin(value)  # the join's own rule: sha256:HEX, or the colon form
+            except pki.PkiError:
+                report.error(_at(lineno), "%hcinode: ca_fingerprint must be a SHA-256 fingerprint (64 hex digits), "
+                             "the CA pin `hcinode engine token create` prints")
+        if key == "join_token" and not pki.TOKEN_RE.fullmatch(value):  # (the value is never echoed)
+            report.error(_at(lineno), "%hcinode: join_token must be ID.SECRET (6 and 32 characters a-z, 0-9) as "
+                         "`hcinode engine token create` prints it")
         values[key] = Secret(value) if key == "join_token" else value
+    join_keys = [k for k in JOIN_KEYS if values.get(k)]
+    if join_keys and len(join_keys) != len(JOIN_KEYS):
+        missing = ", ".join(k for k in JOIN_KEYS if k not in join_keys)
+        report.error(_at(section.header_lineno),
+                     f"%hcinode: joining at first boot needs {', '.join(JOIN_KEYS)} together; missing {missing}")
     return NodeSettings(**values)
 
 

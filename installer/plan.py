@@ -65,6 +65,7 @@ def build_plan(config: InstallConfig, layout: Layout, facts: HostFacts, *, paths
         Step("Write the first-boot network, host name, NTP, time zone and keyboard (node_setup)",
              action="first_boot_network", params={"target": t,
                                                   "node": node_settings(config, facts, facts.kernel_cmdline)}),
+        *_first_boot_join(config, t),
         Step(f"Mount {', '.join(('/dev', '/proc', '/sys', '/run'))} into the target", action="bind_system",
              params={"target": t}),
         Step("Set the root password, users and SSH keys", action="set_accounts", params=_accounts(config, t)),
@@ -99,6 +100,17 @@ def build_plan(config: InstallConfig, layout: Layout, facts: HostFacts, *, paths
         "then": config.finish,
     }
     return Plan(f"Install hcinode on {', '.join(layout.disks)}", tuple(steps), summary)
+
+
+def _first_boot_join(config: InstallConfig, target: str) -> list[Step]:
+    """%hcinode engine_url/join_token/ca_fingerprint: the node joins the engine at first boot
+    (hcinode-firstboot-join.service reads the file this writes; the token stays a Secret here)."""
+    node = config.node
+    if not (node.engine_url and node.join_token and node.ca_fingerprint):
+        return []
+    return [Step(f"Write the first-boot join of {node.engine_url} (hcinode-firstboot-join.service)",
+                 action="first_boot_join", params={"target": target, "engine_url": node.engine_url,
+                                                   "ca_pin": node.ca_fingerprint, "token": node.join_token})]
 
 
 def _accounts(config: InstallConfig, target: str) -> dict[str, Any]:

@@ -352,6 +352,16 @@ def first_boot_network(runner: Runner, params: Mapping[str, Any]) -> None:
     write_node_settings(params["node"], params["target"], runner)
 
 
+def first_boot_join(runner: Runner, params: Mapping[str, Any]) -> None:
+    """The first-boot join file (0600: it holds the token), in the installed node's state dir."""
+    from agent.join import FIRSTBOOT_FILE, firstboot_content
+
+    path = os.path.join(params["target"], "var/lib/hcinode", FIRSTBOOT_FILE)
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    runner.write_file(path, firstboot_content(params["engine_url"], params["ca_pin"], params["token"]).reveal(),
+                      mode=0o600)
+
+
 def set_accounts(runner: Runner, params: Mapping[str, Any]) -> None:
     """Root password (hash on stdin, never argv), users with groups, SSH keys."""
     from nodecore.secrets import Secret
@@ -704,6 +714,7 @@ ACTIONS = {
     "write_fstab": write_fstab,
     "reset_identity": reset_identity,
     "first_boot_network": first_boot_network,
+    "first_boot_join": first_boot_join,
     "set_accounts": set_accounts,
     "make_initramfs": make_initramfs,
     "install_bootloader": install_bootloader,

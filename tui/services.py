@@ -94,14 +94,38 @@ class Services:
         return read_time_keyboard(self.root)
 
     def cluster_status(self) -> str:
+        """The Status page's Cluster line: the agent's last heartbeat (or why the node is not joined)."""
         if importlib.util.find_spec("agent") is None:
             return "not joined (no agent installed)"
-        return "not joined"
+        from agent.status import cluster_line
+
+        view = self.cluster_view()
+        return cluster_line(view["status"], view["join"])
 
     def storage_status(self) -> str:
+        """Volume health from the agent's last Gluster reading; "local only" on a node not joined."""
         if importlib.util.find_spec("gluster_setup") is None:
             return "local only (no gluster_setup)"
-        return "local only"
+        if importlib.util.find_spec("agent") is None:
+            return "local only"
+        from agent.status import read_status, storage_line
+
+        status = read_status()
+        return "local only" if status is None else storage_line(status)
+
+    def cluster_view(self) -> dict[str, Any]:
+        """{"engine": engine.json or None, "status": agent.json or None, "join": the first-boot join's
+        last outcome or None}, read through the agent package."""
+        if importlib.util.find_spec("agent") is None:
+            return {"engine": None, "status": None, "join": None}
+        from agent.state import ClusterFiles, EngineRecord, default_state_dir
+        from agent.status import join_status_path, read_json, read_status
+
+        try:
+            engine: dict[str, Any] | None = EngineRecord.load(ClusterFiles(default_state_dir())).to_dict()
+        except (OSError, ValueError, KeyError):
+            engine = None
+        return {"engine": engine, "status": read_status(), "join": read_json(join_status_path())}
 
     def log_units(self) -> list[str]:
         return ["", "hcinode-console", "NetworkManager", "libvirtd", "glusterd", "sshd", "chronyd"]

@@ -119,3 +119,39 @@ def test_only_logs_that_cannot_hold_secrets_are_kept_on_the_target(tmp_path: Pat
     for kept in dest.iterdir():
         assert stat.S_IMODE(kept.stat().st_mode) == 0o600
         assert "Kept-secret-99" not in kept.read_text()
+
+
+JOIN_TOKEN = "fbj001.q2w3e4r5t6y7u8i9o0p1a2s3d4f5g6h7"
+
+
+def test_hcinode_join_keys_become_a_0600_first_boot_join_file(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    from agent.join import request_from_file
+    from nodecore.runner import LocalRunner
+
+    ks = tmp_path / "ks.cfg"
+    pin = "sha256:" + ":".join(["AB"] * 32)
+    ks.write_text(BASE + "rootpw --plaintext 'Resume-pass-2026'\n%hcinode\nengine_url = https://engine.example:8443\n"
+                  f"join_token = {JOIN_TOKEN}\nca_fingerprint = {pin}\n%end\n")
+    assert main(["install", "--kickstart", str(ks), "--dry-run", "--json",
+                 "--facts", str(DATA / "facts" / "qemu-virtio.json")]) == 0
+    out = capsys.readouterr().out
+    assert JOIN_TOKEN not in out
+    step = next(s for s in json.loads(out)["steps"] if s["action"] == "first_boot_join")
+    assert step["params"] == {"target": "/run/hcinode/target", "engine_url": "https://engine.example:8443",
+                              "ca_pin": "sha256:" + "ab" * 32, "token": MASK}
+    target.first_boot_join(LocalRunner(), {"target": str(tmp_path), "engine_url": "https://engine.example:8443",
+                                           "ca_pin": "sha256:" + "ab" * 32, "token": Secret(JOIN_TOKEN)})
+    path = tmp_path / "var/lib/hcinode/firstboot-join.json"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    request = request_from_file(str(path))
+    assert request.token.reveal() == JOIN_TOKEN and request.urls == ("https://engine.example:8443",)
+
+
+def test_hcinode_join_keys_go_together_and_the_token_has_its_form() -> None:
+    found = errors(BASE + "rootpw --lock\nsshkey --username=root 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0Sd"
+                   "G6UOoqKLsabgH5C9okWi0dh2l9GKJl x'\n%hcinode\njoin_token = Not-A-Token-77\n%end\n")
+    assert any("join_token must be ID.SECRET" in e for e in found)
+    assert any("needs engine_url, join_token, ca_fingerprint together; missing engine_url, ca_fingerprint" in e
+               for e in found)
+    assert not any("Not-A-Token-77" in e for e in found)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -35,8 +36,10 @@ class FakeServices:
     admin_user = "root"
 
     def __init__(self, vms: list[str] | None = None, password: str | None = "s3cret-Pass",
-                 live: list[LiveDevice] | None | str = "default") -> None:
+                 live: list[LiveDevice] | None | str = "default",
+                 cluster: dict[str, Any] | None = None) -> None:
         self.vms = ["engine", "web01"] if vms is None else vms
+        self.cluster = cluster or {"engine": None, "status": None, "join": None}
         self.password = password
         self.live = LIVE_NETWORK if live == "default" else live
         self.journal_calls: list[str] = []
@@ -58,6 +61,9 @@ class FakeServices:
 
     def storage_status(self) -> str:
         return "local only (no gluster_setup)"
+
+    def cluster_view(self) -> dict[str, Any]:
+        return dict(self.cluster)
 
     def log_units(self) -> list[str]:
         return ["", "hcinode-console", "NetworkManager", "libvirtd"]

@@ -1,0 +1,33 @@
+"""The node image's cluster units: the agent is disabled until a join enables it; the first-boot join
+runs only where the installer left a join file, and never blocks the boot."""
+
+from __future__ import annotations
+
+import configparser
+from pathlib import Path
+
+SYSTEM = Path(__file__).resolve().parents[3] / "image_recipes/recipes/node/overlay/etc/systemd/system"
+
+
+def unit(name: str) -> configparser.ConfigParser:
+    parser = configparser.ConfigParser(strict=False, interpolation=None)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    parser.read(SYSTEM / name)
+    return parser
+
+
+def test_agent_unit_restarts_always_and_is_not_enabled_in_the_image() -> None:
+    agent = unit("hcinode-agent.service")
+    assert agent["Service"]["ExecStart"] == "/usr/local/bin/hcinode agent"
+    assert agent["Service"]["Restart"] == "always"
+    assert not any(p.name == "hcinode-agent.service" for p in SYSTEM.glob("*.wants/*"))
+
+
+def test_firstboot_join_unit() -> None:
+    join = unit("hcinode-firstboot-join.service")
+    assert join["Unit"]["ConditionPathExists"] == "/var/lib/hcinode/firstboot-join.json"
+    assert join["Service"]["Type"] == "exec"  # not oneshot: the boot does not wait for the engine
+    assert "--from-file /var/lib/hcinode/firstboot-join.json" in join["Service"]["ExecStart"]
+    assert join["Service"]["RestartPreventExitStatus"] == "2"
+    assert (SYSTEM / "multi-user.target.wants/hcinode-firstboot-join.service").resolve() == \
+        (SYSTEM / "hcinode-firstboot-join.service").resolve()

@@ -119,3 +119,17 @@ def test_only_logs_that_cannot_hold_secrets_are_kept_on_the_target(tmp_path: Pat
     for kept in dest.iterdir():
         assert stat.S_IMODE(kept.stat().st_mode) == 0o600
         assert "Kept-secret-99" not in kept.read_text()
+
+
+def test_an_included_file_gets_the_same_password_checks_as_the_kickstart(tmp_path: Path) -> None:
+    """The '#' cut and the secret scan ran on the main text only: in an %include a cut password
+    was silently accepted and pykickstart's "unrecognized arguments" echoed a password's words."""
+    inc = tmp_path / "accounts.ks"
+    inc.write_text("rootpw --plaintext Inc-hash#cut-42\nuser --name=admin --plaintext --password Inc-two-11 wd2x\n")
+    parsed = kickstart.parse(BASE + f"%include {inc}\n", follow_includes=True)
+    found = [f"{p.field}: {p.message}" for p in parsed.report.errors]
+    line = len(BASE.splitlines()) + 1  # the kickstart's %include line
+    assert any(e.startswith(f"kickstart:{line}") and "'#' inside an unquoted password" in e
+               and f"in %include {inc} at its line 1" in e for e in found), found
+    assert any("more than one word" in e and "at its line 2" in e for e in found), found
+    assert not any(w in e for w in ("Inc-hash", "Inc-two-11", "wd2x") for e in found), found

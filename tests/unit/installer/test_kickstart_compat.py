@@ -229,3 +229,15 @@ def test_keyboard_uses_one_layout_and_says_which_xlayouts_are_not_used(line: str
                    for w in said), said
     else:
         assert not said, said
+
+
+def test_two_default_gateways_on_different_devices_are_a_warning_naming_both() -> None:
+    """node_setup warned, but the install checks passed on only node_setup's errors."""
+    parsed = kickstart.parse(
+        "rootpw --iscrypted $6$saltsalt$" + "x" * 86 + "\n"
+        "network --device=eno1 --bootproto=static --ip=192.0.2.11 --netmask=255.255.255.0 --gateway=192.0.2.1\n"
+        "network --device=eno1 --vlanid=20 --bootproto=static --ip=198.51.100.5 --netmask=255.255.255.0 "
+        "--gateway=198.51.100.1 --hostname=n1.example.com\n")
+    report = checks.validate(parsed.config, parsed.report)
+    said = [p.render() for p in report.warnings]
+    assert any("several IPv4 default gateways (eno1, eno1.20)" in w for w in said), said

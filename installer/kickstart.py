@@ -218,6 +218,11 @@ class _Parser(KickstartParser):  # type: ignore[misc]
                 self._stateMachine(lines)
             for w in caught:
                 self._parse_warning(w)
+        except KickstartError as exc:
+            if str(exc.message).strip():
+                raise
+            # pykickstart's only message-less error: a bare `%include` (it stops reading the file)
+            self._problem(lines.lineno, "%include needs a file or URL")
         except ValueError as exc:  # shlex: "No closing quotation", "No escaped character"
             inside = f" (in an %include at its line {lines.lineno})" if len(self._files) > 1 else ""
             raise KickstartError(f"{exc}{inside}: close the quote, or escape it with a backslash",

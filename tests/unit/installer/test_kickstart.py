@@ -206,3 +206,12 @@ def test_an_error_inside_an_include_names_the_include_line_and_the_included_line
     parsed = kickstart.parse(f"rootpw --lock\n\n\n%include {inc}\n", follow_includes=True)
     assert _errors(parsed) == [f"kickstart:4: command 'firewall' is not supported by the hcinode installer "
                                f"(in %include {inc} at its line 2)"]
+
+
+def test_a_bare_include_is_a_named_error_not_an_empty_message(tmp_path: Path) -> None:
+    assert _errors(kickstart.parse("rootpw --lock\n%include\n", follow_includes=True)) == [
+        "kickstart:2: %include needs a file or URL"]
+    inc = tmp_path / "inc.ks"
+    inc.write_text("lang C.UTF-8\n%include\n")
+    assert _errors(kickstart.parse(f"rootpw --lock\n%include {inc}\n", follow_includes=True)) == [
+        f"kickstart:2: %include needs a file or URL (in %include {inc} at its line 2)"]

@@ -261,9 +261,9 @@ _NODE_FIELDS = (("keyboard", "keyboard"), ("timezone", "timezone"), ("ntp_server
 def check_first_boot(config: InstallConfig, report: ValidationReport, facts: HostFacts | None = None) -> None:
     """node_setup's rules on the settings the install hands it (install step 7), checked now.
 
-    Only errors: node_setup's warnings are about settings the installer makes elsewhere (the
-    root password). A problem the kickstart's own checks already reported (the same words, or
-    an error on the same line) is not repeated.
+    Errors, and the network warnings (two default gateways, ...): node_setup's other warnings are
+    about settings the installer makes elsewhere (the root password). A problem the kickstart's own
+    checks already reported (the same words, or an error on the same line) is not repeated.
     """
     from node_setup import load_node_config
     from node_setup import validate as node_validate
@@ -281,6 +281,11 @@ def check_first_boot(config: InstallConfig, report: ValidationReport, facts: Hos
         where = _kickstart_field(p.field, data, config)
         if p.message not in said and where not in said:
             report.error(where, p.message, p.hint)
+            said.add(p.message)
+    said |= {p.message for p in report.warnings}
+    for p in stage.warnings:
+        if p.field.startswith("network") and p.message not in said:
+            report.warning(_kickstart_field(p.field, data, config), p.message, p.hint)
             said.add(p.message)
 
 

@@ -146,11 +146,12 @@ class _Parser(KickstartParser):  # type: ignore[misc]
     """Collects every error with its line instead of stopping at the first, and records commands."""
 
     def __init__(self, handler: Any, follow_includes: bool) -> None:
-        self.problems: list[tuple[int, str]] = []
+        self.problems: list[tuple[int, str, str]] = []  # (line of the kickstart, message, hint)
+        self.warnings: list[str] = []
         self.commands_seen: list[tuple[int, str, Any]] = []
         self.args_of: dict[int, list[str]] = {}  # id(data object) -> the line's arguments
         self.includes: list[str] = []
-        self._lines: list[_CountingLines] = []  # one per file being read (the kickstart, then %includes)
+        self._files: list[_File] = []  # one per file being read (the kickstart, then %includes)
         super().__init__(handler, followIncludes=follow_includes, errorsAreFatal=False,
                          missingIncludeIsFatal=True, unknownSectionIsFatal=False)
 
@@ -164,6 +165,9 @@ class _Parser(KickstartParser):  # type: ignore[misc]
 
     def handleCommand(self, lineno: int, args: list[str]) -> Any:
         cmd = args[0]
+        # a command of an %include is located at the kickstart's %include line (its own line
+        # numbers would name some other line of the kickstart); _tryFunc names the included line
+        lineno = self._kickstart_line(lineno)
         if cmd in self.handler.commands and cmd not in SUPPORTED_COMMANDS:
             raise KickstartError(f"command '{cmd}' is not supported by the hcinode installer", lineno=lineno)
         obj = super().handleCommand(lineno, args)
@@ -175,22 +179,69 @@ class _Parser(KickstartParser):  # type: ignore[misc]
         self.includes.append(f)
         if self.followIncludes and self._includeDepth >= MAX_INCLUDE_DEPTH:
             raise KickstartError(f"%include {f}: includes nested deeper than {MAX_INCLUDE_DEPTH} "
-                                 "(does a file include itself?)", lineno=self._lines[-1].lineno)
+                                 "(does a file include itself?)", lineno=self._kickstart_line())
         super()._handleInclude(f)
+
+    def _kickstart_line(self, lineno: int | None = None) -> int:
+        """The kickstart's line for `lineno` of the file being read: inside an %include, the line
+        of the kickstart's %include."""
+        if len(self._files) > 1 or lineno is None:
+            return self._files[0].lines.lineno if self._files else 0
+        return lineno
+
+    def _problem(self, lineno: int, message: str, hint: str = "") -> None:
+        """A problem at `lineno` of the file being read, located in the kickstart."""
+        if len(self._files) > 1:
+            message = f"{message} (in %include {self._files[-1].name} at its line {lineno})"
+        self.problems.append((self._kickstart_line(lineno), message, hint))
 
     def readKickstartFromString(self, s: str, reset: bool = True) -> None:
         if reset:
             self._reset()
+        self._read(s, "kickstart")
+
+    def _read(self, s: str, name: str) -> None:
+        """One file (the kickstart or an %include): its secrets registered and its lines checked
+        before pykickstart sees them, then parsed."""
         lines = _CountingLines(s.splitlines(True) + [""])
-        self._lines.append(lines)
+        scan = _scan_text(s)
+        self._files.append(_File(name, lines, scan.secret_lines))
+        for lineno in scan.hash_cut:
+            self._problem(lineno, f"{scan.secret_lines[lineno]}: '#' inside an unquoted password starts a "
+                          "kickstart comment, so the password would be cut there", "put the password in single quotes")
+        for lineno in scan.ksappend:
+            # anaconda pastes the file in before parsing (pykickstart's preprocess step), which we do not run
+            self._problem(lineno, "%ksappend is not supported by the hcinode installer",
+                          "use %include with the same file or URL (it is read after %pre runs)")
         try:
-            self._stateMachine(lines)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", KickstartParseWarning)
+                warnings.simplefilter("ignore", DeprecationWarning)
+                self._stateMachine(lines)
+            for w in caught:
+                self._parse_warning(w)
+        except KickstartError as exc:
+            if str(exc.message).strip():
+                raise
+            # pykickstart's only message-less error: a bare `%include` (it stops reading the file)
+            self._problem(lines.lineno, "%include needs a file or URL")
         except ValueError as exc:  # shlex: "No closing quotation", "No escaped character"
-            inside = f" (in an %include at its line {lines.lineno})" if len(self._lines) > 1 else ""
+            inside = f" (in an %include at its line {lines.lineno})" if len(self._files) > 1 else ""
             raise KickstartError(f"{exc}{inside}: close the quote, or escape it with a backslash",
-                                 lineno=self._lines[0].lineno) from None
+                                 lineno=self._kickstart_line(lines.lineno)) from None
         finally:
-            self._lines.pop()
+            self._files.pop()
+
+    def _parse_warning(self, w: warnings.WarningMessage) -> None:
+        if not issubclass(w.category, KickstartParseWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+            return
+        m = re.search(r"line (\d+): (%\S+)", str(w.message))
+        if m:  # an unregistered section: everything but %pre/%post/%onerror/%hcinode
+            self._problem(int(m.group(1)), f"section {m.group(2)} is not supported by the hcinode installer")
+        elif "has already been defined" not in str(w.message):
+            # (pykickstart warns about every VLAN on the same parent; real duplicates are checked by us)
+            self.warnings.append(str(w.message).strip())
 
     def readKickstart(self, f: str, reset: bool = True) -> None:
         """An %include (pass 2): read through installer.sources, bounded like the kickstart itself
@@ -208,18 +259,31 @@ class _Parser(KickstartParser):  # type: ignore[misc]
             data = fetch_http(f, attempts=1) if re.match(r"^https?://", f) else read_local(f, "the %include")
             text = data.decode("utf-8")
         except SourceError as exc:
-            raise KickstartError(str(exc), lineno=self._lines[-1].lineno if self._lines else 0) from None
+            raise KickstartError(str(exc), lineno=self._kickstart_line()) from None
         except UnicodeDecodeError:
-            raise KickstartError(f"%include {f} is not UTF-8 text",
-                                 lineno=self._lines[-1].lineno if self._lines else 0) from None
-        self.readKickstartFromString(text, reset=False)
+            raise KickstartError(f"%include {f} is not UTF-8 text", lineno=self._kickstart_line()) from None
+        self._read(text, mask_url(f))
 
     def _tryFunc(self, fn: Callable[[], Any]) -> None:
         try:
             fn()
         except KickstartError as exc:
             self.errorsCount += 1
-            self.problems.append((exc.lineno or 0, str(exc.message).strip()))
+            current = self._files[-1]
+            lineno = current.lines.lineno if len(self._files) > 1 else exc.lineno or 0
+            message = str(exc.message).strip()
+            if lineno in current.secret_lines and _extra_words(message):
+                # pykickstart lists the extra words: the rest of a password with a space in it
+                message = (f"{current.secret_lines[lineno]}: the password is more than one word; quote a "
+                           "password with spaces (--password='...' or rootpw --plaintext '...')")
+            self._problem(lineno, message)
+
+
+@dataclass(frozen=True)
+class _File:
+    name: str  # "kickstart", or the %include's path or (masked) URL
+    lines: _CountingLines
+    secret_lines: dict[int, str]  # line -> the command whose secret it carries
 
 
 def _line_of(field_path: str) -> int:
@@ -283,36 +347,16 @@ def _unsupported_options(cmd: str, lineno: int, data: Any, default: dict[str, An
 def parse(text: str, *, source: str = "kickstart", follow_includes: bool = False) -> ParsedKickstart:
     """Parse kickstart text into an InstallConfig; every problem lands in the report."""
     report = ValidationReport(source=source)
-    secret_lines, hash_cut = _scan_secrets(text)
     handler = makeVersion()
     parser = _Parser(handler, follow_includes)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", KickstartParseWarning)
-        warnings.simplefilter("ignore", DeprecationWarning)
-        try:
-            parser.readKickstartFromString(text)
-        except KickstartError as exc:  # e.g. a missing %include while following includes
-            parser.problems.append((exc.lineno or 0, str(exc.message).strip()))
-    problems = list(parser.problems)
-    for w in caught:
-        if not issubclass(w.category, KickstartParseWarning):
-            continue
-        m = re.search(r"line (\d+): (%\S+)", str(w.message))
-        if m:  # an unregistered section: everything but %pre/%post/%onerror/%hcinode
-            problems.append((int(m.group(1)), f"section {m.group(2)} is not supported by the hcinode installer"))
-        elif "has already been defined" not in str(w.message):
-            # (pykickstart warns about every VLAN on the same parent; real duplicates are checked by us)
-            report.warning("kickstart", str(w.message).strip())
-    for lineno, message in sorted(problems, key=lambda p: p[0]):
-        if lineno in secret_lines and _extra_words(message):
-            # pykickstart lists the extra words: the rest of a password with a space in it
-            cmd = secret_lines[lineno]
-            message = (f"{cmd}: the password is more than one word; quote a password with spaces "
-                       f"(--password='...' or rootpw --plaintext '...')")
-        report.error(_at(lineno), message)
-    for lineno in hash_cut:
-        report.error(_at(lineno), f"{secret_lines[lineno]}: '#' inside an unquoted password starts a kickstart "
-                     "comment, so the password would be cut there", "put the password in single quotes")
+    try:
+        parser.readKickstartFromString(text)
+    except KickstartError as exc:  # e.g. a missing %include while following includes
+        parser.problems.append((exc.lineno or 0, str(exc.message).strip(), ""))
+    for message in parser.warnings:
+        report.warning("kickstart", message)
+    for lineno, message, hint in sorted(parser.problems, key=lambda p: p[0]):
+        report.error(_at(lineno), message, hint)
 
     config = _translate(handler, parser, report)
     report.problems.sort(key=lambda p: (p.severity != "error", _line_of(p.field)))
@@ -322,20 +366,32 @@ def parse(text: str, *, source: str = "kickstart", follow_includes: bool = False
 _PASSWORD_OPTIONS = {"rootpw": ("",), "user": ("--password", "--password=")}
 
 
-def _scan_secrets(text: str) -> tuple[dict[int, str], list[int]]:
-    """Before pykickstart sees the text: register every word of a password or join token as a Secret
-    (so no error message or log line can show it, even one that pykickstart builds from the line),
-    and find unquoted passwords with a '#' in them (pykickstart, like anaconda, cuts a word at '#').
-    Returns {line number: command} of the lines that carry a secret, and the lines with such a cut."""
+@dataclass(frozen=True)
+class _Scan:
+    secret_lines: dict[int, str]  # line -> the command whose password or token it carries
+    hash_cut: list[int]  # lines whose unquoted password a '#' would cut
+    ksappend: list[int]  # %ksappend lines
+
+
+def _scan_text(text: str) -> _Scan:
+    """Before pykickstart sees a file (the kickstart or an %include): register every word of a
+    password or join token as a Secret (so no error message or log line can show it, even one that
+    pykickstart builds from the line), find unquoted passwords with a '#' in them (pykickstart,
+    like anaconda, cuts a word at '#'), and the %ksappend lines (anywhere: anaconda replaces them
+    even inside a script)."""
     lines: dict[int, str] = {}
     cut: list[int] = []
+    ksappend: list[int] = []
     section = ""
     for lineno, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
         words = line.split()
         if not words:
             continue
-        if words[0].startswith("%") and words[0] not in ("%include", "%ksappend"):
+        if words[0] == "%ksappend":
+            ksappend.append(lineno)
+            continue
+        if words[0].startswith("%") and words[0] != "%include":
             section = "" if words[0] == "%end" else words[0]
             continue
         if section == "%hcinode" and re.match(r"^join_token\b", line):
@@ -352,7 +408,7 @@ def _scan_secrets(text: str) -> tuple[dict[int, str], list[int]]:
                     Secret(word.strip("'\""))
                 if _unquoted_hash(line):
                     cut.append(lineno)
-    return lines, cut
+    return _Scan(lines, cut, ksappend)
 
 
 def _extra_words(message: str) -> bool:
@@ -481,8 +537,7 @@ def _translate(h: Any, parser: _Parser, report: ValidationReport) -> InstallConf
         zone = "UTC"
     time = Time(timezone=zone, utc=bool(tz.isUtc) or not tz.seen, ntpservers=tuple(ntp), nontp=nontp)
 
-    kb = c["keyboard"]
-    keyboard = kb.vc_keymap or (kb.x_layouts[0] if kb.x_layouts else "") or getattr(kb, "_keyboard", "") or "us"
+    keyboard = _keyboard(c["keyboard"], report)
 
     storage = _storage(c, report)
 
@@ -522,6 +577,20 @@ def _translate(h: Any, parser: _Parser, report: ValidationReport) -> InstallConf
         time=time, keyboard=keyboard, lang=c["lang"].lang or "en_US.UTF-8", storage=storage,
         bootloader=bootloader, payload=payload, scripts=tuple(scripts), finish=finish,  # type: ignore[arg-type]
         text="text" in seen, eula_agreed=bool(c["eula"].agreed), node=node)
+
+
+def _keyboard(kb: Any, report: ValidationReport) -> str:
+    """The node's one layout. As anaconda: --vckeymap, else the first of --xlayouts ("cz (qwerty)"
+    is layout cz, variant qwerty). The node has no X server and its console one keymap, so the
+    other X layouts (anaconda's layout switching) are not carried: a warning says so."""
+    layouts = [re.sub(r"^\s*(\S+)\s*\((\S+)\)\s*$", r"\1-\2", x) for x in kb.x_layouts or ()]
+    keyboard = kb.vc_keymap or (layouts[0] if layouts else "") or getattr(kb, "_keyboard", "") or "us"
+    unused = [x for x in layouts if x != keyboard]
+    if unused:
+        report.warning(_at(kb.lineno), f"keyboard: the node's console has one layout ({keyboard}); "
+                       f"--xlayouts {', '.join(unused)} {'is' if len(unused) == 1 else 'are'} not used",
+                       "give the one layout the console should use (keyboard --vckeymap=... or --xlayouts=...)")
+    return keyboard
 
 
 def _given_empty(args: list[str], option: str) -> bool:

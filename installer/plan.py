@@ -19,7 +19,7 @@ from installer.firstboot import node_settings
 from installer.storage import Layout
 from nodecore.facts import HostFacts
 from nodecore.plan import Plan, Step
-from nodecore.secrets import Secret
+from nodecore.secrets import Secret, mask_url
 
 TARGET = "/run/hcinode/target"
 WORK_DIR = "/run/hcinode/install"
@@ -46,6 +46,10 @@ class Paths:
 def build_plan(config: InstallConfig, layout: Layout, facts: HostFacts, *, paths: Paths | None = None,
                source: str = "") -> Plan:
     paths = paths or Paths()
+    # the kickstart's location is shown and kept (/etc/hcinode/installed), never fetched from the
+    # plan: its credentials stay out of params and summary (host and path remain, so two kickstarts
+    # still make two plans)
+    source = mask_url(source)
     t = paths.target
     common = {"target": t, "devices_file": paths.devices_file}
     root_lv = next((f"{lv.vg}/{lv.name}" for lv in layout.lvs if lv.mountpoint == "/"), "")

@@ -20,7 +20,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from nodecore.plan import Step
-from nodecore.secrets import redact
+from nodecore.secrets import mask_url, redact
 
 TARGET_LOG_DIR = "/var/log/hcinode-install"
 
@@ -75,5 +75,5 @@ def failure_lines(*, step_index: int, total: int, step_title: str, cause: str,
         lines.append(f"  if the disks still hold old partitions, LVM or RAID signatures, add '{clearpart}' "
                      "to the kickstart")
     lines.append(f"  fix the cause and run again to resume at step {step_index}: "
-                 + (retry or f"hcinode install --kickstart {kickstart}"))
+                 + (retry or f"hcinode install --kickstart {mask_url(kickstart)}"))
     return lines

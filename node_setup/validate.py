@@ -257,6 +257,7 @@ def _check_ip(ip: IPv4 | IPv6, version: int, path: str, report: ValidationReport
 def _check_addresses(net: NetworkConfig, report: ValidationReport, paths: dict[str, str]) -> None:
     found: list[tuple[str, ipaddress.IPv4Interface | ipaddress.IPv6Interface]] = []
     gateways4: list[str] = []
+    gateways6: list[str] = []
     any_ip = False
     for dev in net.devices():
         path = paths[dev.name]
@@ -265,6 +266,8 @@ def _check_addresses(net: NetworkConfig, report: ValidationReport, paths: dict[s
         any_ip = any_ip or dev.ipv4.method != "disabled" or dev.ipv6.method != "disabled"
         if dev.ipv4.gateway:
             gateways4.append(dev.name)
+        if dev.ipv6.gateway:
+            gateways6.append(dev.name)
     for i, (where, iface) in enumerate(found):
         for other_where, other in found[:i]:
             if iface.version != other.version:
@@ -275,10 +278,12 @@ def _check_addresses(net: NetworkConfig, report: ValidationReport, paths: dict[s
             elif not same_device and iface.network.overlaps(other.network):
                 report.error(where, f"subnet {iface.network} overlaps {other.network} at {other_where}",
                              "two devices on one subnet make routing ambiguous")
-    if len(gateways4) > 1:
-        report.warning("network", "several IPv4 default gateways (" + ", ".join(gateways4) + ")",
-                       "NetworkManager will prefer one by route metric; usually only the management "
-                       "network has a gateway")
+    for family, names in (("IPv4", gateways4), ("IPv6", gateways6)):
+        # legal (NetworkManager orders the default routes by metric), but rarely meant
+        if len(names) > 1:
+            report.warning("network", f"several {family} default gateways (" + ", ".join(names) + ")",
+                           "NetworkManager will prefer one by route metric; usually only the management "
+                           "network has a gateway")
     if net.devices() and not any_ip:
         report.error("network", "no device has an IP address: the node would be unreachable",
                      "give the management device dhcp or a static address")

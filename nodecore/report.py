@@ -65,9 +65,10 @@ class ValidationReport:
 
     def render_text(self) -> str:
         """CLI form: a headline, then one line per problem, errors first."""
+        source = redact(self.source or "input")  # a kickstart URL given on the command line
         if not self.problems:
-            return f"{self.source or 'input'}: valid"
-        head = f"{self.source or 'input'}: {len(self.errors)} error(s), {len(self.warnings)} warning(s)"
+            return f"{source}: valid"
+        head = f"{source}: {len(self.errors)} error(s), {len(self.warnings)} warning(s)"
         ordered = self.errors + self.warnings
         return "\n".join([head] + ["  " + p.render() for p in ordered])
 
@@ -87,6 +88,6 @@ class ValidationReport:
         return out
 
     def to_json(self) -> str:
-        return json.dumps({"source": self.source, "ok": self.ok,
-                           "problems": [asdict(p) | {"message": redact(p.message)} for p in self.problems]},
-                          indent=2)
+        # all of it redacted: the source (a URL), fields and hints can carry a secret as much as a message
+        return redact(json.dumps({"source": self.source, "ok": self.ok,
+                                  "problems": [asdict(p) for p in self.problems]}, indent=2, ensure_ascii=False))

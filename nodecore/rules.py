@@ -41,9 +41,10 @@ def add(report: ValidationReport, field_path: str, bad: Bad | None) -> bool:
 # --- text --------------------------------------------------------------------------------------
 
 # C0 controls (newline, tab, ESC, NUL), DEL and C1 controls: a newline in a value becomes a new
-# line in a keyfile, chpasswd input, fstab or grub.cfg; ESC sequences repaint the console.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_CONTROL_MULTILINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # keeps \t \n \r
+# line in a keyfile, chpasswd input, fstab or grub.cfg; ESC sequences repaint the console. The
+# Unicode line and paragraph separators too: str.splitlines, which our read-backs use, breaks there.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_CONTROL_MULTILINE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")  # keeps \t \n \r
 
 
 def control_chars(value: str, multiline: bool = False) -> Bad | None:

@@ -122,3 +122,13 @@ def test_stripe_unit_with_a_unit_is_understood() -> None:
     with_unit = convert(data, "b")[0]
     assert plain is not None and with_unit is not None
     assert with_unit["disk_type"] == plain["disk_type"]
+
+
+def test_control_characters_in_an_inventory_are_named_errors() -> None:
+    """The importer's spec goes through the shared control-character rule (nodecore.config.check_text)."""
+    data = _jbod()
+    data["hc_nodes"]["vars"]["gluster_features_hci_volume_options"] = {"cluster.quorum-type": "auto\nuser.x=1"}
+    spec, report = convert(data, "inv.yml")
+    assert spec is None
+    assert any(p.field.endswith("options.cluster.quorum-type") and "control character" in p.message
+               for p in report.errors), report.render_text()

@@ -101,6 +101,14 @@ ERROR_CASES = [
     ("ipv6-storage-address", "hosts.0.address", "2001:db8::11", "hosts[0].address", "IPv6"),
     ("newline-in-address", "hosts.0.address", "198.51.100.11\n", "hosts[0].address", "control character"),
     ("ssh-user-trailing-newline", "ssh.user", "root\n", "ssh.user", "control character"),
+    # each option is a `key=value` line of the option group file glusterd reads
+    ("option-value-newline", "volumes.1.options", {"cluster.quorum-type": "auto\nuser.x=1"},
+     "volumes[1].options.cluster.quorum-type", "control character"),
+    ("option-key-newline", "volumes.1.options", {"cluster.quorum-type\nuser.x": "auto"},
+     "volumes[1].options.'cluster.quorum-type\\nuser.x'", "control character"),
+    ("option-value-line-separator", "volumes.1.options", {"cluster.quorum-type": "auto\u2028user.x=1"},
+     "volumes[1].options.cluster.quorum-type", "control character"),
+    ("hostname-trailing-newline", "hosts.0.name", "host1.example.com\n", "hosts[0].name", "control character"),
 ]
 
 

@@ -155,3 +155,50 @@ def test_hcinode_join_keys_go_together_and_the_token_has_its_form() -> None:
     assert any("needs engine_url, join_token, ca_fingerprint together; missing engine_url, ca_fingerprint" in e
                for e in found)
     assert not any("Not-A-Token-77" in e for e in found)
+
+
+def test_an_included_file_gets_the_same_password_checks_as_the_kickstart(tmp_path: Path) -> None:
+    """The '#' cut and the secret scan ran on the main text only: in an %include a cut password
+    was silently accepted and pykickstart's "unrecognized arguments" echoed a password's words."""
+    inc = tmp_path / "accounts.ks"
+    inc.write_text("rootpw --plaintext Inc-hash#cut-42\nuser --name=admin --plaintext --password Inc-two-11 wd2x\n")
+    parsed = kickstart.parse(BASE + f"%include {inc}\n", follow_includes=True)
+    found = [f"{p.field}: {p.message}" for p in parsed.report.errors]
+    line = len(BASE.splitlines()) + 1  # the kickstart's %include line
+    assert any(e.startswith(f"kickstart:{line}") and "'#' inside an unquoted password" in e
+               and f"in %include {inc} at its line 1" in e for e in found), found
+    assert any("more than one word" in e and "at its line 2" in e for e in found), found
+    assert not any(w in e for w in ("Inc-hash", "Inc-two-11", "wd2x") for e in found), found
+
+
+def test_a_plan_holds_the_kickstart_url_without_its_credentials_and_still_tells_urls_apart() -> None:
+    from installer.plan import build_plan
+    from installer.storage import resolve_layout
+    from nodecore.facts import HostFacts
+    from nodecore.report import ValidationReport
+
+    parsed = kickstart.parse(BASE + "rootpw --lock\nsshkey --username=root 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA"
+                             "IOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl x'\n")
+    facts = HostFacts.load(str(DATA / "facts" / "qemu-virtio.json"))
+    layout = resolve_layout(parsed.config, facts, ValidationReport())
+    assert layout is not None
+
+    def plan_of(source: str) -> tuple[str, str]:
+        built = build_plan(parsed.config, layout, facts, source=source)
+        raw = json.dumps({"summary": built.summary, "params": [dict(s.params) for s in built.steps]}, default=str)
+        return built.id, raw
+
+    first, raw = plan_of("https://ks:Plan-pass-8@ks.example/n1.ks?token=Plan-tok-8")
+    assert "Plan-pass-8" not in raw and "Plan-tok-8" not in raw and f"ks:{MASK}@ks.example/n1.ks" in raw
+    assert plan_of("https://ks:Plan-pass-8@ks.example/n1.ks?token=Plan-tok-8")[0] == first  # resumable
+    assert plan_of("https://ks:Plan-pass-8@ks.example/n2.ks?token=Plan-tok-8")[0] != first  # another kickstart
+    assert "/srv/n1.ks" in plan_of("/srv/n1.ks")[1]  # a path is kept as it is
+
+
+def test_the_rerun_advice_of_a_failed_install_shows_the_kickstart_url_masked() -> None:
+    from installer import recovery
+
+    lines = recovery.failure_lines(step_index=2, total=9, step_title="x", cause="boom", onerror=[], kept_on="",
+                                   log_path="", kickstart="http://u:Rerun-pass-4@ks.example/a.ks?t=Rerun-tok-4")
+    assert not any("Rerun-" in line for line in lines), lines
+    assert any(f"--kickstart http://u:{MASK}@ks.example/a.ks" in line for line in lines), lines

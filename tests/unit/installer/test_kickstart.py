@@ -183,3 +183,35 @@ def test_timezone_with_extra_words_is_an_error_not_a_traceback() -> None:
     parsed = kickstart.parse("rootpw --lock\ntimezone Europe/Berlin \x7f-utc\n")
     assert _errors(parsed) == ["kickstart:2: One or zero arguments are expected for the timezone command"]
     assert not checks.validate(parsed.config, parsed.report).ok
+
+
+@pytest.mark.parametrize("where", ["top", "include"])
+def test_ksappend_is_refused_naming_its_line_not_ignored(tmp_path: Path, where: str) -> None:
+    """pykickstart skips %ksappend (anaconda's preprocess step pastes the file in; we do not run it)."""
+    line = "%ksappend http://192.0.2.1/storage.ks\n"
+    if where == "top":
+        parsed = kickstart.parse(f"rootpw --lock\n{line}")
+    else:
+        inc = tmp_path / "inc.ks"
+        inc.write_text(f"lang en_US.UTF-8\n{line}")
+        parsed = kickstart.parse(f"rootpw --lock\n%include {inc}\n", follow_includes=True)
+    found = [p.render() for p in parsed.report.errors]
+    assert any(e.startswith("error: kickstart:2: ") and "%ksappend is not supported" in e and "%include" in e
+               for e in found), found
+
+
+def test_an_error_inside_an_include_names_the_include_line_and_the_included_line(tmp_path: Path) -> None:
+    inc = tmp_path / "inc.ks"
+    inc.write_text("lang en_US.UTF-8\nfirewall --disabled\n")
+    parsed = kickstart.parse(f"rootpw --lock\n\n\n%include {inc}\n", follow_includes=True)
+    assert _errors(parsed) == [f"kickstart:4: command 'firewall' is not supported by the hcinode installer "
+                               f"(in %include {inc} at its line 2)"]
+
+
+def test_a_bare_include_is_a_named_error_not_an_empty_message(tmp_path: Path) -> None:
+    assert _errors(kickstart.parse("rootpw --lock\n%include\n", follow_includes=True)) == [
+        "kickstart:2: %include needs a file or URL"]
+    inc = tmp_path / "inc.ks"
+    inc.write_text("lang C.UTF-8\n%include\n")
+    assert _errors(kickstart.parse(f"rootpw --lock\n%include {inc}\n", follow_includes=True)) == [
+        f"kickstart:2: %include needs a file or URL (in %include {inc} at its line 2)"]

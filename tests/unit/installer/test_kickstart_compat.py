@@ -211,3 +211,33 @@ def test_bare_autopart_makes_the_documented_default_layout() -> None:
 ])
 def test_installed_kernel_keeps_the_live_console(append: str, cmdline: str, expected: str) -> None:
     assert Bootloader(append=append).kernel_args(cmdline) == expected
+
+
+@pytest.mark.parametrize("line, keyboard, unused", [
+    ("keyboard --xlayouts=us,de", "us", "de"),
+    ("keyboard --vckeymap=de --xlayouts=us,fr", "de", "us, fr"),
+    ("keyboard --xlayouts=de", "de", ""),
+    ("keyboard --xlayouts='cz (qwerty)'", "cz-qwerty", ""),  # anaconda's "layout (variant)"
+])
+def test_keyboard_uses_one_layout_and_says_which_xlayouts_are_not_used(line: str, keyboard: str,
+                                                                        unused: str) -> None:
+    parsed = kickstart.parse(f"rootpw --lock\n{line}\n")
+    assert parsed.config.keyboard == keyboard
+    said = [p.render() for p in parsed.report.warnings if "keyboard" in p.render()]
+    if unused:
+        assert any(w.startswith("warning: kickstart:2: ") and f"--xlayouts {unused}" in w and "not used" in w
+                   for w in said), said
+    else:
+        assert not said, said
+
+
+def test_two_default_gateways_on_different_devices_are_a_warning_naming_both() -> None:
+    """node_setup warned, but the install checks passed on only node_setup's errors."""
+    parsed = kickstart.parse(
+        "rootpw --iscrypted $6$saltsalt$" + "x" * 86 + "\n"
+        "network --device=eno1 --bootproto=static --ip=192.0.2.11 --netmask=255.255.255.0 --gateway=192.0.2.1\n"
+        "network --device=eno1 --vlanid=20 --bootproto=static --ip=198.51.100.5 --netmask=255.255.255.0 "
+        "--gateway=198.51.100.1 --hostname=n1.example.com\n")
+    report = checks.validate(parsed.config, parsed.report)
+    said = [p.render() for p in report.warnings]
+    assert any("several IPv4 default gateways (eno1, eno1.20)" in w for w in said), said

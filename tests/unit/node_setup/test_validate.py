@@ -151,6 +151,9 @@ CASES: list[tuple[str, Patch, str, str, str]] = [
     ("two default gateways warn", lambda d: net(d)["interfaces"][2].update(
         ipv4={"method": "static", "addresses": ["192.0.2.5/24"], "gateway": "192.0.2.1"}), "warning", "network",
      "several IPv4 default gateways"),
+    ("two IPv6 default gateways warn", lambda d: net(d)["interfaces"][2].update(
+        ipv6={"method": "static", "addresses": ["2001:db8:1::5/64"], "gateway": "2001:db8:1::1"}), "warning",
+     "network", "several IPv6 default gateways (eth2, ovirtmgmt)"),
     ("nothing has an address", lambda d: (net(d)["bridges"][0].update(ipv4={}, ipv6={}),
                                           net(d)["interfaces"][2].update(ipv4={})), "error", "network",
      "unreachable"),

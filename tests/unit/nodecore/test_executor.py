@@ -147,3 +147,19 @@ def test_one_shot_steps_are_never_skipped_by_a_journal(tmp_path):
         Executor(runner, journal=Journal(path)).execute(plan)
         assert runner.argvs == [("systemctl", "reboot")]
     assert {e["state"] for e in _entries(tmp_path / "j.jsonl")} == {"ran"}
+
+
+def test_a_failed_steps_journal_error_holds_no_secret_and_no_url_credentials(tmp_path):
+    from nodecore.secrets import Secret
+
+    Secret("Jour-nal-pw-9")
+
+    def boom(_runner, _params):  # type: ignore[no-untyped-def]
+        raise StorageError("login Jour-nal-pw-9 refused by http://u:Url-pw-9@h.example/x?token=Tok-9")
+
+    path = tmp_path / "j.jsonl"
+    plan = Plan("p", (Step("fetch", action="boom"),))
+    with pytest.raises(ApplyFailed):
+        Executor(RecordingRunner(), journal=Journal(str(path)), actions={"boom": boom}).execute(plan)
+    text = path.read_text()
+    assert "refused by" in text and not any(s in text for s in ("Jour-nal-pw-9", "Url-pw-9", "Tok-9")), text

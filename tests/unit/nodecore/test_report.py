@@ -51,3 +51,14 @@ def test_extend_prefixes_fields():
     outer = ValidationReport("all")
     outer.extend(sample(), prefix="cluster")
     assert outer.problems[1].field == "cluster.hosts[1].address"
+
+
+def test_the_headline_and_json_never_show_url_credentials_or_secrets():
+    from nodecore.secrets import Secret
+
+    Secret("Hint-secret-5")
+    report = ValidationReport("ftp://u:Head-pw-5@h.example/ks?token=Head-tok-5")
+    report.error("kickstart", "bad", "not Hint-secret-5")
+    for text in (report.render_text(), report.to_json(), ValidationReport(report.source).render_text()):
+        assert not any(s in text for s in ("Head-pw-5", "Head-tok-5", "Hint-secret-5")), text
+    assert json.loads(report.to_json())["source"].startswith("ftp://u:")

@@ -104,11 +104,12 @@ def _as_postgres(*argv: str) -> tuple[str, ...]:
     return ("runuser", "-u", "postgres", "--", *argv)
 
 
-def _pg_has(query: str) -> tuple[str, ...]:
-    """A check argv: exit 0 when `query` (SELECT ... WHERE) finds a row. psql exits 0 for an empty
-    result too, so the missing row becomes an error: 1/0 is evaluated only when there is none."""
+def _pg_has(table: str, condition: str) -> tuple[str, ...]:
+    """A check argv: exit 0 when `table` has a row matching `condition`. psql exits 0 for an empty
+    result too, so no row must be an error: 1/count(*) divides by zero then. (Not CASE ... ELSE 1/0:
+    the planner folds that constant and fails either way.)"""
     return _as_postgres("psql", "-X", "-q", "-tA", "-v", "ON_ERROR_STOP=1", "-d", "postgres", "-c",
-                        f"SELECT CASE WHEN EXISTS ({query}) THEN 1 ELSE 1/0 END")
+                        f"SELECT 1/count(*) FROM {table} WHERE {condition}")
 
 
 def firstboot_plan(seed_path: str, data_dir: str, db_url: str = DB_URL) -> Plan:
@@ -124,11 +125,11 @@ def firstboot_plan(seed_path: str, data_dir: str, db_url: str = DB_URL) -> Plan:
         Step(f"Create the database role {DB_ROLE} (peer authentication)",
              argv=_as_postgres("psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", "postgres", "-c",
                                f'CREATE ROLE "{DB_ROLE}" LOGIN'),
-             check=_pg_has(f"SELECT FROM pg_roles WHERE rolname = '{DB_ROLE}'")),
+             check=_pg_has("pg_roles", f"rolname = '{DB_ROLE}'")),
         Step(f"Create the database {DB_NAME}",
              argv=_as_postgres("createdb", "--owner", DB_ROLE, "--encoding", "UTF8", "--template", "template0",
                                DB_NAME),
-             check=_pg_has(f"SELECT FROM pg_database WHERE datname = '{DB_NAME}'")),
+             check=_pg_has("pg_database", f"datname = '{DB_NAME}'")),
         Step("Initialise the engine: CA, server certificate, admin credential, database schema",
              action="engine_init", params={"seed": seed_path, "data_dir": data_dir, "db_url": db_url},
              check=("test", "-f", os.path.join(data_dir, cfg.CONFIG_FILE)), timeout=600),

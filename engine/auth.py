@@ -25,7 +25,11 @@ def password_policy_problem(password: str) -> str:
 
 
 def store_admin_password(config: EngineConfig, password: Secret) -> None:
-    hashed = passwords.hash_password(password.reveal(), account="admin")
+    store_admin_hash(config, passwords.hash_password(password.reveal(), account="admin"))
+
+
+def store_admin_hash(config: EngineConfig, hashed: str) -> None:
+    """A crypt(3) hash (yescrypt, SHA-512 ...; the caller checked it with passwords.hash_problem)."""
     write_file(config.path(ADMIN_HASH), (hashed + "\n").encode(), 0o600)
 
 

@@ -51,6 +51,39 @@ def make_ca(common_name: str) -> tuple[bytes, bytes]:
     return cert.public_bytes(serialization.Encoding.PEM), pki.key_pem(key)
 
 
+def ca_problem(cert_pem: bytes, key_pem: bytes) -> tuple[str, str]:
+    """("--ca-cert" | "--ca-key", why) when a CA made elsewhere cannot serve, or ("", "").
+
+    It must be a CA certificate (basic constraints CA:TRUE), valid now, with an EC key (what
+    CA.__init__ loads) that is the certificate's. Messages never quote the key."""
+    try:
+        cert = x509.load_pem_x509_certificate(cert_pem)
+    except ValueError:
+        return "--ca-cert", "is not a PEM certificate"
+    try:
+        constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
+    except x509.ExtensionNotFound:
+        constraints = None
+    if constraints is None or not constraints.ca:
+        return "--ca-cert", "is not a CA certificate (basic constraints CA:TRUE missing)"
+    now = utcnow()
+    if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
+        return "--ca-cert", (f"is not valid now (valid {cert.not_valid_before_utc:%Y-%m-%d} to "
+                             f"{cert.not_valid_after_utc:%Y-%m-%d})")
+    try:
+        key = serialization.load_pem_private_key(key_pem, password=None)
+    except (ValueError, TypeError):
+        return "--ca-key", "is not an unencrypted PEM private key"
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        return "--ca-key", "is not an EC key (the engine signs with ECDSA P-256)"
+    if key.public_key().public_bytes(*_SPKI) != cert.public_key().public_bytes(*_SPKI):
+        return "--ca-key", "is not the key of the CA certificate"
+    return "", ""
+
+
+_SPKI = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
 class CA:
     def __init__(self, cert_pem: bytes, key_pem: bytes) -> None:
         self.cert_pem = cert_pem

@@ -14,7 +14,7 @@ from typing import Any
 
 from engine.config import DEFAULT_DATA_DIR, DEFAULT_PORT
 from nodecore import rules
-from nodecore.cli import add_json
+from nodecore.cli import add_dry_run, add_json, run_plan
 from nodecore.errors import EXIT_FAILED, EXIT_INVALID, EXIT_OK, InvalidInput
 from nodecore.report import ValidationReport
 from nodecore.secrets import Secret
@@ -36,7 +36,21 @@ def register(subparsers: Any) -> None:
     init.add_argument("--listen", default=f"0.0.0.0:{DEFAULT_PORT}", metavar="ADDR:PORT")
     init.add_argument("--admin-password-file", metavar="FILE",
                       help="file with the admin password (default: asked twice on the terminal)")
+    init.add_argument("--admin-password-hash-file", metavar="FILE",
+                      help="file with a crypt(3) hash of the admin password ($y$, $6$, $5$, $2b$), made elsewhere")
+    init.add_argument("--ca-cert", metavar="FILE",
+                      help="a CA certificate made elsewhere (with --ca-key; default: a new CA)")
+    init.add_argument("--ca-key", metavar="FILE", help="the CA's private key (PEM, EC, unencrypted; kept 0600)")
     init.set_defaults(func=_init)
+
+    firstboot = verbs.add_parser("firstboot", help="the engine appliance's first boot: database and engine "
+                                 "from the NoCloud seed (hcinode-engine-firstboot.service)")
+    _data_dir(firstboot)
+    firstboot.add_argument("--seed", default=None, metavar="FILE",
+                           help="the seed cloud-init's write_files wrote (default /etc/hcinode-engine/seed.yaml)")
+    add_dry_run(firstboot)
+    add_json(firstboot)
+    firstboot.set_defaults(func=_firstboot)
 
     serve = verbs.add_parser("serve", help="serve the HTTPS API and the dashboard")
     _data_dir(serve)
@@ -116,6 +130,19 @@ def _read_admin_password(path: str | None) -> Secret:
     return Secret(password)
 
 
+def _read_bytes(field: str, path: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as exc:
+        raise _invalid(field, f"cannot read {path}: {exc.strerror}") from None
+
+
+def _raise_problem(problem: tuple[str, str]) -> None:
+    if problem[0]:
+        raise _invalid(*problem)
+
+
 def _listen_problem(listen: str) -> str:
     host, sep, port = listen.rpartition(":")
     if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
@@ -125,7 +152,7 @@ def _listen_problem(listen: str) -> str:
 
 def _init(args: argparse.Namespace) -> int:
     from engine.config import EngineConfig
-    from engine.server import initialize
+    from engine.server import admin_hash_problem, given_ca_problem, initialize
 
     report = ValidationReport("engine init")
     rules.add(report, "--fqdn", rules.hostname(args.fqdn))
@@ -135,14 +162,43 @@ def _init(args: argparse.Namespace) -> int:
         report.error("--db", "the database URL must be sqlite:///PATH or postgresql+psycopg://...")
     if _listen_problem(args.listen):
         report.error("--listen", _listen_problem(args.listen))
+    if args.admin_password_file and args.admin_password_hash_file:
+        report.error("--admin-password-hash-file", "give the password or its hash, not both",
+                     "drop --admin-password-file or --admin-password-hash-file")
+    if bool(args.ca_cert) != bool(args.ca_key):
+        report.error("--ca-key" if args.ca_cert else "--ca-cert", "--ca-cert and --ca-key go together")
     report.raise_if_errors()
-    password = _read_admin_password(args.admin_password_file)
     db_url = args.db.replace("postgresql://", "postgresql+psycopg://", 1)
     config = EngineConfig(fqdn=args.fqdn, ips=tuple(args.ip), db_url=db_url, listen=args.listen,
                           data_dir=args.data_dir)
-    ca = initialize(config, password)
+    ca_pem = None
+    if args.ca_cert:
+        ca_pem = (_read_bytes("--ca-cert", args.ca_cert), Secret(_read_bytes("--ca-key", args.ca_key).decode(
+            errors="replace")))
+        _raise_problem(given_ca_problem(config, *ca_pem))
+    if args.admin_password_hash_file:
+        hashed = _read_bytes("--admin-password-hash-file", args.admin_password_hash_file).decode(errors="replace")
+        admin_hash = Secret(hashed.strip())
+        _raise_problem(admin_hash_problem(admin_hash, "--admin-password-hash-file"))
+        ca = initialize(config, admin_hash=admin_hash, ca_pem=ca_pem)
+    else:
+        ca = initialize(config, _read_admin_password(args.admin_password_file), ca_pem=ca_pem)
     print(f"engine initialised in {args.data_dir}\nCA pin: {ca.pin}\n"
           f"next: hcinode engine serve --data-dir {args.data_dir}")
+    return EXIT_OK
+
+
+def _firstboot(args: argparse.Namespace) -> int:
+    from engine import appliance
+    from nodecore.runner import LocalRunner
+
+    seed = args.seed or appliance.SEED_FILE
+    appliance.load_seed(seed)  # every problem of the seed at once, before anything changes (exit 2)
+    plan = appliance.firstboot_plan(seed, args.data_dir)
+    if run_plan(plan, LocalRunner(), args=args, journal_name="engine-firstboot", actions=appliance.ACTIONS,
+                journal=False) is not None:
+        print(f"engine appliance initialised: {args.data_dir} (database {appliance.DB_NAME}); "
+              "hcinode-engine.service serves it")
     return EXIT_OK
 
 

@@ -22,29 +22,67 @@ from sqlalchemy.orm import Session, sessionmaker
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from engine import config as cfg
-from engine.auth import Admin, store_admin_password
-from engine.ca import CA, make_ca
+from engine.auth import Admin, store_admin_hash, store_admin_password
+from engine.ca import CA, ca_problem, make_ca
 from engine.config import EngineConfig
 from engine.db import make_engine, migrate, sessions
+from nodecore import passwords, pki
 from nodecore.secrets import Secret
 
 log = logging.getLogger("hcinode.engine")
 
 
-def initialize(config: EngineConfig, password: Secret) -> CA:
+def existing_ca_pin(config: EngineConfig) -> str:
+    """The pin of the CA already in the data dir, or "" (init keeps it: see initialize)."""
+    path = config.path(cfg.CA_CERT)
+    if not os.path.exists(config.path(cfg.CA_KEY)) or not os.path.exists(path):
+        return ""
+    with open(path, "rb") as f:
+        return pki.ca_pin(f.read())
+
+
+def given_ca_problem(config: EngineConfig, cert_pem: bytes, key_pem: Secret) -> tuple[str, str]:
+    """(field, why) when a CA made elsewhere cannot be used for this data dir, or ("", "")."""
+    problem = ca_problem(cert_pem, key_pem.reveal().encode())
+    if problem[0]:
+        return problem
+    existing = existing_ca_pin(config)
+    if existing and existing != pki.ca_pin(cert_pem):
+        return ("--ca-cert", f"{config.data_dir} already has another CA ({existing}); joined hosts trust it: "
+                "keep it (drop --ca-cert/--ca-key) or start from an empty data dir")
+    return "", ""
+
+
+def admin_hash_problem(hashed: Secret, field: str) -> tuple[str, str]:
+    problem = passwords.hash_problem(hashed.reveal())
+    return (field, problem) if problem else ("", "")
+
+
+def initialize(config: EngineConfig, password: Secret | None = None, *, admin_hash: Secret | None = None,
+               ca_pem: tuple[bytes, Secret] | None = None) -> CA:
     """Make the data dir: CA, server certificate, admin hash, engine.yaml; migrate the database.
-    An existing CA is kept (re-running init must not orphan every joined host)."""
+
+    The admin credential is a password (hashed here) or a crypt(3) hash made elsewhere; the CA is
+    made here or given (`ca_pem`: certificate PEM, key PEM; the caller checked it with ca_problem).
+    An existing CA is kept (re-running init must not orphan every joined host); the caller refuses
+    a given CA that differs from it."""
+    if (password is None) == (admin_hash is None):
+        raise ValueError("initialize needs exactly one of password and admin_hash")
     os.makedirs(config.data_dir, mode=0o700, exist_ok=True)
     ca_crt, ca_key = config.path(cfg.CA_CERT), config.path(cfg.CA_KEY)
     if not os.path.exists(ca_key):
-        cert_pem, key_pem = make_ca(config.fqdn)
+        cert_pem, key_pem = (ca_pem[0], ca_pem[1].reveal().encode()) if ca_pem else make_ca(config.fqdn)
         cfg.write_file(ca_key, key_pem, 0o600)
         cfg.write_file(ca_crt, cert_pem, 0o644)
     ca = CA.load(ca_crt, ca_key)
     server_pem, server_key = ca.server_cert(config.fqdn, config.ips)
     cfg.write_file(config.path(cfg.SERVER_KEY), server_key, 0o600)
     cfg.write_file(config.path(cfg.SERVER_CERT), server_pem, 0o644)
-    store_admin_password(config, password)
+    if admin_hash is not None:
+        store_admin_hash(config, admin_hash.reveal())
+    else:
+        assert password is not None
+        store_admin_password(config, password)
     cfg.save(config)
     engine = make_engine(config.database_url)
     try:

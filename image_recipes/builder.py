@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from image_recipes import isoboot
-from image_recipes.recipe import Recipe, tree_hash
+from image_recipes.recipe import PROJECT_PACKAGES, Recipe, tree_hash
 from nodecore import __version__
 from nodecore.config import to_data
 from nodecore.errors import CommandFailed
@@ -41,8 +41,6 @@ from nodecore.runner import Runner
 
 log = logging.getLogger("hcinode.image")
 
-PROJECT_PACKAGES = ("nodecore", "image_recipes", "installer", "node_setup", "tui", "gluster_setup",
-                    "hosted_engine", "agent", "engine")
 LONG = 3600.0  # seconds: bootstrap and xz squashfs on 2 shared cores
 
 
@@ -115,7 +113,7 @@ def build_plan(recipe: Recipe, options: BuildOptions, python_requirements: list[
     wheels_dir = os.path.join(cache, "wheels", _key("wheels-v1", requirements))
     staged = os.path.join(work, "rootfs")
     stage_key = _key("stage-v1", base_key(recipe), requirements,
-                     project_tree_hash(o.project_dir) if recipe.python.install_project else "",
+                     project_tree_hash(o.project_dir) if recipe.python.install_project else "", recipe.python,
                      tree_hash(recipe.overlay_dirs()), recipe.hostname, recipe.services)
     epoch = d.source_date_epoch
     steps = [
@@ -136,6 +134,7 @@ def build_plan(recipe: Recipe, options: BuildOptions, python_requirements: list[
     if recipe.python.install_project:
         steps.append(Step("Build the wheelhouse (project + pinned dependencies)", action="wheelhouse",
                           params={"project": o.project_dir, "requirements": requirements, "wheels": wheels_dir,
+                                  "packages": list(recipe.python.packages or PROJECT_PACKAGES),
                                   "project_wheels": os.path.join(work, "project-wheels"), "epoch": epoch},
                           timeout=LONG))
     steps.append(Step("Stage the image root (cached base + project + overlay + services)", action="stage",
@@ -358,7 +357,7 @@ def wheelhouse(runner: Runner, p: Mapping[str, Any]) -> None:
     # build from a clean copy of the sources: pip building in-tree would litter build/ and *.egg-info
     src = os.path.join(tmp, "src")
     os.makedirs(src)
-    for name in (*PROJECT_PACKAGES, "pyproject.toml"):
+    for name in (*p["packages"], "pyproject.toml"):
         path = os.path.join(p["project"], name)
         if os.path.exists(path):
             runner.run(["cp", "-a", path, src])
@@ -586,11 +585,13 @@ DEBIAN_PROVIDED = frozenset({"pyudev", "six", "pyparted", "pygobject", "pycairo"
                              "sanlock-python"})
 
 
-def python_requirements(project_dir: str | None = None) -> list[str]:
+def python_requirements(project_dir: str | None = None, roots: tuple[str, ...] = ()) -> list[str]:
     """`name==version` for the project's runtime dependency closure that is not Debian's.
 
-    Walks Requires-Dist from pyproject's dependencies through the installed distributions (the
-    versions tested in the venv); DEBIAN_PROVIDED ones come from apt packages in the image instead.
+    Walks Requires-Dist from pyproject's dependencies (only those named in `roots`, when given: a
+    recipe's `python.dependencies`) through the installed distributions (the versions tested in the
+    venv); DEBIAN_PROVIDED ones come from apt packages in the image instead. Extras are not followed:
+    psycopg's `binary` extra (a bundled libpq) stays out, the image's Debian libpq5 serves it.
     """
     import importlib.metadata as md
     import tomllib
@@ -600,13 +601,19 @@ def python_requirements(project_dir: str | None = None) -> list[str]:
 
     project_dir = project_dir or default_project_dir()
     with open(os.path.join(project_dir, "pyproject.toml"), "rb") as f:
-        roots = tomllib.load(f)["project"]["dependencies"]
+        declared = [Requirement(r) for r in tomllib.load(f)["project"]["dependencies"]]
+    queue = declared
+    if roots:
+        wanted = {_canonical(r) for r in roots}
+        unknown = sorted(wanted - {_canonical(r.name) for r in declared})
+        if unknown:
+            raise ValueError(f"python.dependencies: not in pyproject.toml's dependencies: {', '.join(unknown)}")
+        queue = [r for r in declared if _canonical(r.name) in wanted]
     env = {str(k): str(v) for k, v in default_environment().items()}
     seen: dict[str, str] = {}
-    queue = [Requirement(r) for r in roots]
     while queue:
         req = queue.pop()
-        name = req.name.lower().replace("_", "-")
+        name = _canonical(req.name)
         if name in seen:
             continue
         try:
@@ -623,3 +630,7 @@ def python_requirements(project_dir: str | None = None) -> list[str]:
             if sub.marker is None or sub.marker.evaluate({**env, "extra": ""}):
                 queue.append(sub)
     return sorted(v for v in seen.values() if v)
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()

@@ -10,8 +10,9 @@ from image_recipes.builder import Builder, BuildOptions, build_lock, build_plan,
 from image_recipes.recipe import load_recipe
 from nodecore import pipeline
 from nodecore.cli import add_dry_run, add_json, print_progress
-from nodecore.errors import EXIT_OK
+from nodecore.errors import EXIT_OK, InvalidInput
 from nodecore.plan import Plan
+from nodecore.report import ValidationReport
 from nodecore.runner import LocalRunner
 
 
@@ -44,7 +45,16 @@ def cmd_build(args: argparse.Namespace) -> int:
     recipe = load_recipe(args.recipe)
     options = BuildOptions(release=args.release, build_dir=os.path.abspath(args.build_dir) if args.build_dir else "",
                            cache_dir=args.cache_dir or "")
-    plan = build_plan(recipe, options, python_requirements() if recipe.python.install_project else [])
+    requirements: list[str] = []
+    if recipe.python.install_project:
+        try:
+            requirements = python_requirements(roots=recipe.python.dependencies)
+        except ValueError as exc:
+            report = ValidationReport(args.recipe)
+            report.error("python.dependencies", str(exc).split(": ", 1)[1],
+                         "name packages of pyproject.toml's dependencies")
+            raise InvalidInput(report) from None
+    plan = build_plan(recipe, options, requirements)
     if args.dry_run:
         print(plan.to_json() if args.json else plan.render_text())
         return EXIT_OK

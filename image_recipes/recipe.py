@@ -36,6 +36,18 @@ def _check_module_dirs(dirs: tuple[str, ...]) -> str | None:
     return None if ok else "module dirs are relative paths like drivers/gpu"
 
 
+# the project's top-level packages (the wheel's contents); image_recipes.builder ships them
+PROJECT_PACKAGES = ("nodecore", "image_recipes", "installer", "node_setup", "tui", "gluster_setup",
+                    "hosted_engine", "agent", "engine")
+
+
+def _check_project_packages(names: tuple[str, ...]) -> str | None:
+    unknown = [n for n in names if n not in PROJECT_PACKAGES]
+    if unknown:
+        return f"not a package of this project: {', '.join(unknown)} (known: {', '.join(PROJECT_PACKAGES)})"
+    return None if not names or "nodecore" in names else "the project's packages need nodecore (the hcinode command)"
+
+
 # trees a prune must never reach: the image's configuration and its package database
 _PROTECTED = ("etc", "var/lib/dpkg")
 
@@ -87,11 +99,12 @@ class PackageSets:
     bootloader: tuple[str, ...] = field(default=(), metadata={"check": _check_packages})
     tools: tuple[str, ...] = field(default=(), metadata={"check": _check_packages})
     cloud: tuple[str, ...] = field(default=(), metadata={"check": _check_packages})
+    database: tuple[str, ...] = field(default=(), metadata={"check": _check_packages})
 
     def all(self) -> tuple[str, ...]:
         names: list[str] = []
         for group in (self.base, self.kernel, self.boot, self.network, self.virtualization,
-                      self.storage, self.python, self.bootloader, self.tools, self.cloud):
+                      self.storage, self.python, self.bootloader, self.tools, self.cloud, self.database):
             names.extend(n for n in group if n not in names)
         return tuple(sorted(names))
 
@@ -130,6 +143,11 @@ class Initramfs:
 class Python:
     # install this project plus its pinned dependencies from a wheelhouse built on the host
     install_project: bool = True
+    # the project's top-level packages in the image (default: all); the engine appliance ships
+    # nodecore + engine, so the node's installer/console code and its dependencies stay out
+    packages: tuple[str, ...] = field(default=(), metadata={"check": _check_project_packages})
+    # roots of the pinned dependency closure, by name from pyproject's `dependencies` (default: all)
+    dependencies: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import io
 import logging
 import logging.handlers
 import os
+import stat
 import sys
 from collections.abc import Callable, Mapping, Sequence
 
@@ -54,7 +55,10 @@ class _PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
 
     def _open(self) -> io.TextIOWrapper:
         fd = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        os.fchmod(fd, 0o600)
+        # a regular file only: `--log-file /dev/null` (the tests' choice) run as root would
+        # otherwise make the machine's /dev/null 0600, and every other user's writes to it fail
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            os.fchmod(fd, 0o600)
         return os.fdopen(fd, "a", encoding=self.encoding, errors=self.errors)
 
 

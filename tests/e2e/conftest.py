@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.test_appliance_boot import Engine, boot_engine, keep_engine_logs
 from tests.e2e.test_install import InstalledNode, pxe_install
 from tests.e2e.vm import APPLIANCE, BUILD, NODE_ISO, PXE_DIR, VM, make_ssh_key
 
@@ -63,16 +64,42 @@ def _keep_logs(dest: Path, workdirs: list[Path]) -> None:
 
 
 @pytest.fixture(scope="session")
-def installed_node(tmp_path_factory: pytest.TempPathFactory) -> InstalledNode:
-    """The node installed once per session by PXE + kickstart (with the session's ssh key for root)."""
+def engine_appliance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    """The engine appliance booted once per session with a seed, serving /health (test_appliance_boot.py)."""
+    _need(APPLIANCE, "appliance")
+    work = tmp_path_factory.mktemp("engine-appliance")
+    engine = None
+    try:
+        engine = boot_engine(work)
+        yield engine
+    except BaseException:
+        keep_engine_logs(work, LOG_ROOT / "engine_appliance")
+        raise
+    finally:
+        if engine is not None:
+            engine.vm.kill()
+
+
+@pytest.fixture(scope="session")
+def installed_node(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> InstalledNode:
+    """The node installed once per session by PXE + kickstart (with the session's ssh key for root),
+    with `%hcinode` join settings for the session's engine appliance: test_appliance_boot.py boots
+    an overlay that reaches the engine. When the appliance cannot boot, the install goes on without
+    them (the other tests still run; the join test fails on the appliance's own error)."""
     _need(PXE_DIR / "boot.ipxe", "pxe")
     keep = os.environ.get("HCINODE_E2E_INSTALLED", "")
     work = Path(keep) if keep else tmp_path_factory.mktemp("installed-node")
     record = work / "installed.json"
     if keep and record.exists():
         return InstalledNode(work / "disk0.qcow2", make_ssh_key(work), json.loads(record.read_text()))
+    join = None
+    if APPLIANCE.exists():
+        try:
+            join = request.getfixturevalue("engine_appliance").join_settings()
+        except Exception as exc:  # noqa: BLE001 - reported by the join test; the install must go on
+            print(f"installed_node: no engine appliance, installing without %hcinode join settings: {exc}")
     try:
-        node = pxe_install(work)
+        node = pxe_install(work, join=join)
     except BaseException:
         _keep_logs(LOG_ROOT / "installed_node", [work / "install"])
         raise

@@ -34,8 +34,10 @@ BOOT_TIMEOUT = 900
 NET_TAIL = f"--gateway=10.0.2.254 --nameserver=10.0.2.3 --hostname={HOSTNAME}"
 
 
-def kickstart(disk: str = "vda", sshkey: str = "") -> str:
+def kickstart(disk: str = "vda", sshkey: str = "", join: dict[str, str] | None = None) -> str:
+    """`join`: the %hcinode keys engine_url, join_token, ca_fingerprint (the node joins at first boot)."""
     key = f'sshkey --username=root "{sshkey}"\n' if sshkey else ""
+    hcinode = "".join(f"{k} = {v}\n" for k, v in (join or {}).items())
     return f"""# hcinode e2e: the oVirt Node NG style default layout on the first disk only
 text
 eula --agreed
@@ -54,7 +56,7 @@ poweroff
 %post --log=/root/ks-post.log
 echo "post ran in the target" > /root/post-ran
 %end
-"""
+""" + (f"\n%hcinode\n{hcinode}%end\n" if hcinode else "")
 
 
 def _sha256(path: Path) -> str:
@@ -110,10 +112,12 @@ class InstalledNode:
     timings: dict[str, Any]
 
 
-def pxe_install(work: Path) -> InstalledNode:
+def pxe_install(work: Path, join: dict[str, str] | None = None) -> InstalledNode:
     """PXE boot with inst.ks over HTTP from 10.0.2.2, unattended install to vda, power-off.
 
-    A second disk full of random data is attached and must come out byte for byte the same."""
+    A second disk full of random data is attached and must come out byte for byte the same.
+    `join`: %hcinode join settings (the kickstart() argument); timings["join"] records the engine
+    URL and pin (not the token)."""
     from tests.e2e.vm import PXE_DIR
 
     work.mkdir(parents=True, exist_ok=True)
@@ -124,7 +128,7 @@ def pxe_install(work: Path) -> InstalledNode:
     t0 = time.monotonic()
     installer = VM("install", work / "install", boot="pxe", firmware="bios", pxe_dir=PXE_DIR, memory=2048,
                    kernel_args=["inst.ks=http://10.0.2.2:{http_port}/ks.cfg"],
-                   http_files={"ks.cfg": kickstart(sshkey=key.public)}, disks=[Disk(disk), Disk(data)])
+                   http_files={"ks.cfg": kickstart(sshkey=key.public, join=join)}, disks=[Disk(disk), Disk(data)])
     try:
         timings: dict[str, Any] = run_install(installer)
     finally:
@@ -132,6 +136,8 @@ def pxe_install(work: Path) -> InstalledNode:
     assert _sha256(data) == data_sum, "the second disk was touched by the install"
     data.unlink()
     timings["pxe_install_total_s"] = round(time.monotonic() - t0, 1)
+    if join:
+        timings["join"] = {"engine_url": join["engine_url"], "ca_fingerprint": join["ca_fingerprint"]}
     return InstalledNode(disk, key, timings)
 
 

@@ -35,6 +35,9 @@ How another test uses it (see tests/e2e/conftest.py for the fixtures)::
 - Timeouts are bounded everywhere; `expect` raises `pexpect.TIMEOUT` with the tail of the serial
   log in the message. The whole serial log, the QEMU command line and stderr are written to the
   VM's log directory and kept under build/e2e-logs/<test>/ when a test fails.
+- `hostfwd=[(host_port, 443)]` forwards 127.0.0.1:host_port to that port of the guest's DHCP
+  address; `host_ports=[host_port]` lets another guest reach it as 10.0.2.2:host_port (a guestfwd
+  relay to 127.0.0.1 only): two VMs on separate user-nets talk through the host's loopback.
 - SSH: `ssh_to="10.0.2.50"` forwards a free port on 127.0.0.1 (`vm.ssh_port`) to that guest
   address's port 22 through user-net (`hostfwd` works with `restrict=on`; nothing but loopback is
   involved). `vm_ssh(vm, key, "command")` runs a command there with a key from `make_ssh_key` and a
@@ -196,6 +199,10 @@ class VM:
     accel: str = ""
     ssh_to: str = ""  # guest address whose port 22 is forwarded to 127.0.0.1:ssh_port ("" = none)
     ssh_port: int = 0
+    # (127.0.0.1 port, guest port) pairs forwarded to the guest's DHCP address (10.0.2.15)
+    hostfwd: Sequence[tuple[int, int]] = ()
+    # ports of 127.0.0.1 that the guest reaches as 10.0.2.2:PORT (another VM's hostfwd, e.g. the engine)
+    host_ports: Sequence[int] = ()
     allow_reboot: bool = False  # without -no-reboot (a guest reboot does not end QEMU)
 
     # -- command line ------------------------------------------------------------------------
@@ -251,10 +258,10 @@ class VM:
         # is reachable as 10.0.2.2:<port> through a relay to 127.0.0.1 only
         # (the slirp host alias moves to 10.0.2.254 so that 10.0.2.2 is free for that forward)
         net = "user,id=n0,restrict=on,host=10.0.2.254"
-        if port:
+        for relayed in ([port] if port else []) + list(self.host_ports):
             relay = self.workdir / "relay.py"
             relay.write_text(RELAY)
-            net += f",guestfwd=tcp:10.0.2.2:{port}-cmd:{sys.executable} {relay} {port}"
+            net += f",guestfwd=tcp:10.0.2.2:{relayed}-cmd:{sys.executable} {relay} {relayed}"
         if self.boot == "pxe":
             assert self.pxe_dir, "boot=pxe needs pxe_dir"
             srv = self._http_dir()
@@ -275,6 +282,8 @@ class VM:
         if self.ssh_to:
             self.ssh_port = self.ssh_port or free_port()
             net += f",hostfwd=tcp:127.0.0.1:{self.ssh_port}-{self.ssh_to}:22"
+        for host_port, guest_port in self.hostfwd:
+            net += f",hostfwd=tcp:127.0.0.1:{host_port}-:{guest_port}"
         argv += ["-netdev", net, "-device", f"virtio-net-pci,netdev=n0,mac=52:54:00:12:34:56"
                  f"{',bootindex=1' if self.boot == 'pxe' else ''}"]
         for i in range(1, self.nics):

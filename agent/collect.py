@@ -118,6 +118,12 @@ def gluster_report(status: Any) -> dict[str, Any]:
     }
 
 
+def probe_runner() -> LocalRunner:
+    """The runner of every heartbeat's read-only commands (gluster, lsblk, ip, pvs): quiet, because
+    the agent runs them every interval for as long as the node is up."""
+    return LocalRunner(default_timeout=30, quiet=True)
+
+
 def gluster(runner: Runner | None = None, which: Any = shutil.which) -> tuple[dict[str, Any], str]:
     """(gluster section, note) from this node's glusterd, through gluster_setup's status reader."""
     empty: dict[str, Any] = {"peers": [], "volumes": []}
@@ -126,7 +132,7 @@ def gluster(runner: Runner | None = None, which: Any = shutil.which) -> tuple[di
     from gluster_setup.status import collect
 
     try:
-        status = collect({"local": runner or LocalRunner(default_timeout=30)}, ["local"])
+        status = collect({"local": runner or probe_runner()}, ["local"])
     except (HcinodeError, OSError) as exc:
         return empty, f"gluster: {exc}"
     if not status.queried:

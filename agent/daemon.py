@@ -4,6 +4,8 @@ Every `interval` seconds (10) one heartbeat over mutual TLS: facts, libvirt doma
 HA state (None until the hosted-engine HA agent exists). The answer carries the engine's view of
 this host (Up/Maintenance), commands (acked one by one) and whether to renew the certificate. A
 failed heartbeat is retried with backoff 1, 2, 4 .. 60 s; the loop never exits on its own. The
+interval is the period from one heartbeat's start to the next (collecting Gluster and host facts takes
+seconds, and the engine counts missed intervals by the clock), not a pause after each one. The
 certificate is renewed at two thirds of its life (or when the engine asks). After every attempt
 agent.json is rewritten for the console.
 """
@@ -14,6 +16,7 @@ import datetime as dt
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,7 +54,7 @@ class Collectors:
 def default_collectors() -> Collectors:
     from nodecore.facts import collect as host_facts
 
-    return Collectors(facts=lambda: collect.facts_summary(host_facts()))
+    return Collectors(facts=lambda: collect.facts_summary(host_facts(collect.probe_runner())))
 
 
 @dataclass
@@ -70,6 +73,7 @@ class Agent:
     status_file: str = field(default_factory=agent_path)
     interval: float = INTERVAL
     now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
+    clock: Callable[[], float] = time.monotonic  # measures how long a beat took
     last_heartbeat: str | None = None
     last_status: str = ""
 
@@ -181,6 +185,7 @@ class Agent:
         wait = wait or stop.wait
         failures = 0
         while True:
+            started = self.clock()
             try:
                 outcome = self.beat()
             except Exception as exc:  # noqa: BLE001 - a bug in one beat must not end the agent
@@ -190,7 +195,9 @@ class Agent:
                 return outcome
             if outcome.ok:
                 failures = 0
-                delay = 0.0 if outcome.refresh else self.interval
+                # the next beat is due one interval after this one started: a beat that took 3 s
+                # of a 10 s interval leaves 7 s (a pause of 10 s would send every 13 s)
+                delay = 0.0 if outcome.refresh else max(0.0, self.interval - (self.clock() - started))
             else:
                 delay = backoff(failures)
                 failures += 1

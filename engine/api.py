@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from engine import service
 from engine.auth import SESSION_COOKIE, SESSION_SECONDS, Admin, RateLimiter
-from engine.ca import CA, cert_identity
+from engine.ca import CA, cert_identity, utcnow
 from engine.config import EngineConfig
 from engine.db import Host
 from engine.service import ServiceError
@@ -199,9 +199,12 @@ def create_app(config: EngineConfig, ca: CA, sessions: sessionmaker[Session], ad
             except Exception:  # a database hiccup must not end the monitor; /health reports it
                 log.exception("host state check failed")
 
+    listening_since = utcnow()  # the monitor counts only intervals this process listened for
+
     def _mark() -> list[str]:
         with sessions.begin() as s:
-            return service.mark_non_responsive(s, config.heartbeat_interval, config.missed_intervals)
+            return service.mark_non_responsive(s, config.heartbeat_interval, config.missed_intervals,
+                                               listening_since=listening_since)
 
     app = FastAPI(title="hcinode engine", version="1", openapi_url="/api/openapi.json", docs_url=None,
                   redoc_url=None, lifespan=lifespan)

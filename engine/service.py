@@ -242,11 +242,17 @@ def _fresh(host: Host, interval: float, missed: int, now: dt.datetime | None = N
     return (now or utcnow()) - seen < dt.timedelta(seconds=interval * missed)
 
 
-def mark_non_responsive(session: Session, interval: float, missed: int, now: dt.datetime | None = None) -> list[str]:
+def mark_non_responsive(session: Session, interval: float, missed: int, now: dt.datetime | None = None,
+                        listening_since: dt.datetime | None = None) -> list[str]:
     """Up hosts without a heartbeat for `missed` intervals become NonResponsive (names returned).
-    Maintenance hosts stay in Maintenance: the admin took them out on purpose."""
+    Maintenance hosts stay in Maintenance: the admin took them out on purpose. Only intervals the
+    engine was listening for count (`listening_since`: when this engine process started): while
+    it was down no agent could reach it, so after a restart every agent gets `missed` intervals to
+    come back before its host is called NonResponsive."""
     now = now or utcnow()
     cutoff = now - dt.timedelta(seconds=interval * missed)
+    if listening_since is not None and listening_since > cutoff:
+        return []
     stale = session.scalars(sa.select(Host).where(Host.status == "Up", sa.func.coalesce(
         Host.last_heartbeat, Host.joined_at) < cutoff)).all()
     for host in stale:

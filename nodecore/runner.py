@@ -73,8 +73,12 @@ def _stdin_bytes(stdin: str | bytes | Secret | None) -> bytes:
 class LocalRunner:
     name = "local"
 
-    def __init__(self, default_timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(self, default_timeout: float = DEFAULT_TIMEOUT, quiet: bool = False) -> None:
         self.default_timeout = default_timeout
+        # quiet: the command line is logged at DEBUG, not INFO. For read-only probes a service runs
+        # forever (the agent's every heartbeat): at INFO they would rotate everything else out of
+        # the shared, size-capped hcinode.log within days. Failures and timeouts are logged the same.
+        self.run_level = logging.DEBUG if quiet else logging.INFO
 
     def run(self, argv: Sequence[str], *, stdin: str | bytes | Secret | None = None, check: bool = True,
             timeout: float | None = None, env: Mapping[str, str] | None = None) -> CommandResult:
@@ -83,7 +87,7 @@ class LocalRunner:
             raise TypeError("secrets must not be passed in argv (they would show in the process list); "
                             "send them on stdin")
         limit = timeout if timeout is not None else self.default_timeout
-        log.info("run: %s", format_argv(argv))
+        log.log(self.run_level, "run: %s", format_argv(argv))
         full_env = None if env is None else {**os.environ, **env}
         started = time.monotonic()
         try:

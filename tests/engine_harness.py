@@ -65,14 +65,15 @@ def create_db(url_template: str, name: str) -> str:
     return url_template.format(db=name)
 
 
-def init_engine(data_dir: str, db_url: str = "", **settings: object) -> str:
-    """`hcinode engine init` in data_dir (listening on a free loopback port), then engine.yaml settings."""
+def init_engine(data_dir: str, db_url: str = "", address: str = "127.0.0.1", **settings: object) -> str:
+    """`hcinode engine init` in data_dir (listening on a free port of `address`, loopback by default),
+    then engine.yaml settings."""
     pw = os.path.join(os.path.dirname(data_dir), "admin-password")
     with open(pw, "w") as f:
         f.write(PASSWORD + "\n")
     port = free_port()
     argv = [HCINODE, "--log-file", os.path.join(os.path.dirname(data_dir), "cli.log"), "engine", "init",
-            "--data-dir", data_dir, "--fqdn", "engine.test", "--ip", "127.0.0.1", "--listen", f"127.0.0.1:{port}",
+            "--data-dir", data_dir, "--fqdn", "engine.test", "--ip", address, "--listen", f"{address}:{port}",
             "--admin-password-file", pw]
     if db_url:
         argv += ["--db", db_url]
@@ -80,10 +81,10 @@ def init_engine(data_dir: str, db_url: str = "", **settings: object) -> str:
     path = os.path.join(data_dir, "engine.yaml")
     with open(path) as f:
         config = yaml.safe_load(f)
-    config.update(settings, urls=[f"https://127.0.0.1:{port}"])
+    config.update(settings, urls=[f"https://{address}:{port}"])
     with open(path, "w") as f:
         yaml.safe_dump(config, f)
-    return f"https://127.0.0.1:{port}"
+    return f"https://{address}:{port}"
 
 
 class Served:

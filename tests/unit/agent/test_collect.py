@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +108,22 @@ def test_gluster_absent_or_down() -> None:
     down = RecordingRunner()
     down.respond(["gluster"], returncode=1, stderr="Connection failed. Please check if gluster daemon is operational.")
     assert collect.gluster(down, which=lambda _n: "/usr/sbin/gluster")[1] == "glusterd is not running"
+
+
+def test_every_heartbeat_probe_runs_quiet(monkeypatch: Any) -> None:
+    # the agent runs gluster, lsblk, ip and pvs every interval, forever: at INFO those lines would
+    # rotate the installer's and the console's history out of hcinode.log within days
+    import gluster_setup.status
+    import nodecore.facts
+    from agent.daemon import default_collectors
+
+    seen: list[Any] = []
+    monkeypatch.setattr(gluster_setup.status, "collect", lambda runners, _names: seen.append(runners["local"]) or
+                        (_ for _ in ()).throw(OSError("stop here")))
+    monkeypatch.setattr(nodecore.facts, "collect", lambda runner=None: seen.append(runner) or load_facts("node"))
+    collect.gluster(which=lambda _n: "/usr/sbin/gluster")
+    default_collectors().facts()
+    assert len(seen) == 2 and all(getattr(r, "run_level", None) == logging.DEBUG for r in seen), seen
 
 
 def test_facts_summary_has_no_partition_trees() -> None:

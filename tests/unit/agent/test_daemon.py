@@ -35,7 +35,18 @@ def joined(engine: FakeEngine, state: Path) -> ClusterFiles:
     return ClusterFiles(str(state))
 
 
+class Clock:
+    """A monotonic clock that moves only when a test says so (a beat takes no time by default)."""
+
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
 def make_agent(files: ClusterFiles, tmp_path: Path, **kwargs: Any) -> Agent:
+    kwargs.setdefault("clock", Clock())
     return Agent(files, collectors=collectors(), status_file=str(tmp_path / "run" / "agent.json"), **kwargs)
 
 
@@ -128,6 +139,25 @@ def test_runs_through_downtime_with_backoff(engine: FakeEngine, state: Path, tmp
     assert waits == [1, 2, 4, 8, 10, 10]
     assert outcomes == ["unreachable"] * 4 + ["Up", "Up"]
     assert last.ok
+
+
+def test_the_interval_is_a_period_not_a_pause_after_a_slow_beat(engine: FakeEngine, state: Path,
+                                                                tmp_path: Path) -> None:
+    # collecting Gluster state and host facts takes seconds on a real node: the engine counts missed
+    # intervals by the clock, so a 3 s beat of a 10 s interval waits 7 s, and one longer than the
+    # interval is followed by the next at once
+    clock = Clock()
+    agent = make_agent(joined(engine, state), tmp_path, clock=clock)
+    took = iter([3.0, 12.0, 0.5])
+
+    def slow_gluster() -> tuple[dict[str, Any], str]:
+        clock.t += next(took)
+        return GLUSTER, ""
+
+    agent.collectors.gluster = slow_gluster
+    waits: list[float] = []
+    agent.run(wait=lambda s: waits.append(s) or len(waits) >= 3)
+    assert waits == [7.0, 0.0, 9.5]
 
 
 def test_a_bug_in_one_beat_does_not_end_the_loop(engine: FakeEngine, state: Path, tmp_path: Path) -> None:

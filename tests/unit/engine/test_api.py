@@ -160,6 +160,17 @@ def test_non_responsive_and_back(engine: Engine) -> None:
     assert events[:2] == ["back", "non_responsive"]
 
 
+def test_after_a_restart_every_host_gets_3_intervals_before_non_responsive(engine: Engine) -> None:
+    # the engine was down for a minute: no agent could reach it, so the silence is not the hosts'
+    _joined(engine)
+    engine.client.post("/api/v1/agent/heartbeat", json={})
+    with engine.opened.sessions.begin() as s:
+        restarted = service.utcnow() + dt.timedelta(seconds=60)
+        assert service.mark_non_responsive(s, 10, 3, restarted + dt.timedelta(seconds=1), restarted) == []
+        assert service.mark_non_responsive(s, 10, 3, restarted + dt.timedelta(seconds=29), restarted) == []
+        assert service.mark_non_responsive(s, 10, 3, restarted + dt.timedelta(seconds=31), restarted) == ["node1"]
+
+
 def test_maintenance_host_does_not_become_non_responsive(engine: Engine) -> None:
     body = _joined(engine)
     engine.client.post(f"/api/v1/hosts/{body['host_id']}/maintenance", auth=engine.admin)

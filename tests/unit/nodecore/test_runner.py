@@ -34,6 +34,18 @@ def test_missing_command_is_a_clear_failure():
         LocalRunner().run(["no-such-command-hcinode"])
 
 
+def test_quiet_runner_logs_the_command_at_debug_and_failures_as_ever(caplog):
+    caplog.set_level(logging.INFO, logger="hcinode.runner")
+    LocalRunner(quiet=True).run(["true"])
+    assert caplog.records == []
+    with pytest.raises(CommandFailed):
+        LocalRunner(quiet=True).run(["sleep", "5"], timeout=0.2)
+    assert [r.levelname for r in caplog.records] == ["ERROR"] and "timed out" in caplog.text
+    caplog.clear()
+    LocalRunner().run(["true"])
+    assert [r.getMessage() for r in caplog.records] == ["run: true"]
+
+
 def test_secret_goes_on_stdin_and_never_into_logs(caplog):
     secret = Secret("s3cret-Passw0rd")
     caplog.set_level(logging.DEBUG, logger="hcinode.runner")

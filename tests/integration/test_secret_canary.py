@@ -99,7 +99,7 @@ def test_the_canary_password_is_nowhere_on_disk_screen_or_ps(tmux: Tmux, tmp_pat
     tmux.text(CANARY)
     tmux.keys("F10")
     screen = tmux.wait_for("Dry run: nothing will be changed")
-    assert "Set the root password" in screen
+    assert "Password of root: changed" in screen  # the plan, one sentence per change
     tmux.keys("Escape")
     tmux.wait_for("Password login")  # the dialog is closed (a key right after Esc would merge with it)
 

@@ -57,6 +57,7 @@ def test_postgresql_listens_on_the_socket_only() -> None:
     assert "listen_addresses = ''" in conf and "jit = off" in conf
     cloud = (RECIPE_DIR / "overlay/etc/cloud/cloud.cfg.d/90-hcinode.cfg").read_text()
     assert "datasource_list: [NoCloud, None]" in cloud
+    assert "locale: false" in cloud  # cloud-init must not generate a locale the recipe pruned the sources of
 
 
 def test_wheelhouse_ships_only_the_recipes_packages(tmp_path: Path) -> None:

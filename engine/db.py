@@ -9,7 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event as sa_event
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 HOST_STATES = ("Up", "NonResponsive", "Maintenance", "Removed")
 NOT_REMOVED = sa.text("status != 'Removed'")
@@ -50,52 +50,17 @@ class Host(Base):
     agent_version: Mapped[str] = mapped_column(sa.String(64), default="")
     facts: Mapped[dict[str, Any]] = mapped_column(default=dict)
     ha: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON, nullable=True)
-    vms: Mapped[list[Vm]] = relationship(cascade="all, delete-orphan", back_populates="host")
-    volumes: Mapped[list[Volume]] = relationship(cascade="all, delete-orphan", back_populates="host")
+    # the host's last report of its VMs and Gluster volumes, in the heartbeat's shape (docs/cluster.md):
+    # one row update per heartbeat instead of a delete and an insert per VM, volume and brick;
+    # deferred, so host lists and the NonResponsive sweep do not load them
+    vms: Mapped[list[dict[str, Any]]] = mapped_column(sa.JSON, default=list, deferred=True)
+    volumes: Mapped[list[dict[str, Any]]] = mapped_column(sa.JSON, default=list, deferred=True)
     __table_args__ = (
         sa.Index("hosts_name_live", "name", unique=True, sqlite_where=NOT_REMOVED, postgresql_where=NOT_REMOVED),
         sa.Index("hosts_sanlock_live", "sanlock_host_id", unique=True, sqlite_where=NOT_REMOVED,
                  postgresql_where=NOT_REMOVED),
         sa.CheckConstraint("sanlock_host_id BETWEEN 1 AND 250", name="hosts_sanlock_range"),
     )
-
-
-class Vm(Base):
-    __tablename__ = "vms"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    host_id: Mapped[str] = mapped_column(sa.ForeignKey("hosts.id", ondelete="CASCADE"), index=True)
-    name: Mapped[str] = mapped_column(sa.String(255))
-    uuid: Mapped[str] = mapped_column(sa.String(36))
-    state: Mapped[str] = mapped_column(sa.String(32))
-    vcpus: Mapped[int] = mapped_column(default=0)
-    memory_kib: Mapped[int] = mapped_column(sa.BigInteger, default=0)
-    cpu_time_ns: Mapped[int] = mapped_column(sa.BigInteger, default=0)
-    disks: Mapped[dict[str, Any]] = mapped_column(default=dict)  # {"items": [...]}: JSON of the report
-    nics: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    host: Mapped[Host] = relationship(back_populates="vms")
-
-
-class Volume(Base):
-    """A Gluster volume as one host reported it (each host's heartbeat replaces its own rows)."""
-
-    __tablename__ = "volumes"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    host_id: Mapped[str] = mapped_column(sa.ForeignKey("hosts.id", ondelete="CASCADE"), index=True)
-    name: Mapped[str] = mapped_column(sa.String(255))
-    status: Mapped[str] = mapped_column(sa.String(32))
-    heal_pending: Mapped[int] = mapped_column(default=0)
-    host: Mapped[Host] = relationship(back_populates="volumes")
-    bricks: Mapped[list[Brick]] = relationship(cascade="all, delete-orphan", back_populates="volume")
-
-
-class Brick(Base):
-    __tablename__ = "bricks"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    volume_id: Mapped[int] = mapped_column(sa.ForeignKey("volumes.id", ondelete="CASCADE"), index=True)
-    host: Mapped[str] = mapped_column(sa.String(253))
-    path: Mapped[str] = mapped_column(sa.String(4096))
-    online: Mapped[bool]
-    volume: Mapped[Volume] = relationship(back_populates="bricks")
 
 
 class Token(Base):
@@ -143,6 +108,15 @@ def make_engine(url: str) -> sa.Engine:
 
         return engine
     return sa.create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+
+
+def relax_commit(session: Any) -> None:
+    """This transaction's commit returns before its WAL record is on disk (PostgreSQL's
+    synchronous_commit=off for this transaction only). For writes that the next heartbeat repeats:
+    a crash can lose the last few of them, never corrupt anything. SQLite in WAL mode with
+    synchronous=NORMAL already commits without a sync."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(sa.text("SET LOCAL synchronous_commit TO OFF"))
 
 
 def sessions(engine: sa.Engine) -> sessionmaker[Any]:

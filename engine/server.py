@@ -107,6 +107,12 @@ class TLSH11Protocol(H11Protocol):
         self.app = with_tls
 
 
+def keep_alive_seconds(config: EngineConfig) -> float:
+    """How long an idle connection stays open: a heartbeat interval and a half (a dead agent's
+    connection is closed well before the host turns NonResponsive)."""
+    return max(5.0, config.heartbeat_interval * 1.5)
+
+
 def serve(data_dir: str, listen: str | None = None) -> None:
     import uvicorn
 
@@ -119,7 +125,10 @@ def serve(data_dir: str, listen: str | None = None) -> None:
     ctx = server_ssl_context(config)
     uv = uvicorn.Config(app, host=host.strip("[]"), port=int(port), http=TLSH11Protocol,
                         ssl_context_factory=lambda _c, _default: ctx, log_config=None, access_log=False,
-                        lifespan="on", timeout_graceful_shutdown=5)
+                        lifespan="on", timeout_graceful_shutdown=5,
+                        # agents keep their connection between heartbeats (agent.transport): it must outlive
+                        # one interval, or every heartbeat pays a new TLS handshake (uvicorn's default is 5 s)
+                        timeout_keep_alive=int(keep_alive_seconds(config)))
     log.info("engine serving on https://%s (database %s)", config.listen, config.database_url.split("://")[0])
     try:
         uvicorn.Server(uv).run()

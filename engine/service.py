@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from engine.ca import CA, Issued, utcnow
-from engine.db import Brick, Command, Event, Host, Token, Vm, Volume
+from engine.db import Command, Event, Host, Token
 from nodecore import pki
 
 TOKEN_ALPHABET = string.ascii_lowercase + string.digits
@@ -153,6 +153,8 @@ def authenticate_host(session: Session, cn: str, serial: str) -> Host:
 # ---- heartbeat and commands ---------------------------------------------------------------------
 
 def heartbeat(session: Session, host: Host, report: dict[str, Any]) -> dict[str, Any]:
+    """The host's row takes the report (one UPDATE: status, time, facts, VMs and volumes as JSON);
+    then its pending commands. `report` is the validated Heartbeat (engine.api) as a dict."""
     now = utcnow()
     if host.status == "NonResponsive":
         host.status = "Up"
@@ -161,19 +163,8 @@ def heartbeat(session: Session, host: Host, report: dict[str, Any]) -> dict[str,
     host.agent_version = str(report.get("agent_version") or "")[:64]
     host.facts = report.get("facts") or {}
     host.ha = report.get("ha")
-    session.execute(sa.delete(Vm).where(Vm.host_id == host.id))
-    session.execute(sa.delete(Brick).where(Brick.volume_id.in_(
-        sa.select(Volume.id).where(Volume.host_id == host.id))))
-    session.execute(sa.delete(Volume).where(Volume.host_id == host.id))
-    for vm in report.get("vms") or []:
-        session.add(Vm(host_id=host.id, name=vm["name"], uuid=vm["uuid"], state=vm["state"], vcpus=vm["vcpus"],
-                       memory_kib=vm["memory_kib"], cpu_time_ns=vm["cpu_time_ns"],
-                       disks={"items": vm.get("disks") or []}, nics={"items": vm.get("nics") or []}))
-    for vol in (report.get("gluster") or {}).get("volumes") or []:
-        session.add(Volume(host_id=host.id, name=vol["name"], status=vol["status"],
-                           heal_pending=vol.get("heal_pending") or 0,
-                           bricks=[Brick(host=b["host"], path=b["path"], online=b["online"])
-                                   for b in vol.get("bricks") or []]))
+    host.vms = list(report.get("vms") or [])
+    host.volumes = list((report.get("gluster") or {}).get("volumes") or [])
     pending = session.scalars(sa.select(Command).where(Command.host_id == host.id, Command.acked_at.is_(None))
                               .order_by(Command.id))
     return {"status": "Maintenance" if host.status == "Maintenance" else "Up",
@@ -212,9 +203,7 @@ def remove_host(session: Session, host: Host, detail: str = "") -> None:
     if host.status == "Removed":
         return
     host.status, host.removed_at = "Removed", utcnow()
-    session.execute(sa.delete(Vm).where(Vm.host_id == host.id))
-    for vol in list(host.volumes):
-        session.delete(vol)
+    host.vms, host.volumes = [], []
     session.execute(sa.delete(Command).where(Command.host_id == host.id))
     add_event(session, "removed", host, detail)
 
@@ -278,18 +267,27 @@ def list_hosts(session: Session, include_removed: bool = False) -> list[dict[str
     return [host_view(h) for h in session.scalars(q)]
 
 
+def _inventory(session: Session, column: Any) -> list[tuple[str, str, list[dict[str, Any]]]]:
+    """(host id, host name, that host's reported list) for every host that is not removed."""
+    rows = session.execute(sa.select(Host.id, Host.name, column).where(Host.status != "Removed"))
+    return [(str(row[0]), str(row[1]), list(row[2] or [])) for row in rows]
+
+
 def list_vms(session: Session) -> list[dict[str, Any]]:
-    rows = session.execute(sa.select(Vm, Host.name).join(Host).order_by(Host.name, Vm.name))
-    return [{"host_id": vm.host_id, "host": name, "name": vm.name, "uuid": vm.uuid, "state": vm.state,
-             "vcpus": vm.vcpus, "memory_kib": vm.memory_kib, "cpu_time_ns": vm.cpu_time_ns,
-             "disks": vm.disks.get("items", []), "nics": vm.nics.get("items", [])} for vm, name in rows]
+    vms = [{"host_id": host_id, "host": name, "name": vm["name"], "uuid": vm["uuid"], "state": vm["state"],
+            "vcpus": vm.get("vcpus", 0), "memory_kib": vm.get("memory_kib", 0), "cpu_time_ns": vm.get("cpu_time_ns", 0),
+            "disks": vm.get("disks") or [], "nics": vm.get("nics") or []}
+           for host_id, name, items in _inventory(session, Host.vms) for vm in items]
+    return sorted(vms, key=lambda v: (v["host"], v["name"]))
 
 
 def list_volumes(session: Session) -> list[dict[str, Any]]:
-    rows = session.execute(sa.select(Volume, Host.name).join(Host).order_by(Volume.name, Host.name))
-    return [{"name": v.name, "reported_by": name, "host_id": v.host_id, "status": v.status,
-             "heal_pending": v.heal_pending,
-             "bricks": [{"host": b.host, "path": b.path, "online": b.online} for b in v.bricks]} for v, name in rows]
+    volumes = [{"name": v["name"], "reported_by": name, "host_id": host_id, "status": v["status"],
+                "heal_pending": v.get("heal_pending", 0),
+                "bricks": [{"host": b["host"], "path": b["path"], "online": b["online"]}
+                           for b in v.get("bricks") or []]}
+               for host_id, name, items in _inventory(session, Host.volumes) for v in items]
+    return sorted(volumes, key=lambda v: (v["name"], v["reported_by"]))
 
 
 def list_events(session: Session, limit: int = 100) -> list[dict[str, Any]]:

@@ -30,7 +30,7 @@ from engine import service
 from engine.auth import SESSION_COOKIE, SESSION_SECONDS, Admin, RateLimiter
 from engine.ca import CA, cert_identity
 from engine.config import EngineConfig
-from engine.db import Host, relax_commit
+from engine.db import Host
 from engine.service import ServiceError
 
 log = logging.getLogger("hcinode.engine")
@@ -181,7 +181,10 @@ class _Unauthorized(Exception):
 
 
 def create_app(config: EngineConfig, ca: CA, sessions: sessionmaker[Session], admin: Admin,
-               monitor: bool = True) -> FastAPI:
+               monitor: bool = True, heartbeat_sessions: sessionmaker[Session] | None = None) -> FastAPI:
+    """`heartbeat_sessions`: the pool whose commits do not wait for the disk (engine.db.make_engine),
+    for heartbeats only; `sessions` by default."""
+    beat_sessions = heartbeat_sessions or sessions
     join_limiter = RateLimiter(config.join_rate_per_minute)
     login_limiter = RateLimiter(config.join_rate_per_minute)
     templates = jinja2.Environment(loader=jinja2.FileSystemLoader(os.path.join(os.path.dirname(__file__),
@@ -303,10 +306,13 @@ def create_app(config: EngineConfig, ca: CA, sessions: sessionmaker[Session], ad
     @app.post("/api/v1/agent/heartbeat", tags=["agent"], response_model=HeartbeatResponse,
               responses={401: {}, 403: {}})
     def heartbeat(who: Agent, body: Heartbeat) -> dict[str, Any]:
-        with db() as s:
-            # a heartbeat only refreshes what the next one resends: its commit need not wait for the disk
-            relax_commit(s)
-            return service.heartbeat(s, agent_host(s, who), body.model_dump())
+        # a heartbeat only refreshes what the next one resends: its commit need not wait for the disk
+        with beat_sessions.begin() as s:
+            try:
+                host, pending = service.heartbeat_host(s, who.cn, who.serial)
+            except ServiceError as exc:
+                raise _Unauthorized(exc.status, str(exc)) from None
+            return service.heartbeat(s, host, body.model_dump(), pending)
 
     @app.post("/api/v1/agent/commands/{command_id}/ack", tags=["agent"], status_code=204,
               responses={401: {}, 403: {}, 404: {}})

@@ -93,7 +93,12 @@ class Command(Base):
     detail: Mapped[str] = mapped_column(sa.Text, default="")
 
 
-def make_engine(url: str) -> sa.Engine:
+def make_engine(url: str, relaxed: bool = False) -> sa.Engine:
+    """The database engine. `relaxed`: its commits return before their WAL record is on disk
+    (PostgreSQL's synchronous_commit=off, for the heartbeat's own pool only): for writes that the next
+    heartbeat repeats, a crash can lose the last fraction of a second of them and never corrupts anything.
+    Joins, tokens and admin actions use the durable pool. SQLite (WAL, synchronous=NORMAL) already
+    commits without a sync, so `relaxed` changes nothing there."""
     if url.startswith("sqlite"):
         engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
@@ -107,16 +112,11 @@ def make_engine(url: str) -> sa.Engine:
             cur.close()
 
         return engine
-    return sa.create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
-
-
-def relax_commit(session: Any) -> None:
-    """This transaction's commit returns before its WAL record is on disk (PostgreSQL's
-    synchronous_commit=off for this transaction only). For writes that the next heartbeat repeats:
-    a crash can lose the last few of them, never corrupt anything. SQLite in WAL mode with
-    synchronous=NORMAL already commits without a sync."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(sa.text("SET LOCAL synchronous_commit TO OFF"))
+    # no pool_pre_ping: it is one more round trip per request (a heartbeat makes three). After a database
+    # restart the first statement on a dead connection fails, SQLAlchemy then drops the whole pool, and
+    # that one request answers 500 (an agent resends at the next interval)
+    connect_args = {"options": "-c synchronous_commit=off"} if relaxed else {}
+    return sa.create_engine(url, pool_size=10, max_overflow=10, connect_args=connect_args)
 
 
 def sessions(engine: sa.Engine) -> sessionmaker[Any]:

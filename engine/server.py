@@ -60,9 +60,12 @@ class Opened:
     ca: CA
     engine: sa.Engine
     sessions: sessionmaker[Session]
+    heartbeat_engine: sa.Engine  # commits without waiting for the disk (engine.db.make_engine)
+    heartbeat_sessions: sessionmaker[Session]
 
     def close(self) -> None:
         self.engine.dispose()
+        self.heartbeat_engine.dispose()
 
 
 def open_engine(data_dir: str, migrate_db: bool = True) -> Opened:
@@ -71,7 +74,8 @@ def open_engine(data_dir: str, migrate_db: bool = True) -> Opened:
     engine = make_engine(config.database_url)
     if migrate_db:
         migrate(engine)
-    return Opened(config, ca, engine, sessions(engine))
+    relaxed = make_engine(config.database_url, relaxed=True)
+    return Opened(config, ca, engine, sessions(engine), relaxed, sessions(relaxed))
 
 
 def server_ssl_context(config: EngineConfig) -> ssl.SSLContext:
@@ -121,7 +125,7 @@ def serve(data_dir: str, listen: str | None = None) -> None:
     opened = open_engine(data_dir)
     config = opened.config.with_listen(listen) if listen else opened.config
     host, port = config.listen.rsplit(":", 1)
-    app = create_app(config, opened.ca, opened.sessions, Admin(config))
+    app = create_app(config, opened.ca, opened.sessions, Admin(config), heartbeat_sessions=opened.heartbeat_sessions)
     ctx = server_ssl_context(config)
     uv = uvicorn.Config(app, host=host.strip("[]"), port=int(port), http=TLSH11Protocol,
                         ssl_context_factory=lambda _c, _default: ctx, log_config=None, access_log=False,

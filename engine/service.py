@@ -144,17 +144,34 @@ def needs_renewal(host: Host, now: dt.datetime | None = None) -> bool:
 def authenticate_host(session: Session, cn: str, serial: str) -> Host:
     """The host a verified client certificate belongs to; 403 when the host is removed or the serial
     is not its current one (a renewed certificate retires the old serial at once)."""
-    host = session.get(Host, cn)
+    return _current(session.get(Host, cn), serial)
+
+
+def _current(host: Host | None, serial: str) -> Host:
     if host is None or host.status == "Removed" or not hmac.compare_digest(host.cert_serial, serial):
         raise ServiceError(403, "this certificate does not belong to a joined host (removed, replaced or renewed)")
     return host
 
 
+def _pending(host_id: Any) -> Any:
+    return sa.select(Command).where(Command.host_id == host_id, Command.acked_at.is_(None))
+
+
 # ---- heartbeat and commands ---------------------------------------------------------------------
 
-def heartbeat(session: Session, host: Host, report: dict[str, Any]) -> dict[str, Any]:
+def heartbeat_host(session: Session, cn: str, serial: str) -> tuple[Host, bool]:
+    """authenticate_host, and whether the host has commands pending, in one query: with the UPDATE and
+    the commit a heartbeat is three round trips to the database (the commands are read only when
+    there are some)."""
+    row = session.execute(sa.select(Host, _pending(Host.id).exists().label("pending"))
+                          .where(Host.id == cn)).one_or_none()
+    return _current(row[0] if row else None, serial), bool(row and row[1])
+
+
+def heartbeat(session: Session, host: Host, report: dict[str, Any], pending: bool = True) -> dict[str, Any]:
     """The host's row takes the report (one UPDATE: status, time, facts, VMs and volumes as JSON);
-    then its pending commands. `report` is the validated Heartbeat (engine.api) as a dict."""
+    then its pending commands (`pending`: whether there may be some, from heartbeat_host).
+    `report` is the validated Heartbeat (engine.api) as a dict."""
     now = utcnow()
     if host.status == "NonResponsive":
         host.status = "Up"
@@ -165,10 +182,9 @@ def heartbeat(session: Session, host: Host, report: dict[str, Any]) -> dict[str,
     host.ha = report.get("ha")
     host.vms = list(report.get("vms") or [])
     host.volumes = list((report.get("gluster") or {}).get("volumes") or [])
-    pending = session.scalars(sa.select(Command).where(Command.host_id == host.id, Command.acked_at.is_(None))
-                              .order_by(Command.id))
+    commands = session.scalars(_pending(host.id).order_by(Command.id)).all() if pending else []
     return {"status": "Maintenance" if host.status == "Maintenance" else "Up",
-            "commands": [{"id": c.id, "name": c.name} for c in pending], "renew": needs_renewal(host, now)}
+            "commands": [{"id": c.id, "name": c.name} for c in commands], "renew": needs_renewal(host, now)}
 
 
 def queue_command(session: Session, host: Host, name: str) -> Command:

@@ -93,6 +93,9 @@ class Command(Base):
     detail: Mapped[str] = mapped_column(sa.Text, default="")
 
 
+POOL_SIZE = 20
+
+
 def make_engine(url: str, relaxed: bool = False) -> sa.Engine:
     """The database engine. `relaxed`: its commits return before their WAL record is on disk
     (PostgreSQL's synchronous_commit=off, for the heartbeat's own pool only): for writes that the next
@@ -100,7 +103,8 @@ def make_engine(url: str, relaxed: bool = False) -> sa.Engine:
     Joins, tokens and admin actions use the durable pool. SQLite (WAL, synchronous=NORMAL) already
     commits without a sync, so `relaxed` changes nothing there."""
     if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
+                                  pool_size=POOL_SIZE if relaxed else 5, max_overflow=0 if relaxed else 10)
 
         @sa_event.listens_for(engine, "connect")
         def _sqlite_pragmas(conn: Any, _record: Any) -> None:
@@ -116,6 +120,10 @@ def make_engine(url: str, relaxed: bool = False) -> sa.Engine:
     # restart the first statement on a dead connection fails, SQLAlchemy then drops the whole pool, and
     # that one request answers 500 (an agent resends at the next interval)
     connect_args = {"options": "-c synchronous_commit=off"} if relaxed else {}
+    # the heartbeat pool: as many connections as requests run at once, kept open (an overflow connection
+    # is closed when it comes back, and a new PostgreSQL connection costs far more than a heartbeat)
+    if relaxed:
+        return sa.create_engine(url, pool_size=POOL_SIZE, max_overflow=0, connect_args=connect_args)
     return sa.create_engine(url, pool_size=10, max_overflow=10, connect_args=connect_args)
 
 

@@ -76,7 +76,8 @@ def redeem_token(session: Session, token: str) -> Token:
 
 # ---- events -------------------------------------------------------------------------------------
 
-def add_event(session: Session, kind: str, host: Host | None, detail: str = "") -> None:
+def add_event(session: Session, kind: str, host: Any, detail: str = "") -> None:
+    """`host`: a Host, a row with its id and name, or None."""
     assert kind in EVENT_KINDS, kind
     session.add(Event(at=utcnow(), kind=kind, host_id=host.id if host else None,
                       host_name=host.name if host else "", detail=detail))
@@ -134,20 +135,22 @@ def renew(session: Session, ca: CA, host: Host, csr_pem: str, cert_days: float) 
     return issued
 
 
-def needs_renewal(host: Host, now: dt.datetime | None = None) -> bool:
+def needs_renewal(host: Any, now: dt.datetime | None = None) -> bool:
     """At two thirds of the certificate's life the agent renews."""
     now = now or utcnow()
     life = host.cert_expires_at - host.cert_issued_at
-    return now >= host.cert_issued_at + life * 2 / 3
+    return bool(now >= host.cert_issued_at + life * 2 / 3)
 
 
 def authenticate_host(session: Session, cn: str, serial: str) -> Host:
     """The host a verified client certificate belongs to; 403 when the host is removed or the serial
     is not its current one (a renewed certificate retires the old serial at once)."""
-    return _current(session.get(Host, cn), serial)
+    host: Host = _current(session.get(Host, cn), serial)
+    return host
 
 
-def _current(host: Host | None, serial: str) -> Host:
+def _current(host: Any, serial: str) -> Any:
+    """`host` (a Host or a row with its status and cert_serial) if that certificate is its current one."""
     if host is None or host.status == "Removed" or not hmac.compare_digest(host.cert_serial, serial):
         raise ServiceError(403, "this certificate does not belong to a joined host (removed, replaced or renewed)")
     return host
@@ -159,31 +162,35 @@ def _pending(host_id: Any) -> Any:
 
 # ---- heartbeat and commands ---------------------------------------------------------------------
 
-def heartbeat_host(session: Session, cn: str, serial: str) -> tuple[Host, bool]:
-    """authenticate_host, and whether the host has commands pending, in one query: with the UPDATE and
-    the commit a heartbeat is three round trips to the database (the commands are read only when
-    there are some)."""
-    row = session.execute(sa.select(Host, _pending(Host.id).exists().label("pending"))
+HEARTBEAT_COLUMNS = (Host.id, Host.name, Host.status, Host.cert_serial, Host.cert_issued_at, Host.cert_expires_at)
+
+
+def heartbeat_host(session: Session, cn: str, serial: str) -> tuple[Any, bool]:
+    """authenticate_host for the heartbeat, and whether the host has commands pending, in one query
+    of the few columns a heartbeat needs (a row, not an ORM object: the heartbeat is the hot path)."""
+    row = session.execute(sa.select(*HEARTBEAT_COLUMNS, _pending(Host.id).exists().label("pending"))
                           .where(Host.id == cn)).one_or_none()
-    return _current(row[0] if row else None, serial), bool(row and row[1])
+    host = _current(row, serial)
+    return host, bool(host.pending)
 
 
-def heartbeat(session: Session, host: Host, report: dict[str, Any], pending: bool = True) -> dict[str, Any]:
-    """The host's row takes the report (one UPDATE: status, time, facts, VMs and volumes as JSON);
-    then its pending commands (`pending`: whether there may be some, from heartbeat_host).
-    `report` is the validated Heartbeat (engine.api) as a dict."""
+def heartbeat(session: Session, host: Any, report: dict[str, Any], pending: bool = True) -> dict[str, Any]:
+    """The host's row takes the report: one UPDATE of status, time, facts, and the VMs and volumes as
+    JSON; then its pending commands (`pending`: whether there may be some, from heartbeat_host).
+    `host` is heartbeat_host's row; `report` the validated Heartbeat (engine.api) as a dict."""
     now = utcnow()
-    if host.status == "NonResponsive":
-        host.status = "Up"
+    status = host.status
+    values: dict[str, Any] = {
+        "last_heartbeat": now, "agent_version": str(report.get("agent_version") or "")[:64],
+        "facts": report.get("facts") or {}, "ha": report.get("ha"), "vms": list(report.get("vms") or []),
+        "volumes": list((report.get("gluster") or {}).get("volumes") or [])}
+    if status == "NonResponsive":
+        status = values["status"] = "Up"
         add_event(session, "back", host)
-    host.last_heartbeat = now
-    host.agent_version = str(report.get("agent_version") or "")[:64]
-    host.facts = report.get("facts") or {}
-    host.ha = report.get("ha")
-    host.vms = list(report.get("vms") or [])
-    host.volumes = list((report.get("gluster") or {}).get("volumes") or [])
+    session.execute(sa.update(Host).where(Host.id == host.id).values(**values),
+                    execution_options={"synchronize_session": False})
     commands = session.scalars(_pending(host.id).order_by(Command.id)).all() if pending else []
-    return {"status": "Maintenance" if host.status == "Maintenance" else "Up",
+    return {"status": "Maintenance" if status == "Maintenance" else "Up",
             "commands": [{"id": c.id, "name": c.name} for c in commands], "renew": needs_renewal(host, now)}
 
 

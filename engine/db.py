@@ -93,7 +93,7 @@ class Command(Base):
     detail: Mapped[str] = mapped_column(sa.Text, default="")
 
 
-POOL_SIZE = 20
+POOL_SIZE = 10  # more than engine.api.WORKER_THREADS, which bounds the requests that run at once
 
 
 def make_engine(url: str, relaxed: bool = False) -> sa.Engine:

@@ -56,6 +56,7 @@ FLEETS = (250, 500, 1000, 1500, 2000, 3000)
 P99_LIMIT_MS = 200.0
 TIMEOUT = 10.0
 VMS = 4
+RECONNECT = False  # --new-connection-per-heartbeat: a TLS handshake per heartbeat (the agent before this)
 
 
 def p(values: list[float], q: float) -> float:
@@ -175,6 +176,8 @@ async def run_agent(agent: SimAgent, first: float, measure_from: float, end: flo
         except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError, IndexError):
             ok = False
             agent.close()  # a real agent reconnects on the next beat
+        if RECONNECT:
+            agent.close()
         if measured:
             stats.latencies.append((loop.time() - sent) * 1000)
             stats.lags.append((sent - due) * 1000)
@@ -261,7 +264,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both")
     ap.add_argument("--fleets", default=",".join(map(str, FLEETS)), help="comma-separated fleet sizes, ascending")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--new-connection-per-heartbeat", action="store_true",
+                    help="a new TLS connection for every heartbeat (agents that did not keep their connection)")
     args = ap.parse_args(argv)
+    global RECONNECT
+    RECONNECT = args.new_connection_per_heartbeat
     fleets = tuple(int(x) for x in args.fleets.split(","))
     with tempfile.TemporaryDirectory(prefix="hcinode-bench-") as root:
         if args.db in ("sqlite", "both"):

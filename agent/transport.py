@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import ssl
 import warnings
 from collections.abc import Mapping
@@ -74,30 +75,69 @@ class _ContextAdapter(requests.adapters.HTTPAdapter):
 
 
 class RequestsTransport:
+    """The real transport. It keeps one requests.Session (one kept-alive TLS connection) for the
+    engine it talks to, as long as the CA and the client certificate stay the same: a heartbeat every
+    10 s then costs no TLS handshake on either side (the engine keeps idle connections open for
+    longer than an interval, engine.server.keep_alive_seconds). A renewed certificate (the files'
+    stat changes) or a failed request starts a new session. One caller at a time (the agent's loop)."""
+
+    def __init__(self) -> None:
+        self._kept: tuple[tuple[Any, ...], requests.Session] | None = None
+
+    def _session(self, ca_pem: str | None, client: tuple[str, str] | None) -> tuple[requests.Session, bool]:
+        """(session, keep): the kept session for this trust and identity, or a new one."""
+        key = (ca_pem, client, _files_stat(client))
+        if ca_pem is not None and self._kept is not None and self._kept[0] == key:
+            return self._kept[1], True
+        self.close()
+        session = requests.Session()
+        session.trust_env = False  # no proxy or REQUESTS_CA_BUNDLE from the environment
+        session.mount("https://", _ContextAdapter(tls_context(ca_pem, client)))
+        if ca_pem is None:  # the unverified CA fetch is never reused for anything else
+            return session, False
+        self._kept = (key, session)
+        return session, True
+
+    def close(self) -> None:
+        if self._kept is not None:
+            self._kept[1].close()
+            self._kept = None
+
     def request(self, method: str, url: str, *, body: Mapping[str, Any] | None = None,
                 ca_pem: str | None, client: tuple[str, str] | None = None,
                 timeout: float = TIMEOUT) -> Response:
         if not url.startswith("https://"):
             raise Unreachable(f"{url}: the engine is only spoken to over https://")
-        session = requests.Session()
-        session.trust_env = False  # no proxy or REQUESTS_CA_BUNDLE from the environment
-        session.mount("https://", _ContextAdapter(tls_context(ca_pem, client)))
+        session, keep = self._session(ca_pem, client)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # urllib3's InsecureRequestWarning for the CA fetch
                 answer = session.request(method, url, json=body, timeout=timeout, allow_redirects=False,
                                          verify=ca_pem is not None)
         except requests.exceptions.SSLError as exc:
+            self.close()
             raise Unreachable(f"TLS with {url} failed: {_reason(exc)}") from None
         except requests.exceptions.RequestException as exc:
+            self.close()
             raise Unreachable(f"cannot reach {url}: {_reason(exc)}") from None
         finally:
-            session.close()
+            if not keep:
+                session.close()
         try:
             data = answer.json() if answer.content else {}
         except ValueError:
             data = {"detail": answer.text[:300]}
         return Response(answer.status_code, data if isinstance(data, dict) else {"items": data})
+
+
+def _files_stat(client: tuple[str, str] | None) -> tuple[tuple[int, int], ...]:
+    """(mtime_ns, size) of the client certificate and key: they change when the agent renews."""
+    if client is None:
+        return ()
+    try:
+        return tuple((st.st_mtime_ns, st.st_size) for st in map(os.stat, client))
+    except OSError:
+        return ()
 
 
 def _reason(exc: BaseException) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import ipaddress
 from dataclasses import dataclass
 
@@ -135,6 +136,7 @@ class CA:
         return self._issue(builder)
 
 
+@functools.lru_cache(maxsize=8192)  # every heartbeat presents one of the fleet's certificates: parse each once
 def cert_identity(pem_or_der: bytes) -> tuple[str, str]:
     """(CN, serial hex) of a client certificate the TLS layer already verified against the CA."""
     cert = (x509.load_pem_x509_certificate(pem_or_der) if pem_or_der.startswith(b"-----")

@@ -9,7 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event as sa_event
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 HOST_STATES = ("Up", "NonResponsive", "Maintenance", "Removed")
 NOT_REMOVED = sa.text("status != 'Removed'")
@@ -50,52 +50,17 @@ class Host(Base):
     agent_version: Mapped[str] = mapped_column(sa.String(64), default="")
     facts: Mapped[dict[str, Any]] = mapped_column(default=dict)
     ha: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON, nullable=True)
-    vms: Mapped[list[Vm]] = relationship(cascade="all, delete-orphan", back_populates="host")
-    volumes: Mapped[list[Volume]] = relationship(cascade="all, delete-orphan", back_populates="host")
+    # the host's last report of its VMs and Gluster volumes, in the heartbeat's shape (docs/cluster.md):
+    # one row update per heartbeat instead of a delete and an insert per VM, volume and brick;
+    # deferred, so host lists and the NonResponsive sweep do not load them
+    vms: Mapped[list[dict[str, Any]]] = mapped_column(sa.JSON, default=list, deferred=True)
+    volumes: Mapped[list[dict[str, Any]]] = mapped_column(sa.JSON, default=list, deferred=True)
     __table_args__ = (
         sa.Index("hosts_name_live", "name", unique=True, sqlite_where=NOT_REMOVED, postgresql_where=NOT_REMOVED),
         sa.Index("hosts_sanlock_live", "sanlock_host_id", unique=True, sqlite_where=NOT_REMOVED,
                  postgresql_where=NOT_REMOVED),
         sa.CheckConstraint("sanlock_host_id BETWEEN 1 AND 250", name="hosts_sanlock_range"),
     )
-
-
-class Vm(Base):
-    __tablename__ = "vms"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    host_id: Mapped[str] = mapped_column(sa.ForeignKey("hosts.id", ondelete="CASCADE"), index=True)
-    name: Mapped[str] = mapped_column(sa.String(255))
-    uuid: Mapped[str] = mapped_column(sa.String(36))
-    state: Mapped[str] = mapped_column(sa.String(32))
-    vcpus: Mapped[int] = mapped_column(default=0)
-    memory_kib: Mapped[int] = mapped_column(sa.BigInteger, default=0)
-    cpu_time_ns: Mapped[int] = mapped_column(sa.BigInteger, default=0)
-    disks: Mapped[dict[str, Any]] = mapped_column(default=dict)  # {"items": [...]}: JSON of the report
-    nics: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    host: Mapped[Host] = relationship(back_populates="vms")
-
-
-class Volume(Base):
-    """A Gluster volume as one host reported it (each host's heartbeat replaces its own rows)."""
-
-    __tablename__ = "volumes"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    host_id: Mapped[str] = mapped_column(sa.ForeignKey("hosts.id", ondelete="CASCADE"), index=True)
-    name: Mapped[str] = mapped_column(sa.String(255))
-    status: Mapped[str] = mapped_column(sa.String(32))
-    heal_pending: Mapped[int] = mapped_column(default=0)
-    host: Mapped[Host] = relationship(back_populates="volumes")
-    bricks: Mapped[list[Brick]] = relationship(cascade="all, delete-orphan", back_populates="volume")
-
-
-class Brick(Base):
-    __tablename__ = "bricks"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    volume_id: Mapped[int] = mapped_column(sa.ForeignKey("volumes.id", ondelete="CASCADE"), index=True)
-    host: Mapped[str] = mapped_column(sa.String(253))
-    path: Mapped[str] = mapped_column(sa.String(4096))
-    online: Mapped[bool]
-    volume: Mapped[Volume] = relationship(back_populates="bricks")
 
 
 class Token(Base):
@@ -128,9 +93,18 @@ class Command(Base):
     detail: Mapped[str] = mapped_column(sa.Text, default="")
 
 
-def make_engine(url: str) -> sa.Engine:
+POOL_SIZE = 10  # more than engine.api.WORKER_THREADS, which bounds the requests that run at once
+
+
+def make_engine(url: str, relaxed: bool = False) -> sa.Engine:
+    """The database engine. `relaxed`: its commits return before their WAL record is on disk
+    (PostgreSQL's synchronous_commit=off, for the heartbeat's own pool only): for writes that the next
+    heartbeat repeats, a crash can lose the last fraction of a second of them and never corrupts anything.
+    Joins, tokens and admin actions use the durable pool. SQLite (WAL, synchronous=NORMAL) already
+    commits without a sync, so `relaxed` changes nothing there."""
     if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
+                                  pool_size=POOL_SIZE if relaxed else 5, max_overflow=0 if relaxed else 10)
 
         @sa_event.listens_for(engine, "connect")
         def _sqlite_pragmas(conn: Any, _record: Any) -> None:
@@ -142,7 +116,15 @@ def make_engine(url: str) -> sa.Engine:
             cur.close()
 
         return engine
-    return sa.create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    # no pool_pre_ping: it is one more round trip per request (a heartbeat makes three). After a database
+    # restart the first statement on a dead connection fails, SQLAlchemy then drops the whole pool, and
+    # that one request answers 500 (an agent resends at the next interval)
+    connect_args = {"options": "-c synchronous_commit=off"} if relaxed else {}
+    # the heartbeat pool: as many connections as requests run at once, kept open (an overflow connection
+    # is closed when it comes back, and a new PostgreSQL connection costs far more than a heartbeat)
+    if relaxed:
+        return sa.create_engine(url, pool_size=POOL_SIZE, max_overflow=0, connect_args=connect_args)
+    return sa.create_engine(url, pool_size=10, max_overflow=10, connect_args=connect_args)
 
 
 def sessions(engine: sa.Engine) -> sessionmaker[Any]:

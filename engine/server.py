@@ -98,9 +98,12 @@ class Opened:
     ca: CA
     engine: sa.Engine
     sessions: sessionmaker[Session]
+    heartbeat_engine: sa.Engine  # commits without waiting for the disk (engine.db.make_engine)
+    heartbeat_sessions: sessionmaker[Session]
 
     def close(self) -> None:
         self.engine.dispose()
+        self.heartbeat_engine.dispose()
 
 
 def open_engine(data_dir: str, migrate_db: bool = True) -> Opened:
@@ -109,7 +112,8 @@ def open_engine(data_dir: str, migrate_db: bool = True) -> Opened:
     engine = make_engine(config.database_url)
     if migrate_db:
         migrate(engine)
-    return Opened(config, ca, engine, sessions(engine))
+    relaxed = make_engine(config.database_url, relaxed=True)
+    return Opened(config, ca, engine, sessions(engine), relaxed, sessions(relaxed))
 
 
 def server_ssl_context(config: EngineConfig) -> ssl.SSLContext:
@@ -145,6 +149,12 @@ class TLSH11Protocol(H11Protocol):
         self.app = with_tls
 
 
+def keep_alive_seconds(config: EngineConfig) -> float:
+    """How long an idle connection stays open: a heartbeat interval and a half (a dead agent's
+    connection is closed well before the host turns NonResponsive)."""
+    return max(5.0, config.heartbeat_interval * 1.5)
+
+
 def serve(data_dir: str, listen: str | None = None) -> None:
     import uvicorn
 
@@ -153,11 +163,14 @@ def serve(data_dir: str, listen: str | None = None) -> None:
     opened = open_engine(data_dir)
     config = opened.config.with_listen(listen) if listen else opened.config
     host, port = config.listen.rsplit(":", 1)
-    app = create_app(config, opened.ca, opened.sessions, Admin(config))
+    app = create_app(config, opened.ca, opened.sessions, Admin(config), heartbeat_sessions=opened.heartbeat_sessions)
     ctx = server_ssl_context(config)
     uv = uvicorn.Config(app, host=host.strip("[]"), port=int(port), http=TLSH11Protocol,
                         ssl_context_factory=lambda _c, _default: ctx, log_config=None, access_log=False,
-                        lifespan="on", timeout_graceful_shutdown=5)
+                        lifespan="on", timeout_graceful_shutdown=5,
+                        # agents keep their connection between heartbeats (agent.transport): it must outlive
+                        # one interval, or every heartbeat pays a new TLS handshake (uvicorn's default is 5 s)
+                        timeout_keep_alive=int(keep_alive_seconds(config)))
     log.info("engine serving on https://%s (database %s)", config.listen, config.database_url.split("://")[0])
     try:
         uvicorn.Server(uv).run()

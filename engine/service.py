@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from engine.ca import CA, Issued, utcnow
-from engine.db import Brick, Command, Event, Host, Token, Vm, Volume
+from engine.db import Command, Event, Host, Token
 from nodecore import pki
 
 TOKEN_ALPHABET = string.ascii_lowercase + string.digits
@@ -76,7 +76,8 @@ def redeem_token(session: Session, token: str) -> Token:
 
 # ---- events -------------------------------------------------------------------------------------
 
-def add_event(session: Session, kind: str, host: Host | None, detail: str = "") -> None:
+def add_event(session: Session, kind: str, host: Any, detail: str = "") -> None:
+    """`host`: a Host, a row with its id and name, or None."""
     assert kind in EVENT_KINDS, kind
     session.add(Event(at=utcnow(), kind=kind, host_id=host.id if host else None,
                       host_name=host.name if host else "", detail=detail))
@@ -134,50 +135,63 @@ def renew(session: Session, ca: CA, host: Host, csr_pem: str, cert_days: float) 
     return issued
 
 
-def needs_renewal(host: Host, now: dt.datetime | None = None) -> bool:
+def needs_renewal(host: Any, now: dt.datetime | None = None) -> bool:
     """At two thirds of the certificate's life the agent renews."""
     now = now or utcnow()
     life = host.cert_expires_at - host.cert_issued_at
-    return now >= host.cert_issued_at + life * 2 / 3
+    return bool(now >= host.cert_issued_at + life * 2 / 3)
 
 
 def authenticate_host(session: Session, cn: str, serial: str) -> Host:
     """The host a verified client certificate belongs to; 403 when the host is removed or the serial
     is not its current one (a renewed certificate retires the old serial at once)."""
-    host = session.get(Host, cn)
+    host: Host = _current(session.get(Host, cn), serial)
+    return host
+
+
+def _current(host: Any, serial: str) -> Any:
+    """`host` (a Host or a row with its status and cert_serial) if that certificate is its current one."""
     if host is None or host.status == "Removed" or not hmac.compare_digest(host.cert_serial, serial):
         raise ServiceError(403, "this certificate does not belong to a joined host (removed, replaced or renewed)")
     return host
 
 
+def _pending(host_id: Any) -> Any:
+    return sa.select(Command).where(Command.host_id == host_id, Command.acked_at.is_(None))
+
+
 # ---- heartbeat and commands ---------------------------------------------------------------------
 
-def heartbeat(session: Session, host: Host, report: dict[str, Any]) -> dict[str, Any]:
+HEARTBEAT_COLUMNS = (Host.id, Host.name, Host.status, Host.cert_serial, Host.cert_issued_at, Host.cert_expires_at)
+
+
+def heartbeat_host(session: Session, cn: str, serial: str) -> tuple[Any, bool]:
+    """authenticate_host for the heartbeat, and whether the host has commands pending, in one query
+    of the few columns a heartbeat needs (a row, not an ORM object: the heartbeat is the hot path)."""
+    row = session.execute(sa.select(*HEARTBEAT_COLUMNS, _pending(Host.id).exists().label("pending"))
+                          .where(Host.id == cn)).one_or_none()
+    host = _current(row, serial)
+    return host, bool(host.pending)
+
+
+def heartbeat(session: Session, host: Any, report: dict[str, Any], pending: bool = True) -> dict[str, Any]:
+    """The host's row takes the report: one UPDATE of status, time, facts, and the VMs and volumes as
+    JSON; then its pending commands (`pending`: whether there may be some, from heartbeat_host).
+    `host` is heartbeat_host's row; `report` the validated Heartbeat (engine.api) as a dict."""
     now = utcnow()
-    if host.status == "NonResponsive":
-        host.status = "Up"
+    status = host.status
+    values: dict[str, Any] = {
+        "last_heartbeat": now, "agent_version": str(report.get("agent_version") or "")[:64],
+        "facts": report.get("facts") or {}, "ha": report.get("ha"), "vms": list(report.get("vms") or []),
+        "volumes": list((report.get("gluster") or {}).get("volumes") or [])}
+    if status == "NonResponsive":
+        status = values["status"] = "Up"
         add_event(session, "back", host)
-    host.last_heartbeat = now
-    host.agent_version = str(report.get("agent_version") or "")[:64]
-    host.facts = report.get("facts") or {}
-    host.ha = report.get("ha")
-    session.execute(sa.delete(Vm).where(Vm.host_id == host.id))
-    session.execute(sa.delete(Brick).where(Brick.volume_id.in_(
-        sa.select(Volume.id).where(Volume.host_id == host.id))))
-    session.execute(sa.delete(Volume).where(Volume.host_id == host.id))
-    for vm in report.get("vms") or []:
-        session.add(Vm(host_id=host.id, name=vm["name"], uuid=vm["uuid"], state=vm["state"], vcpus=vm["vcpus"],
-                       memory_kib=vm["memory_kib"], cpu_time_ns=vm["cpu_time_ns"],
-                       disks={"items": vm.get("disks") or []}, nics={"items": vm.get("nics") or []}))
-    for vol in (report.get("gluster") or {}).get("volumes") or []:
-        session.add(Volume(host_id=host.id, name=vol["name"], status=vol["status"],
-                           heal_pending=vol.get("heal_pending") or 0,
-                           bricks=[Brick(host=b["host"], path=b["path"], online=b["online"])
-                                   for b in vol.get("bricks") or []]))
-    pending = session.scalars(sa.select(Command).where(Command.host_id == host.id, Command.acked_at.is_(None))
-                              .order_by(Command.id))
-    return {"status": "Maintenance" if host.status == "Maintenance" else "Up",
-            "commands": [{"id": c.id, "name": c.name} for c in pending], "renew": needs_renewal(host, now)}
+    session.execute(sa.update(Host).where(Host.id == host.id).values(**values),
+                    execution_options={"synchronize_session": False})
+    commands = session.scalars(_pending(host.id).order_by(Command.id)).all() if pending else []
+    return {"status": "Maintenance" if status == "Maintenance" else "Up",
+            "commands": [{"id": c.id, "name": c.name} for c in commands], "renew": needs_renewal(host, now)}
 
 
 def queue_command(session: Session, host: Host, name: str) -> Command:
@@ -212,9 +226,7 @@ def remove_host(session: Session, host: Host, detail: str = "") -> None:
     if host.status == "Removed":
         return
     host.status, host.removed_at = "Removed", utcnow()
-    session.execute(sa.delete(Vm).where(Vm.host_id == host.id))
-    for vol in list(host.volumes):
-        session.delete(vol)
+    host.vms, host.volumes = [], []
     session.execute(sa.delete(Command).where(Command.host_id == host.id))
     add_event(session, "removed", host, detail)
 
@@ -284,18 +296,27 @@ def list_hosts(session: Session, include_removed: bool = False) -> list[dict[str
     return [host_view(h) for h in session.scalars(q)]
 
 
+def _inventory(session: Session, column: Any) -> list[tuple[str, str, list[dict[str, Any]]]]:
+    """(host id, host name, that host's reported list) for every host that is not removed."""
+    rows = session.execute(sa.select(Host.id, Host.name, column).where(Host.status != "Removed"))
+    return [(str(row[0]), str(row[1]), list(row[2] or [])) for row in rows]
+
+
 def list_vms(session: Session) -> list[dict[str, Any]]:
-    rows = session.execute(sa.select(Vm, Host.name).join(Host).order_by(Host.name, Vm.name))
-    return [{"host_id": vm.host_id, "host": name, "name": vm.name, "uuid": vm.uuid, "state": vm.state,
-             "vcpus": vm.vcpus, "memory_kib": vm.memory_kib, "cpu_time_ns": vm.cpu_time_ns,
-             "disks": vm.disks.get("items", []), "nics": vm.nics.get("items", [])} for vm, name in rows]
+    vms = [{"host_id": host_id, "host": name, "name": vm["name"], "uuid": vm["uuid"], "state": vm["state"],
+            "vcpus": vm.get("vcpus", 0), "memory_kib": vm.get("memory_kib", 0), "cpu_time_ns": vm.get("cpu_time_ns", 0),
+            "disks": vm.get("disks") or [], "nics": vm.get("nics") or []}
+           for host_id, name, items in _inventory(session, Host.vms) for vm in items]
+    return sorted(vms, key=lambda v: (v["host"], v["name"]))
 
 
 def list_volumes(session: Session) -> list[dict[str, Any]]:
-    rows = session.execute(sa.select(Volume, Host.name).join(Host).order_by(Volume.name, Host.name))
-    return [{"name": v.name, "reported_by": name, "host_id": v.host_id, "status": v.status,
-             "heal_pending": v.heal_pending,
-             "bricks": [{"host": b.host, "path": b.path, "online": b.online} for b in v.bricks]} for v, name in rows]
+    volumes = [{"name": v["name"], "reported_by": name, "host_id": host_id, "status": v["status"],
+                "heal_pending": v.get("heal_pending", 0),
+                "bricks": [{"host": b["host"], "path": b["path"], "online": b["online"]}
+                           for b in v.get("bricks") or []]}
+               for host_id, name, items in _inventory(session, Host.volumes) for v in items]
+    return sorted(volumes, key=lambda v: (v["name"], v["reported_by"]))
 
 
 def list_events(session: Session, limit: int = 100) -> list[dict[str, Any]]:

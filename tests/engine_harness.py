@@ -29,9 +29,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def postgres() -> Iterator[str]:
+def postgres(durable: bool = False) -> Iterator[str]:
     """A fresh PostgreSQL 15 cluster on a Unix socket in a temp dir; yields a SQLAlchemy URL prefix
-    (append a database name)."""
+    (append a database name). The tests run it with fsync off (fast); `durable` keeps PostgreSQL's
+    default (fsync on, as in the engine appliance): the bench measures that."""
     root = tempfile.mkdtemp(prefix="hcinode-pg-")
     os.chmod(root, 0o755)
     data = os.path.join(root, "data")
@@ -48,7 +49,8 @@ def postgres() -> Iterator[str]:
         subprocess.run([*as_pg, f"{PG_BIN}/initdb", "-D", data, "-A", "trust", "-U", "postgres", "--no-sync"],
                        check=True, capture_output=True)
         subprocess.run([*as_pg, f"{PG_BIN}/pg_ctl", "-D", data, "-w", "-l", os.path.join(root, "log"), "-o",
-                        f"-k {root} -c listen_addresses='' -c fsync=off -c max_connections=200", "start"],
+                        f"-k {root} -c listen_addresses='' -c fsync={'on' if durable else 'off'} "
+                        "-c max_connections=200", "start"],
                        check=True, capture_output=True)
         yield f"postgresql+psycopg://postgres@/{{db}}?host={root}"
     finally:

@@ -84,6 +84,7 @@ class EngineState:
     tokens: dict[str, int] = field(default_factory=lambda: {TOKEN: 1})
     hosts: dict[str, Host] = field(default_factory=dict)
     requests: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    peers: list[tuple[str, int]] = field(default_factory=list)  # the client's address of each request
     commands: list[dict[str, Any]] = field(default_factory=list)
     acks: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     cert_seconds: float = 30 * 86400
@@ -93,6 +94,7 @@ class EngineState:
 
 class Handler(BaseHTTPRequestHandler):
     server: Any
+    protocol_version = "HTTP/1.1"  # keep-alive, as uvicorn does: a client may reuse its connection
 
     def log_message(self, *_args: Any) -> None:
         pass
@@ -121,6 +123,7 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802
         state: EngineState = self.server.state
         state.requests.append(("GET", self.path, {}))
+        state.peers.append(self.client_address)
         if self.path == "/api/v1/ca":
             self._send(200, {"ca": state.ca.pem})
         else:
@@ -130,6 +133,7 @@ class Handler(BaseHTTPRequestHandler):
         state: EngineState = self.server.state
         body = self._body()
         state.requests.append(("POST", self.path, body))
+        state.peers.append(self.client_address)
         with state.lock:
             if self.path == "/api/v1/join":
                 return self._join(state, body)

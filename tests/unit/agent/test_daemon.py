@@ -73,6 +73,22 @@ def test_heartbeat_over_mutual_tls_writes_agent_json(engine: FakeEngine, state: 
     assert storage_line(status) == "data Started, 2 pending heal"
 
 
+def test_heartbeats_reuse_one_connection_until_the_certificate_changes(engine: FakeEngine, state: Path,
+                                                                       tmp_path: Path) -> None:
+    """A TLS handshake per heartbeat was most of the engine's cost at 2,000 hosts: the agent keeps its
+    connection, and opens a new one only when its certificate was renewed."""
+    agent = make_agent(joined(engine, state), tmp_path)
+    start = len(engine.state.peers)
+    for _ in range(3):
+        assert agent.beat().ok
+    assert len(set(engine.state.peers[start:])) == 1
+    engine.state.renew = True
+    assert agent.beat().ok  # heartbeat and renewal on the kept connection, then the new certificate
+    assert agent.beat().ok and agent.beat().ok
+    after = engine.state.peers[start + 5:]  # after the heartbeat and the renewal of the 4th beat
+    assert len(set(after)) == 1 and after[0] != engine.state.peers[start]
+
+
 def test_commands_are_acked_and_refresh_beats_again(engine: FakeEngine, state: Path, tmp_path: Path) -> None:
     agent = make_agent(joined(engine, state), tmp_path)
     engine.state.commands = [{"id": "c1", "name": "maintenance_on"}, {"id": "c2", "name": "refresh"},

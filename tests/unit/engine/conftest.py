@@ -23,7 +23,7 @@ class Engine:
     def __init__(self, data_dir: str) -> None:
         self.opened = open_engine(data_dir)
         self.app = create_app(self.opened.config, self.opened.ca, self.opened.sessions, Admin(self.opened.config),
-                              monitor=False)
+                              monitor=False, heartbeat_sessions=self.opened.heartbeat_sessions)
         self.cert: str | None = None  # the client certificate the next agent call presents
 
         async def asgi(scope: Any, receive: Any, send: Any) -> None:

@@ -104,6 +104,37 @@ def test_heartbeat_identity_is_the_certificate(engine: Engine) -> None:
     assert engine.client.post("/api/v1/agent/heartbeat", json=hb).status_code == 401
 
 
+def test_a_heartbeat_is_two_statements_and_a_commit(engine: Engine) -> None:
+    """The write pattern that decides the fleet size: one read of the host row (with whether commands
+    are pending), one update of it; the commands are read only when there are some. (It was a delete
+    and an insert per VM, volume and brick, and a separate transaction for the certificate check.)"""
+    body = _joined(engine)
+    hb = {"facts": {"cpus": 8}, "vms": [{"name": f"vm{i}", "uuid": f"u{i}", "state": "running", "cpu_time_ns": i,
+                                         "disks": [{"name": "vda", "rd_bytes": i}]} for i in range(5)],
+          "gluster": {"volumes": [{"name": f"v{i}", "status": "Started",
+                                   "bricks": [{"host": "h", "path": f"/b{i}", "online": True}]} for i in range(3)]}}
+    statements: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement.split()[0])
+
+    for db in (engine.opened.engine, engine.opened.heartbeat_engine):
+        sa.event.listen(db, "before_cursor_execute", record)
+    for i in range(2):
+        hb["vms"][0]["cpu_time_ns"] = 1000 + i  # type: ignore[index]
+        statements.clear()
+        assert engine.client.post("/api/v1/agent/heartbeat", json=hb).status_code == 200
+        assert statements == ["SELECT", "UPDATE"]
+    vms = engine.client.get("/api/v1/vms", auth=engine.admin).json()
+    assert [v["name"] for v in vms] == [f"vm{i}" for i in range(5)] and vms[0]["cpu_time_ns"] == 1001
+    assert vms[1]["disks"] == [{"name": "vda", "rd_bytes": 1, "wr_bytes": 0}] and vms[0]["host"] == "node1"
+    assert [v["name"] for v in engine.client.get("/api/v1/volumes", auth=engine.admin).json()] == ["v0", "v1", "v2"]
+    engine.client.post(f"/api/v1/hosts/{body['host_id']}/maintenance", auth=engine.admin)
+    statements.clear()
+    assert engine.client.post("/api/v1/agent/heartbeat", json=hb).json()["commands"][0]["name"] == "maintenance_on"
+    assert statements == ["SELECT", "UPDATE", "SELECT"]
+
+
 def test_removed_host_is_refused_at_once(engine: Engine) -> None:
     body = _joined(engine)
     assert engine.client.delete(f"/api/v1/hosts/{body['host_id']}", auth=engine.admin).json()["status"] == "Removed"

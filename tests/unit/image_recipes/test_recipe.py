@@ -20,8 +20,6 @@ def test_node_recipe_is_valid_and_carries_what_the_installer_needs() -> None:
                    "grub-efi-amd64-signed", "shim-signed", "squashfs-tools", "lvm2"):
         assert needed in packages
     assert "cloud-init" not in packages
-    # node_setup writes /etc/default/keyboard: console-setup (setupcon, keyboard-setup.service) applies it
-    assert "console-setup" in packages
     assert recipe.hostname == "hcinode"
     assert recipe.outputs.volume_id == "HCINODE"
     assert all(os.path.isdir(d) for d in recipe.overlay_dirs())

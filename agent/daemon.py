@@ -26,6 +26,7 @@ from agent.state import ClusterFiles, EngineRecord
 from agent.status import agent_path, write_json
 from agent.transport import RequestsTransport, Response, Transport, Unreachable
 from nodecore import __version__, pki
+from nodecore.runner import LocalRunner
 
 log = logging.getLogger("hcinode.agent")
 
@@ -157,8 +158,10 @@ class Agent:
             return f"certificate renewal refused: {answer.status} {answer.detail}"
         if not pki.cert_matches_key(cert, key) or not pki.issued_by(cert, self._ca()):
             return "certificate renewal: the engine's certificate is not for the new key or not from the CA"
-        _replace(self.files.key + ".new", pki.key_pem(key), 0o600)
-        _replace(self.files.cert + ".new", cert.encode(), 0o644)
+        # both new files complete on disk first, then the two renames: never a key without its certificate
+        writer = LocalRunner()
+        writer.write_file(self.files.key + ".new", pki.key_pem(key), 0o600)
+        writer.write_file(self.files.cert + ".new", cert.encode(), 0o644)
         os.replace(self.files.key + ".new", self.files.key)
         os.replace(self.files.cert + ".new", self.files.cert)
         log.info("certificate renewed, valid until %s", answer.body.get("expires_at", "?"))
@@ -204,12 +207,3 @@ class Agent:
             if wait(delay) or stop.is_set():
                 return outcome
 
-
-def _replace(path: str, data: bytes, mode: int) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        os.fchmod(fd, mode)
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass, field, replace
 
 import yaml
 
+from nodecore.runner import LocalRunner
+
 DEFAULT_DATA_DIR = "/var/lib/hcinode-engine"
 CONFIG_FILE = "engine.yaml"
 DB_FILE = "engine.db"
@@ -74,13 +76,5 @@ def save(config: EngineConfig) -> None:
 
 
 def write_file(path: str, data: bytes, mode: int) -> None:
-    """Write atomically with `mode` from the first byte (a key is never readable by others, not even briefly)."""
-    tmp = f"{path}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        os.fchmod(fd, mode)
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+    """Atomically, with `mode` from the first byte, through a private temporary file (LocalRunner's)."""
+    LocalRunner().write_file(path, data, mode)

@@ -124,13 +124,14 @@ def _canary_on_the_disk(vm: VM, secret: str) -> tuple[list[str], int]:
     fixed = " ".join(f"-e {shlex.quote(f)}" for f in forms)
     # one logged key per line (urwid's DEBUG log): the characters in order, anything between
     keys = ".{0,200}".join(c if c.isalnum() else f"[{c}]" for c in secret.split("-", 1)[1])
-    out = vm.run(f"files=$(find {places} -xdev -type f -size -64M 2>/dev/null | sort -u); "
-                 f"echo SEARCHED $(echo \"$files\" | grep -c .); "
-                 f"for f in $files; do grep -a -q -F {fixed} \"$f\" && echo LEAK: $f; "
-                 # the key-by-key pattern only on files a log could be (its .{0,200} is slow on big ones)
-                 f"[ $(stat -c %s \"$f\") -lt 4194304 ] && tr '\\n' ' ' < \"$f\" | "
-                 f"grep -a -q -E {shlex.quote(keys)} && echo LEAK-KEYS: $f; done; "
-                 "echo SEARCH-DONE", timeout=900)
+    # one grep over all files per pattern (a process per file took over 900 s under TCG); with -z a
+    # whole file is one record, so the key-by-key pattern matches across its lines
+    out = vm.run(f"find {places} -xdev -type f -size -64M -print0 2>/dev/null | sort -zu > /tmp/files; "
+                 "echo SEARCHED $(tr -cd '\\000' < /tmp/files | wc -c); "
+                 f"xargs -0 -r grep -laF {fixed} < /tmp/files | sed 's/^/LEAK: /'; "
+                 f"find {places} -xdev -type f -size -4M -print0 2>/dev/null | sort -zu | "
+                 f"xargs -0 -r grep -lazE {shlex.quote(keys)} | sed 's/^/LEAK-KEYS: /'; "
+                 "echo SEARCH-DONE", timeout=1800)
     assert "SEARCH-DONE" in out, out
     searched = int(re.search(r"SEARCHED (\d+)", out).group(1))  # type: ignore[union-attr]
     leaks = [line for line in out.splitlines() if line.startswith("LEAK")]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 
 import pytest
@@ -19,6 +20,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("--regenerate"):
         os.environ[ENV] = "1"
+    # Code under test that sets up logging without a test's own HCINODE_LOG_DIR must not write the
+    # machine's /var/log/hcinode: the canary test searches it, and the test run is not the node.
+    if "HCINODE_LOG_DIR" not in os.environ:
+        os.environ["HCINODE_LOG_DIR"] = tempfile.mkdtemp(prefix="hcinode-test-log-")
 
 
 @pytest.fixture(autouse=True)

@@ -46,7 +46,10 @@ class Tmux:
         self.tmux("send-keys", "-t", self.name, *keys)
 
     def text(self, text: str) -> None:
-        self.tmux("send-keys", "-t", self.name, "-l", text)
+        # Typed like a technician types: through a tmux buffer read from stdin, so the text (often a
+        # canary password) is never in an argv that ps shows or the runner logs.
+        self.runner.run(["tmux", "-S", str(self.socket), "load-buffer", "-b", "typed", "-"], stdin=text)
+        self.tmux("paste-buffer", "-d", "-b", "typed", "-t", self.name)
 
     def screen(self) -> str:
         return self.tmux("capture-pane", "-p", "-t", self.name)

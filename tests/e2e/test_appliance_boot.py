@@ -204,6 +204,10 @@ def test_engine_appliance_serves_and_a_pxe_installed_node_joins_at_first_boot(
         assert mine[0]["id"] == agent["host_id"], (mine, agent)
         via_api = engine.api("GET", "/api/v1/hosts", auth=("admin", ADMIN_PASSWORD)).json()
         assert [h["status"] for h in via_api if h["name"] == HOSTNAME] == ["Up"], via_api
+        # the technician's view: the console on the serial line, Alt-C for its Cluster page
+        node.stop_draining()
+        node.send("\x1bc")
+        node.expect(r"Up at https://", timeout=60)
         node.poweroff()
     except BaseException:
         keep_engine_logs(engine.vm.workdir.parent, BUILD / "e2e-logs" / "engine_join")

@@ -204,6 +204,7 @@ class VM:
     # ports of 127.0.0.1 that the guest reaches as 10.0.2.2:PORT (another VM's hostfwd, e.g. the engine)
     host_ports: Sequence[int] = ()
     allow_reboot: bool = False  # without -no-reboot (a guest reboot does not end QEMU)
+    drainer: tuple[threading.Event, threading.Thread] | None = None  # drain_serial's flag and thread
 
     # -- command line ------------------------------------------------------------------------
 
@@ -411,14 +412,17 @@ class VM:
         return data.decode(errors="replace")
 
     def drain_serial(self) -> None:
-        """Keep reading the serial console in the background (into the log) until QEMU exits.
+        """Keep reading the serial console in the background (into the log) until QEMU exits or
+        `stop_draining` is called.
 
-        For tests that talk to the guest over ssh only: unread console output would fill the pty
-        and stall the guest's serial writes. Do not call `expect` afterwards."""
+        For tests that talk to the guest over ssh: unread console output would fill the pty and
+        stall the guest's serial writes. No `expect` while it drains."""
         child = self._require()
+        draining = threading.Event()
+        draining.set()
 
         def loop() -> None:
-            while True:
+            while draining.is_set():
                 try:
                     child.read_nonblocking(65536, timeout=1)
                 except pexpect.TIMEOUT:
@@ -426,7 +430,17 @@ class VM:
                 except (pexpect.EOF, OSError, ValueError):
                     return
 
-        threading.Thread(target=loop, daemon=True, name=f"serial-{self.name}").start()
+        thread = threading.Thread(target=loop, daemon=True, name=f"serial-{self.name}")
+        thread.start()
+        self.drainer = (draining, thread)
+
+    def stop_draining(self) -> None:
+        """Hand the serial console back to `expect` (e.g. to read the node's console screen)."""
+        if self.drainer is not None:
+            draining, thread = self.drainer
+            draining.clear()
+            thread.join(timeout=5)
+            self.drainer = None
 
     def monitor(self, command: str) -> None:
         path = str(self.workdir / "monitor.sock")

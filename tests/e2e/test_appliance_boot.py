@@ -180,9 +180,9 @@ def test_engine_appliance_serves_and_a_pxe_installed_node_joins_at_first_boot(
               disks=[Disk(overlay_of(installed_node, work / "overlay.qcow2"))])
     try:
         node.start()
+        node.drain_serial()  # from the start: an unread serial line fills the pty and stalls the boot
         wait_for_ssh(node, installed_node.key, timeout=1200)
         boot_s = node.seconds_since_start()
-        node.drain_serial()
         deadline, agent = time.monotonic() + 900, {}
         while time.monotonic() < deadline:
             agent = read_agent(node, installed_node.key)

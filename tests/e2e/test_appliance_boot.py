@@ -191,12 +191,15 @@ def test_engine_appliance_serves_and_a_pxe_installed_node_joins_at_first_boot(
             time.sleep(10)
         up_s = node.seconds_since_start()
         joined = vm_ssh(node, installed_node.key, "cat /run/hcinode/join.json; echo; systemctl is-active "
-                        "hcinode-agent.service; test -e /var/lib/hcinode/firstboot-join.json && echo left-behind; "
-                        "systemctl is-system-running", check=False).stdout
+                        "hcinode-agent.service; test -e /var/lib/hcinode/firstboot-join.json && echo left-behind",
+                        check=False).stdout
+        # the agent can be Up before the boot has finished: wait for it, then name any failed unit
+        state = vm_ssh(node, installed_node.key, "systemctl is-system-running --wait; "
+                       "systemctl --failed --no-legend --plain", check=False, timeout=600).stdout
         assert agent.get("status") == "Up", f"agent.json: {agent}\n{joined}"
         assert agent["engine_url"] == engine.guest_url and agent["cert_expires_at"], agent
         assert '"state": "joined"' in joined and "\nactive" in joined and "left-behind" not in joined, joined
-        assert joined.split()[-1] == "running", joined
+        assert state.startswith("running"), state
 
         hosts = json.loads(engine.ssh("hcinode engine hosts list --json"))
         mine = [h for h in hosts if h["name"] == HOSTNAME]

@@ -41,7 +41,8 @@ def cpu_penalty(load: float) -> int:
         return 0
     if load >= CPU_LOAD_MAX:
         return CPU_PENALTY
-    return int((load - CPU_LOAD_MIN) / (CPU_LOAD_MAX - CPU_LOAD_MIN) * CPU_PENALTY)
+    # rounded before truncating (as oVirt truncates): 0.5 gives 200, not 199.99999 -> 199
+    return int(round((load - CPU_LOAD_MIN) / (CPU_LOAD_MAX - CPU_LOAD_MIN) * CPU_PENALTY, 6))
 
 
 def compute(inputs: ScoreInputs) -> int:

@@ -232,7 +232,8 @@ def _engine_down(t: _Tick) -> Decision:
     elsewhere = t.engine_elsewhere()
     if elsewhere is not None:
         return t.stay(f"the engine VM runs on host {elsewhere.hostname} (id {elsewhere.host_id})")
-    history = t.now - (t.m.history_since or t.now)
+    since = t.m.history_since
+    history = 0.0 if since is None else t.now - since
     if history < HISTORY_NEEDED:
         return t.stay(f"the engine is down; watching the other hosts ({history:.0f} of {HISTORY_NEEDED:.0f} s)")
     if obs.lease not in ("free", "mine"):

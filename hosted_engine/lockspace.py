@@ -178,7 +178,9 @@ class Lockspace:
         return True
 
     def hosts(self) -> dict[int, HostStatus]:
-        """Every host id sanlock knows in this lockspace, live or dead (needs our own id joined)."""
+        """Every host id sanlock knows in this lockspace, live or dead (needs our own id joined).
+        Right after a join the daemon answers EAGAIN until it has read the other hosts' delta
+        leases once: that is an error here (callers then treat the lease as unknown, never free)."""
         try:
             rows = _sanlock().get_hosts(self._ls, 0)
         except Exception as exc:

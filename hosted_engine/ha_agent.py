@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from agent.status import read_json, run_dir, write_json
+from agent.status import HA_FILE, ha_path, read_json, write_json
 from hosted_engine import lockspace as locks
 from hosted_engine import metadata as md
 from hosted_engine import score as scoring
@@ -38,7 +38,7 @@ log = logging.getLogger("hcinode.hosted_engine.ha")
 
 INTERVAL = 10.0
 HEALTH_TIMEOUT = 20.0  # oVirt's engine health poll timeout
-STATUS_FILE = "hosted-engine.json"
+STATUS_FILE = HA_FILE  # /run/hcinode/hosted-engine.json: the console and the node agent's heartbeat read it
 LIBVIRT_URI = "qemu:///system"
 SOURCE = "host.json"
 # libvirt virDomainState -> the engine VM as the state machine sees it
@@ -47,7 +47,7 @@ VM_STATES = {0: ("unknown", "nostate"), 1: ("up", "running"), 2: ("up", "blocked
 
 
 def status_path(directory: str | None = None) -> str:
-    return os.path.join(directory or run_dir(), STATUS_FILE)
+    return ha_path(directory)
 
 
 def _invalid(field_name: str, message: str, hint: str = "") -> InvalidInput:

@@ -311,3 +311,33 @@ def test_libvirt_vm_adapter_with_a_fake_module() -> None:
     assert calls == ["create HostedEngine", "shutdown"]
     mod.found = False
     assert vm.state() == ("down", "none")
+
+
+def test_cli_agent_once_with_the_real_adapters_and_no_daemons(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """build() wires the real adapters: with no sanlock daemon the host id is not held, so the
+    agent writes no slot and starts nothing; libvirt is a fake module (no libvirtd here)."""
+    import argparse
+
+    from hosted_engine import ha_cli, lockspace
+
+    class NoSanlock:
+        def __getattr__(self, name: str) -> object:
+            def fail(*_a: object, **_k: object) -> None:
+                raise OSError(111, "Connection refused")
+            return fail
+
+    monkeypatch.setattr(lockspace, "_sanlock", lambda: NoSanlock())
+    monkeypatch.setattr(ha_agent.LibvirtVm, "state", lambda self: ("down", "none"))
+    agent, _clock = make(tmp_path)
+    d = Path(agent.host.paths.directory)
+    (d / "deployment.json").write_text(json.dumps({"engine_fqdn": "engine.example.test", "bridge": "hcibr0"}))
+    parser = argparse.ArgumentParser()
+    ha_cli.register(parser.add_subparsers())
+    args = parser.parse_args(["agent", "--once", "--host-file", agent.host_file, "--run-dir", str(tmp_path / "run")])
+    assert args.func(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["state"] == "EngineDown"
+    status = json.loads((tmp_path / "run" / "hosted-engine.json").read_text())
+    assert status["lockspace_joined"] is False and status["lease"] == "unknown"
+    assert md.MetadataFile(agent.metadata.path, allow_buffered=True).read_all()[1].status == "empty"

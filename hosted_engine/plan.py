@@ -56,13 +56,13 @@ def paths_for(spec: HostedEngineSpec) -> layout.DeploymentPaths:
     return layout.DeploymentPaths(spec.mount_point, spec.deployment_uuid)
 
 
-def local_dir(spec: HostedEngineSpec, facts: PlanFacts) -> str:
+def local_dir(spec: HostedEngineSpec, state_dir: str) -> str:
     """This host's files of the deployment: the CA it made, the first-boot domain XML, a downloaded appliance."""
-    return os.path.join(facts.state_dir, spec.deployment_uuid)
+    return os.path.join(state_dir, spec.deployment_uuid)
 
 
-def host_state_file(facts: PlanFacts) -> str:
-    return os.path.join(facts.state_dir, layout.HOST_STATE_FILE)
+def host_state_file(state_dir: str) -> str:
+    return os.path.join(state_dir, layout.HOST_STATE_FILE)
 
 
 def engine_url(spec: HostedEngineSpec) -> str:
@@ -71,7 +71,7 @@ def engine_url(spec: HostedEngineSpec) -> str:
 
 def appliance_file(spec: HostedEngineSpec, facts: PlanFacts) -> str:
     if spec.appliance.url:
-        return os.path.join(local_dir(spec, facts), "appliance.qcow2")
+        return os.path.join(local_dir(spec, facts.state_dir), "appliance.qcow2")
     return spec.appliance_path
 
 
@@ -109,12 +109,12 @@ def _write(title: str, path: str, text: str, mode: str = "0644") -> Step:
 
 
 def _absent_or_enrolled(path: str, facts: PlanFacts) -> tuple[str, ...]:
-    return ("sh", "-c", 'test -e "$1" || test -e "$2"', "sh", path, host_state_file(facts))
+    return ("sh", "-c", 'test -e "$1" || test -e "$2"', "sh", path, host_state_file(facts.state_dir))
 
 
 def deploy_plan(spec: HostedEngineSpec, facts: PlanFacts) -> Plan:
     paths = paths_for(spec)
-    mine = local_dir(spec, facts)
+    mine = local_dir(spec, facts.state_dir)
     ca_cert, ca_key = os.path.join(mine, "ca.pem"), os.path.join(mine, "ca.key")
     first_boot_xml = os.path.join(mine, "vm-firstboot.xml")
     appliance = appliance_file(spec, facts)
@@ -219,9 +219,9 @@ def deploy_plan(spec: HostedEngineSpec, facts: PlanFacts) -> Plan:
                       action="hosted_engine.enrol",
                       params={"engine_url": engine_url(spec), "ca_cert": ca_cert,
                               "admin_password_file": spec.engine.admin_password_file,
-                              "host_state": host_state_file(facts), "deployment_uuid": spec.deployment_uuid,
+                              "host_state": host_state_file(facts.state_dir), "deployment_uuid": spec.deployment_uuid,
                               "mount": spec.mount_point, "expected_host_id": DEPLOY_HOST_ID},
-                      check=("test", "-f", host_state_file(facts)), timeout=300))
+                      check=("test", "-f", host_state_file(facts.state_dir)), timeout=300))
     steps.append(Step("Detach the seed disk from the engine VM",
                       argv=("virsh", "detach-disk", domain, "vdb", "--live", "--config"),
                       check=("sh", "-c", '! virsh domblklist "$1" | grep -qF "$2"', "sh", domain, paths.seed),
@@ -247,12 +247,12 @@ def _bond(spec: HostedEngineSpec) -> dict[str, Any] | None:
     return None if bond is None else {"name": bond.name, "slaves": list(bond.slaves), "mode": bond.mode}
 
 
-def cleanup_plan(spec: HostedEngineSpec, facts: PlanFacts) -> Plan:
+def cleanup_plan(spec: HostedEngineSpec, state_dir: str) -> Plan:
     """Only this deployment: its domain and its directory on the engine volume, and this host's
     files of it. Never the volume, other deployments, or anything outside those paths."""
     paths = paths_for(spec)
     domain = layout.DOMAIN_NAME
-    mine = local_dir(spec, facts)
+    mine = local_dir(spec, state_dir)
     steps = (
         Step(f"Stop the HA agent ({HA_AGENT_UNIT})", argv=("systemctl", "disable", "--now", HA_AGENT_UNIT),
              check=("sh", "-c", '! systemctl is-enabled --quiet "$1" && ! systemctl is-active --quiet "$1"', "sh",
@@ -267,8 +267,8 @@ def cleanup_plan(spec: HostedEngineSpec, facts: PlanFacts) -> Plan:
         Step("Remove this deployment's directory on the engine volume", argv=("rm", "-rf", "--one-file-system",
                                                                              paths.directory),
              check=("test", "!", "-e", paths.directory)),
-        Step("Remove this host's files of the deployment", argv=("rm", "-rf", mine, host_state_file(facts)),
-             check=("sh", "-c", 'test ! -e "$1" && test ! -e "$2"', "sh", mine, host_state_file(facts))),
+        Step("Remove this host's files of the deployment", argv=("rm", "-rf", mine, host_state_file(state_dir)),
+             check=("sh", "-c", 'test ! -e "$1" && test ! -e "$2"', "sh", mine, host_state_file(state_dir))),
     )
     return Plan(f"remove hosted engine {spec.engine.fqdn} (deployment {spec.deployment_uuid})", steps,
                 {"directory": paths.directory, "domain": domain})

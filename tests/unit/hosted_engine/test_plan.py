@@ -69,7 +69,7 @@ def test_the_bridge_step_only_when_the_bridge_is_missing(spec, bridge_exists):
 
 
 def test_cleanup_touches_only_this_deployment(spec):
-    plan = cleanup_plan(spec, FACTS)
+    plan = cleanup_plan(spec, FACTS.state_dir)
     assert_golden("hosted_engine/cleanup-plan.txt", plan.render_text())
     removed = [a for s in plan.steps if s.argv[:1] == ("rm",) for a in s.argv if a.startswith("/")]
     directory = layout.DeploymentPaths(spec.mount_point, spec.deployment_uuid).directory

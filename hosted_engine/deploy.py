@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import ssl
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -118,9 +119,15 @@ def make_ca(runner: Runner, params: Mapping[str, Any]) -> None:
     runner.write_file(str(params["cert"]), cert, 0o644)
 
 
+def _say(message: str) -> None:
+    """A progress line inside a long step (the executor reports only the step's start and end)."""
+    log.info("%s", message)
+    print(message, file=sys.stderr, flush=True)
+
+
 def wait_health(runner: Runner, params: Mapping[str, Any], *, http: Http = https_json,
                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
-                say: Callable[[str], None] = log.info) -> None:
+                say: Callable[[str], None] = _say) -> None:
     """Poll the engine's /health until it answers 200 {"status": "ok"}; fail early when the domain
     stops running; on timeout say exactly what was checked."""
     url, domain, timeout = str(params["url"]), str(params["domain"]), float(params["timeout"])

@@ -106,3 +106,11 @@ def test_the_password_file_is_0600_from_the_start(tmp_path):
     answers.write_password_file(str(path), Secret(PASSWORD))
     assert path.read_text() == PASSWORD + "\n"
     assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_the_docs_list_every_mapped_key():
+    from pathlib import Path
+
+    docs = (Path(__file__).resolve().parents[3] / "docs" / "hosted-engine.md").read_text()
+    for key in answers.MAPPED:
+        assert f"| `{key}` |" in docs, key

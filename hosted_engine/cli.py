@@ -74,9 +74,9 @@ def _deploy(args: argparse.Namespace) -> int:
     spec = _load(args.spec)
     runner = _runner()
     report, plan = deploy.prepare(spec, runner)
+    report.raise_if_errors()  # (with the warnings too)
     for problem in report.warnings:
         print(problem.render(), file=sys.stderr)
-    report.raise_if_errors()
     if args.dry_run:
         print(plan.to_json() if args.json else plan.render_text())
         return EXIT_OK

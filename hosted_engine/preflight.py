@@ -32,6 +32,8 @@ MIB = 1024 * 1024
 GIB = 1024 * MIB
 MEMORY_MARGIN = 512 * MIB  # what the host keeps beside the engine VM (DESIGN.md)
 DISK_MARGIN = 1 * GIB  # lockspace, lease, metadata, seed and the qcow2's own metadata
+QEMU_CONF = "/etc/libvirt/qemu.conf"
+QEMU_SANLOCK_CONF = "/etc/libvirt/qemu-sanlock.conf"
 REQUIRED_OPTIONS = {"performance.strict-o-direct": "on", "network.remote-dio": ("off", "disable")}
 
 
@@ -62,6 +64,8 @@ class Facts:
     mounted_source: str = ""  # what is mounted on the spec's mount point
     deployments_on_volume: list[str] = field(default_factory=list)
     host_state: dict[str, object] = field(default_factory=dict)
+    qemu_conf: str = ""  # libvirt's qemu.conf: lock_manager must be sanlock
+    qemu_sanlock_conf: str = ""  # auto_disk_leases must be 0 (the lease is the domain XML's <lease>)
 
 
 def parse_volume_options(xml_text: str, volume: str) -> dict[str, str]:
@@ -143,12 +147,27 @@ def probe(spec: HostedEngineSpec, runner: Runner, state_file: str | None = None)
     if mounts:
         top = os.path.join(spec.mount_point, layout.TOP_DIR)
         facts.deployments_on_volume = sorted(_out(runner, ["ls", "-1", top]).split())
+    facts.qemu_conf = _read(runner, QEMU_CONF)
+    facts.qemu_sanlock_conf = _read(runner, QEMU_SANLOCK_CONF)
     if state_file:
         try:
             facts.host_state = json.loads(runner.read_file(state_file))
         except (OSError, ValueError):
             facts.host_state = {}
     return facts
+
+
+def _read(runner: Runner, path: str) -> str:
+    try:
+        return runner.read_file(path).decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def conf_value(text: str, key: str) -> str:
+    """The value of `key = value` in a libvirt config file (the last uncommented one wins)."""
+    values = re.findall(rf"^\s*{re.escape(key)}\s*=\s*\"?([^\"\s#]*)\"?", text, re.MULTILINE)
+    return values[-1] if values else ""
 
 
 def _password_problem(runner: Runner, path: str) -> str:
@@ -304,6 +323,13 @@ def _check_host(spec: HostedEngineSpec, facts: Facts, report: ValidationReport, 
     if not facts.sanlock:
         report.error("(host)", "the sanlock daemon does not answer (sanlock client status)",
                      "systemctl start sanlock (and wdmd)")
+    if conf_value(facts.qemu_conf, "lock_manager") != "sanlock":
+        report.error("(host)", f"libvirt does not use the sanlock lock manager ({QEMU_CONF}): the VM lease "
+                     "would not be enforced and two hosts could run the engine",
+                     f'set lock_manager = "sanlock" in {QEMU_CONF} (package libvirt-sanlock), restart libvirtd')
+    if conf_value(facts.qemu_sanlock_conf, "auto_disk_leases") != "0":
+        report.error("(host)", f"{QEMU_SANLOCK_CONF} does not set auto_disk_leases = 0",
+                     "set auto_disk_leases = 0 and require_lease_for_disks = 0 (the engine's lease is its <lease>)")
     lease = f"r {layout.LOCKSPACE_NAME}:{layout.VM_LEASE_NAME}:"
     if lease in facts.sanlock_status and not resuming:
         report.error("(host)", "this host holds the engine VM lease already, but runs no engine of this spec",

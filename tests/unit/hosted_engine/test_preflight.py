@@ -33,6 +33,8 @@ def healthy_runner(spec) -> RecordingRunner:
     r.respond(["stat", "-c", "%a"], stdout="600\n")
     r.respond(["findmnt"], returncode=1)
     r.files[spec.engine.admin_password_file] = b"Correct-Horse-Battery-42\n"
+    r.files[preflight.QEMU_CONF] = b'# lock_manager = "lockd"\nlock_manager = "sanlock"\n'
+    r.files[preflight.QEMU_SANLOCK_CONF] = b"auto_disk_leases = 0\nrequire_lease_for_disks = 0\n"
     return r
 
 
@@ -174,3 +176,16 @@ def test_memory_available_reads_memavailable():
 def test_facts_default_is_all_missing(spec):
     report, _ = check(spec, Facts(), "/s")
     assert len(report.errors) >= 6
+
+
+def test_libvirt_must_enforce_the_lease_through_sanlock(spec, facts):
+    report, _ = check(spec, dataclasses.replace(facts, qemu_conf='#lock_manager = "sanlock"\n',
+                                                qemu_sanlock_conf="auto_disk_leases = 1\n"), "/s")
+    messages = " | ".join(p.message for p in report.errors)
+    assert "does not use the sanlock lock manager" in messages and "auto_disk_leases = 0" in messages
+
+
+def test_conf_value_takes_the_last_uncommented_setting():
+    assert preflight.conf_value('lock_manager = "lockd"\n# x\nlock_manager = "sanlock"  # ok\n',
+                                "lock_manager") == "sanlock"
+    assert preflight.conf_value('#lock_manager = "sanlock"\n', "lock_manager") == ""

@@ -12,6 +12,7 @@ from hosted_engine import cli as he_cli
 from nodecore.cli import main
 from tests.unit.hosted_engine.conftest import DATA, SPEC_FILE
 from tests.unit.hosted_engine.test_preflight import healthy_runner
+from tests.unit.hosted_engine.test_spec import BAD, _set
 
 
 @pytest.fixture(autouse=True)
@@ -126,3 +127,19 @@ def test_console_hands_the_terminal_to_virsh_console(monkeypatch):
     monkeypatch.setattr(he_cli, "run_interactive", lambda argv: seen.append(argv) or 0)
     assert main(["hosted-engine", "console"]) == 0
     assert seen == [["virsh", "console", "HostedEngine"]]
+
+
+@pytest.mark.parametrize(("field", "value", "named", "words"), BAD, ids=[f"{b[0]}={b[1]!r}" for b in BAD])
+def test_every_bad_spec_field_is_exit_2_naming_it_before_any_probe(field, value, named, words, tmp_path,
+                                                                   monkeypatch, capsys):
+    def no_runner():
+        raise AssertionError("a bad spec must be refused before anything runs on the host")
+
+    monkeypatch.setattr(he_cli, "_runner", no_runner)
+    data = yaml.safe_load(SPEC_FILE.read_text())
+    _set(data, field, value)
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(data))
+    assert main(["hosted-engine", "deploy", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"error: {named}: " in err and words in err

@@ -1,18 +1,16 @@
 """`hcinode hosted-engine deploy|import-answers|console|cleanup` (and the HA agent's `status`/`agent`,
-registered from hosted_engine.ha_cli when that module is there)."""
+which hosted_engine.ha_cli registers)."""
 
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 import json
 import os
 import sys
 import time
 from typing import Any
 
-from hosted_engine import answers, layout
+from hosted_engine import answers, ha_cli, layout
 from hosted_engine.spec import HostedEngineSpec, load_spec
 from nodecore.cli import add_dry_run, add_json, print_progress
 from nodecore.errors import EXIT_OK, InvalidInput
@@ -53,8 +51,7 @@ def register(subparsers: Any) -> None:
     cleanup.set_defaults(func=_cleanup)
 
     # the HA agent's verbs (`status`, `agent`) live in its own module, so the two never edit one file
-    if importlib.util.find_spec("hosted_engine.ha_cli") is not None:
-        importlib.import_module("hosted_engine.ha_cli").register(verbs)
+    ha_cli.register(verbs)
 
 
 def _load(path: str) -> HostedEngineSpec:

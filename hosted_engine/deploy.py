@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import dataclasses
 import functools
-import importlib.util
 import json
 import logging
 import os
@@ -24,7 +23,7 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from hosted_engine import layout, preflight
+from hosted_engine import layout, lockspace, preflight
 from hosted_engine.plan import deploy_plan, paths_for
 from hosted_engine.seed import build_seed, read_secret_file
 from hosted_engine.spec import BridgeSpec, HostedEngineSpec
@@ -272,16 +271,9 @@ LOCKSPACE_ACTIONS = ("init_lockspace", "init_lease", "join_lockspace", "leave_lo
 def lockspace_actions() -> dict[str, Action]:
     """The sanlock steps are the HA agent's module (hosted_engine.lockspace: one implementation of the
     on-disk format); each is called as fn(path=..., sector=... / host_id=..., io_timeout=...). Until
-    that module has a function, its step fails as an unknown action: never a stand-in."""
-    if importlib.util.find_spec("hosted_engine.lockspace") is None:
-        return {}
-    module = importlib.import_module("hosted_engine.lockspace")
-    table: dict[str, Action] = {}
-    for name in LOCKSPACE_ACTIONS:
-        fn = getattr(module, name, None)
-        if fn is not None:
-            table[f"hosted_engine.lockspace.{name}"] = (lambda f: lambda _runner, p: f(**p))(fn)
-    return table
+    the steps are plain functions of their params."""
+    return {f"hosted_engine.lockspace.{name}": (lambda f: lambda _runner, p: f(**p))(getattr(lockspace, name))
+            for name in LOCKSPACE_ACTIONS}
 
 
 # --- the whole operation ----------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""`hcinode hosted-engine agent`: the HA agent loop on one host (docs/hosted-engine-ha.md).
+"""`hcinode hosted-engine agent`: the HA agent loop on one host (docs/hosted-engine.md).
 
 Every 10 s: hold our host id in the lockspace, read every metadata slot, look at the local engine
 VM and the engine's /health, compute the score, run the state machine (hosted_engine.states),
@@ -28,7 +28,7 @@ from hosted_engine import lockspace as locks
 from hosted_engine import metadata as md
 from hosted_engine import score as scoring
 from hosted_engine import states
-from hosted_engine.ha_layout import DeploymentPaths, host_state_path
+from hosted_engine.layout import DeploymentPaths, host_state_path
 from nodecore.errors import HcinodeError, InvalidInput
 from nodecore.pki import format_time
 from nodecore.report import ValidationReport
@@ -107,7 +107,7 @@ class DeploymentConfig:
             raise HcinodeError(f"cannot read {path}: is the engine volume mounted?")
         fqdn = str(data.get("engine_fqdn") or "")
         return cls(engine_fqdn=fqdn, health_url=str(data.get("health_url") or f"https://{fqdn}/health"),
-                   vm_memory=int(data.get("vm_memory_mib") or 4096) * 1024 * 1024,
+                   vm_memory=int((data.get("vm") or {}).get("memory_mib") or 4096) * 1024 * 1024,
                    io_timeout=int(data.get("io_timeout") or 10), sector_size=int(data.get("sector_size") or 512),
                    bridge=str(data.get("bridge") or ""), gateway=str(data.get("gateway") or ""))
 

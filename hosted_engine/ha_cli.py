@@ -16,7 +16,7 @@ from typing import Any
 
 from hosted_engine import ha_agent
 from hosted_engine import status as he_status
-from hosted_engine.ha_layout import host_state_path
+from hosted_engine.layout import host_state_path
 from nodecore.cli import add_json
 from nodecore.errors import EXIT_OK, HcinodeError
 

@@ -1,4 +1,4 @@
-"""sanlock for the hosted engine: the lockspace (host ids) and the VM lease (docs/hosted-engine-ha.md).
+"""sanlock for the hosted engine: the lockspace (host ids) and the VM lease (docs/hosted-engine.md).
 
 Through python3-sanlock (Debian's binding to libsanlock), which talks to the local sanlock daemon
 over its socket: $SANLOCK_RUN_DIR/sanlock.sock, /run/sanlock/sanlock.sock by default (the variable
@@ -21,11 +21,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from hosted_engine.layout import LOCKSPACE_NAME
+from hosted_engine.layout import MAX_HOST_ID as MAX_HOSTS
+from hosted_engine.layout import VM_LEASE_NAME as RESOURCE_NAME
 from nodecore.errors import HcinodeError
 
-LOCKSPACE_NAME = "hosted-engine"
-RESOURCE_NAME = "engine-vm"
-MAX_HOSTS = 250
 ALIGN = 1048576  # 1 MiB: 2000 hosts at 512-byte sectors, 250 at 4096 (sanlock's rule), enough for both
 SECTORS = (512, 4096)
 JOIN_TIMEOUT = 300.0  # add_lockspace takes ~3*io_timeout+; a host id another live host holds never comes
@@ -191,6 +191,18 @@ class Lockspace:
             out[hid] = HostStatus(hid, HOST_FLAGS.get(int(row["flags"]), "unknown"), int(row["generation"]),
                                   int(row["timestamp"]))
         return out
+
+
+def join_lockspace(path: str, host_id: int, io_timeout: int = 10) -> None:
+    """The deploy's step: hold `host_id` in the lockspace before libvirt starts the engine (the VM
+    lease lives in this lockspace, so its holder must have joined it)."""
+    Lockspace(path, host_id, io_timeout).join()
+
+
+def leave_lockspace(path: str, host_id: int) -> None:
+    """The cleanup's step (after the engine VM is stopped: a held lease keeps the host id)."""
+    if not Lockspace(path, host_id).leave():
+        raise LockspaceError(f"cannot leave the lockspace {path}: a lease in it is still held (stop the engine VM)")
 
 
 def lease_owners(lease_path: str, sector: int = 512) -> list[int]:

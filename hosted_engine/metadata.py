@@ -1,4 +1,4 @@
-"""The shared metadata file of a hosted-engine deployment (docs/hosted-engine-ha.md "Metadata").
+"""The shared metadata file of a hosted-engine deployment (docs/hosted-engine.md "Metadata").
 
 One 4096-byte block per slot: slot 0 is the global slot (global maintenance), slot N belongs to
 the host with sanlock host id N (1..250), at offset N*4096. A block is a fixed header followed by

@@ -33,7 +33,7 @@ from hosted_engine.domain import VM_XML_VERSION, DomainInputs, DomainType, domai
 from hosted_engine.spec import HostedEngineSpec
 from nodecore.plan import Plan, Step
 
-HA_AGENT_UNIT = "hcinode-hosted-engine-agent.service"
+HA_AGENT_UNIT = "hcinode-hosted-engine-ha.service"
 # the first host of a new engine gets sanlock host id 1 at join (engine.service._free_sanlock_id):
 # the deploy joins the lockspace with it before the engine exists, and enrol checks the engine agrees
 DEPLOY_HOST_ID = 1
@@ -82,6 +82,7 @@ def deployment_config(spec: HostedEngineSpec, facts: PlanFacts) -> dict[str, Any
         "uuid": spec.deployment_uuid,
         "engine_fqdn": spec.engine.fqdn,
         "engine_url": engine_url(spec),
+        "health_url": engine_url(spec) + "/health",  # what every HA agent polls
         "vm": {"memory_mib": spec.vm.memory_mib, "vcpus": spec.vm.vcpus, "disk_gib": spec.vm.disk_gib,
                "mac": spec.mac},
         "vm_xml_version": VM_XML_VERSION,
@@ -89,6 +90,7 @@ def deployment_config(spec: HostedEngineSpec, facts: PlanFacts) -> dict[str, Any
         "io_timeout": spec.sanlock.io_timeout,
         "sector_size": facts.sector_size,
         "bridge": spec.bridge.name,
+        "gateway": spec.network.gateway,  # the HA agent's network test pings it
         "storage": {"server": spec.storage.server, "volume": spec.storage.volume,
                     "backup_servers": list(spec.storage.backup_servers), "mount": spec.mount_point},
     }
@@ -177,7 +179,8 @@ def deploy_plan(spec: HostedEngineSpec, facts: PlanFacts) -> Plan:
     # -- sanlock and the metadata slots ---------------------------------------------------------------
     steps.append(Step(f"Write the sanlock lockspace {layout.LOCKSPACE_NAME} ({facts.sector_size}-byte sectors)",
                       action="hosted_engine.lockspace.init_lockspace",
-                      params={"path": paths.lockspace, "sector": facts.sector_size}))
+                      params={"path": paths.lockspace, "sector": facts.sector_size,
+                              "io_timeout": spec.sanlock.io_timeout}))
     steps.append(Step(f"Write the VM lease {layout.VM_LEASE_NAME} ({facts.sector_size}-byte sectors)",
                       action="hosted_engine.lockspace.init_lease",
                       params={"path": paths.vm_lease, "sector": facts.sector_size}))
@@ -263,7 +266,8 @@ def cleanup_plan(spec: HostedEngineSpec, state_dir: str) -> Plan:
              check=("sh", "-c", '! virsh dominfo "$1" >/dev/null 2>&1', "sh", domain), timeout=120),
         # before its file goes: sanlock would keep renewing a lockspace on a removed file
         Step(f"Leave the lockspace {layout.LOCKSPACE_NAME}", action="hosted_engine.lockspace.leave_lockspace",
-             params={"path": paths.lockspace}, check=("test", "!", "-e", paths.lockspace), timeout=300),
+             params={"path": paths.lockspace, "host_id": DEPLOY_HOST_ID},
+             check=("test", "!", "-e", paths.lockspace), timeout=300),
         Step("Remove this deployment's directory on the engine volume", argv=("rm", "-rf", "--one-file-system",
                                                                              paths.directory),
              check=("test", "!", "-e", paths.directory)),

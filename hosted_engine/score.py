@@ -1,4 +1,4 @@
-"""The host score (oVirt's ovirt-hosted-engine-ha numbers, docs/hosted-engine-ha.md "Score").
+"""The host score (oVirt's ovirt-hosted-engine-ha numbers, docs/hosted-engine.md "Score").
 
 The best live host starts the engine; a running engine moves only to a host at least
 MIGRATION_THRESHOLD better. Penalties are sized so a minor factor never outweighs a major one:

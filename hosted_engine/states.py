@@ -1,4 +1,4 @@
-"""The HA agent's state machine as one pure function (docs/hosted-engine-ha.md "States").
+"""The HA agent's state machine as one pure function (docs/hosted-engine.md "States").
 
     step(machine, observation, now) -> Decision(machine', actions, score, reason)
 

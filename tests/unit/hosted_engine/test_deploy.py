@@ -1,6 +1,4 @@
 import json
-import sys
-import types
 from dataclasses import dataclass
 
 import pytest
@@ -187,16 +185,13 @@ def test_bridge_network_on_a_new_bond_and_vlan():
     assert out.bridges[0].ports == ("bond0.100",)
 
 
-def test_lockspace_actions_come_from_the_ha_agents_module(monkeypatch):
+def test_lockspace_steps_call_the_ha_agents_module(monkeypatch):
     seen = []
-    module = types.ModuleType("hosted_engine.lockspace")
-    module.init_lockspace = lambda path, sector: seen.append((path, sector))  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "hosted_engine.lockspace", module)
-    monkeypatch.setattr(deploy.importlib.util, "find_spec", lambda name: object())
+    monkeypatch.setattr(deploy.lockspace, "init_lockspace", lambda **p: seen.append(p))
     table = deploy.lockspace_actions()
-    assert list(table) == ["hosted_engine.lockspace.init_lockspace"]
-    table["hosted_engine.lockspace.init_lockspace"](RecordingRunner(), {"path": "/l", "sector": 4096})
-    assert seen == [("/l", 4096)]
+    assert sorted(table) == sorted(f"hosted_engine.lockspace.{n}" for n in deploy.LOCKSPACE_ACTIONS)
+    table["hosted_engine.lockspace.init_lockspace"](RecordingRunner(), {"path": "/l", "sector": 4096, "io_timeout": 10})
+    assert seen == [{"path": "/l", "sector": 4096, "io_timeout": 10}]
 
 
 def test_verify_reads_back_files_domain_and_enrol(spec):

@@ -243,7 +243,7 @@ def test_bad_host_json_names_the_field(tmp_path: Path, data: object, field_name:
 
 def test_deployment_config_defaults(tmp_path: Path) -> None:
     path = tmp_path / "deployment.json"
-    path.write_text(json.dumps({"engine_fqdn": "engine.example.test", "vm_memory_mib": 2048, "bridge": "br0"}))
+    path.write_text(json.dumps({"engine_fqdn": "engine.example.test", "vm": {"memory_mib": 2048}, "bridge": "br0"}))
     cfg = DeploymentConfig.load(str(path))
     assert (cfg.health_url, cfg.vm_memory, cfg.io_timeout, cfg.sector_size) == \
         ("https://engine.example.test/health", 2 * GIB, 10, 512)

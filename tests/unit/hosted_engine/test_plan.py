@@ -49,14 +49,16 @@ def test_the_sanlock_steps_use_the_measured_sector_size(spec):
     facts = PlanFacts("kvm", 4096, True, "/s")
     steps = {s.action: s for s in deploy_plan(spec, facts).steps if s.action.startswith("hosted_engine.lockspace.")}
     assert steps["hosted_engine.lockspace.init_lockspace"].params == {
-        "path": "/mnt/glusterSD/engine/hosted-engine/" + spec.deployment_uuid + "/lockspace", "sector": 4096}
+        "path": "/mnt/glusterSD/engine/hosted-engine/" + spec.deployment_uuid + "/lockspace", "sector": 4096,
+        "io_timeout": spec.sanlock.io_timeout}
     assert steps["hosted_engine.lockspace.init_lease"].params["sector"] == 4096
 
 
 def test_deployment_json_has_the_shared_contract_keys(spec):
     config = deployment_config(spec, FACTS)
-    assert {"uuid", "engine_fqdn", "vm", "io_timeout", "sector_size", "bridge", "version",
-            "vm_xml_version"} <= set(config)
+    # the names the HA agent reads (hosted_engine.ha_agent.DeploymentConfig)
+    assert {"uuid", "engine_fqdn", "health_url", "vm", "io_timeout", "sector_size", "bridge", "gateway",
+            "version", "vm_xml_version"} <= set(config)
     assert config["vm"]["memory_mib"] == 4096 and config["vm"]["vcpus"] == 2
     json.dumps(config)
 

@@ -7,11 +7,14 @@ and a note, so the heartbeat still goes out.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from typing import Any
 
+from agent.status import ha_path, read_json
 from nodecore import __version__
 from nodecore.errors import HcinodeError
 from nodecore.facts import HostFacts
@@ -145,3 +148,20 @@ def storage_summary(section: Mapping[str, Any]) -> dict[str, Any]:
     return {"volumes": [{"name": v["name"], "status": v["status"], "heal_pending": v["heal_pending"]}
                         for v in section.get("volumes", [])]}
 
+
+
+HA_STALE_AFTER = 60.0  # six missed HA agent ticks: the HA agent is not running
+
+
+def ha(path: str | None = None) -> dict[str, Any] | None:
+    """The hosted-engine HA state for the heartbeat: the HA agent's hosted-engine.json, with
+    `stale` when it stopped writing it; None on a host that runs no HA agent."""
+    path = path or ha_path()
+    data = read_json(path)
+    if data is None:
+        return None
+    try:
+        data["stale"] = time.time() - os.stat(path).st_mtime > HA_STALE_AFTER
+    except OSError:
+        data["stale"] = True
+    return data

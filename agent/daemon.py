@@ -1,8 +1,8 @@
 """`hcinode agent`: the heartbeat loop (docs/cluster.md "Agent to engine").
 
 Every `interval` seconds (10) one heartbeat over mutual TLS: facts, libvirt domains, Gluster state,
-HA state (None until the hosted-engine HA agent exists). The answer carries the engine's view of
-this host (Up/Maintenance), commands (acked one by one) and whether to renew the certificate. A
+HA state (the hosted-engine HA agent's hosted-engine.json; None where none runs). The answer carries
+the engine's view of this host (Up/Maintenance), commands (acked one by one) and whether to renew the certificate. A
 failed heartbeat is retried with backoff 1, 2, 4 .. 60 s; the loop never exits on its own. The
 interval is the period from one heartbeat's start to the next (collecting Gluster and host facts takes
 seconds, and the engine counts missed intervals by the clock), not a pause after each one. The
@@ -49,7 +49,7 @@ class Collectors:
     facts: Callable[[], dict[str, Any]]
     vms: Callable[[], tuple[list[dict[str, Any]], str]] = collect.vms
     gluster: Callable[[], tuple[dict[str, Any], str]] = collect.gluster
-    ha: Callable[[], dict[str, Any] | None] = lambda: None
+    ha: Callable[[], dict[str, Any] | None] = collect.ha
 
 
 def default_collectors() -> Collectors:

@@ -18,6 +18,7 @@ from nodecore.pki import format_time, parse_time
 RUN_DIR = "/run/hcinode"
 AGENT_FILE = "agent.json"
 JOIN_FILE = "join.json"  # what the first-boot join did last: joined / retrying / failed
+HA_FILE = "hosted-engine.json"  # the hosted-engine HA agent's last tick (hosted_engine.ha_agent writes it)
 STALE_INTERVALS = 3  # the engine's NonResponsive rule, applied to our own file: the agent stopped
 
 
@@ -31,6 +32,10 @@ def agent_path(directory: str | None = None) -> str:
 
 def join_status_path(directory: str | None = None) -> str:
     return os.path.join(directory or run_dir(), JOIN_FILE)
+
+
+def ha_path(directory: str | None = None) -> str:
+    return os.path.join(directory or run_dir(), HA_FILE)
 
 
 def write_json(path: str, data: Mapping[str, Any]) -> None:

@@ -15,6 +15,7 @@ import os
 import shlex
 import stat
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -139,6 +140,18 @@ class LocalRunner:
     def read_file(self, path: str) -> bytes:
         with open(path, "rb") as f:
             return f.read()
+
+
+def run_interactive(argv: Sequence[str]) -> int:
+    """Run a command on this terminal (stdin, stdout and stderr inherited; nothing captured) and
+    return its exit code: for verbs that hand the terminal over (`virsh console`)."""
+    argv = tuple(argv)
+    log.info("run (interactive): %s", format_argv(argv))
+    try:
+        return subprocess.run(argv, check=False).returncode
+    except FileNotFoundError:
+        print(f"{argv[0]}: command not found", file=sys.stderr)
+        return 127
 
 
 def _decode(data: bytes | str | None) -> str:

@@ -130,3 +130,15 @@ def test_facts_summary_has_no_partition_trees() -> None:
     summary = collect.facts_summary(load_facts("node"))
     assert summary["hostname"] == "node01.lab.example" and summary["cpu"]["threads"] == 48
     assert all("children" not in d for d in summary["disks"])
+
+
+def test_ha_state_from_the_ha_agents_file(tmp_path: Path) -> None:
+    import json
+    import os
+
+    path = tmp_path / "hosted-engine.json"
+    assert collect.ha(str(path)) is None  # no HA agent on this host
+    path.write_text(json.dumps({"state": "EngineUp", "score": 3400}))
+    assert collect.ha(str(path)) == {"state": "EngineUp", "score": 3400, "stale": False}
+    os.utime(path, (1, 1))
+    assert collect.ha(str(path))["stale"] is True  # type: ignore[index]

@@ -26,7 +26,7 @@ GLUSTER = {"peers": [{"host": "n2", "connected": True}],
 
 def collectors() -> Collectors:
     return Collectors(facts=lambda: dict(FACTS), vms=lambda: ([{"name": "web01"}], ""),
-                      gluster=lambda: (GLUSTER, ""))
+                      gluster=lambda: (GLUSTER, ""), ha=lambda: None)
 
 
 def joined(engine: FakeEngine, state: Path) -> ClusterFiles:

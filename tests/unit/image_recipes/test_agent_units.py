@@ -31,3 +31,24 @@ def test_firstboot_join_unit() -> None:
     assert join["Service"]["RestartPreventExitStatus"] == "2"
     assert (SYSTEM / "multi-user.target.wants/hcinode-firstboot-join.service").resolve() == \
         (SYSTEM / "hcinode-firstboot-join.service").resolve()
+
+
+def test_hosted_engine_ha_unit_needs_sanlock_and_is_not_enabled_in_the_image() -> None:
+    ha = unit("hcinode-hosted-engine-ha.service")
+    assert ha["Service"]["ExecStart"] == "/usr/local/bin/hcinode hosted-engine agent"
+    assert ha["Service"]["Restart"] == "always"
+    assert ha["Unit"]["ConditionPathExists"] == "/var/lib/hcinode/hosted-engine/host.json"
+    assert "sanlock.service" in ha["Unit"]["Requires"] and "wdmd.service" in ha["Unit"]["After"]
+    assert not any(p.name == "hcinode-hosted-engine-ha.service" for p in SYSTEM.glob("*.wants/*"))
+
+
+def test_sanlock_uses_the_watchdog_and_wdmd_gets_one() -> None:
+    overlay = SYSTEM.parents[2]
+    opts = [line for line in (overlay / "etc/default/sanlock").read_text().splitlines() if line.startswith("sanlock_")]
+    assert opts == ['sanlock_opts=""']  # Debian's default "-w 0" runs without a watchdog: split brain
+    assert "ExecStartPre=/usr/libexec/hcinode/watchdog-check" in \
+        (SYSTEM / "wdmd.service.d/hcinode-watchdog.conf").read_text()
+    check = overlay / "usr/libexec/hcinode/watchdog-check"
+    assert check.stat().st_mode & 0o111 and "modprobe softdog" in check.read_text()
+    recipe = (SYSTEM.parents[3] / "recipe.yaml").read_text()
+    assert "drivers/watchdog" not in recipe  # softdog must stay in the image

@@ -207,3 +207,10 @@ def test_ssh_runner_checks_its_control_directory(tmp_path):
         HostRunner.ssh("198.51.100.11", known_hosts="/k", control_dir=str(loose), inner=RecordingRunner())
     ok = HostRunner.ssh("198.51.100.11", known_hosts="/k", control_dir=str(tmp_path / "c"), inner=RecordingRunner())
     assert f"ControlPath={tmp_path / 'c'}/%C" in ok.prefix and ok.prefix[-2:] == ("root@198.51.100.11", "--")
+
+
+def test_run_interactive_returns_the_exit_code_and_127_for_a_missing_command() -> None:
+    from nodecore.runner import run_interactive
+
+    assert run_interactive(["sh", "-c", "exit 3"]) == 3
+    assert run_interactive(["hcinode-no-such-command"]) == 127

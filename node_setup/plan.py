@@ -24,6 +24,13 @@ from nodecore.plan import Plan, Step
 DEFAULT_ROLLBACK_TIMEOUT = 120
 # the last confirmed config on a node (nodecore.paths.state_dir() there; node_setup.nm.last_good_path)
 CONFIRMED_PATH = "/var/lib/hcinode/network/confirmed.yaml"
+# An installed node brings up only the NICs its config names. Without this, NetworkManager makes a
+# "Wired connection" with DHCP for every other NIC that has a link (storage NICs before Gluster is set
+# up, a second uplink): a surprise address on a storage network, and NetworkManager-wait-online fails
+# at boot while DHCP goes unanswered, so the node boots "degraded". (The live system keeps the default:
+# without `ip=` it needs DHCP on any NIC to fetch its kickstart.)
+NO_AUTO_DEFAULT_PATH = "/etc/NetworkManager/conf.d/90-hcinode-no-auto-default.conf"
+NO_AUTO_DEFAULT = "# hcinode: only the NICs of the node's network config come up (node_setup/plan.py)\n[main]\nno-auto-default=*\n"
 
 
 def storable(config: NodeConfig) -> str:
@@ -204,6 +211,9 @@ def plan_into_root(config: NodeConfig, root: str) -> Plan:
         steps.append(Step(f"Write network profile {name}", action="write_file",
                           params={"path": f"{root.rstrip('/')}/{KEYFILE_DIR}/{name}", "content": text,
                                   "mode": 0o600}))
+    steps.append(Step("Bring up only the configured NICs (no automatic DHCP profiles)", action="write_file",
+                      params={"path": f"{root.rstrip('/')}{NO_AUTO_DEFAULT_PATH}", "content": NO_AUTO_DEFAULT,
+                              "mode": 0o644}))
     steps.extend(identity_steps(config, None, root=root, live=False))
     # the installed node starts with these as its last confirmed settings (`network show`, plans,
     # `node set` and the console compare against them), as if they had been applied and confirmed

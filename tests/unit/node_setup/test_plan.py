@@ -130,6 +130,10 @@ def test_render_into_root_writes_keyfiles_and_identity(tmp_path: Path) -> None:
     assert 'XKBLAYOUT="de"' in (tmp_path / "etc/default/keyboard").read_text()
     assert "server ntp.example.com iburst" in (tmp_path / "etc/chrony/chrony.conf").read_text()
     assert str(conns / "bond0.nmconnection") in written
+    # only the configured NICs come up: no DHCP "Wired connection" on the others (the e2e node with
+    # unconfigured NICs booted "degraded" on NetworkManager-wait-online without it)
+    nm_conf = (tmp_path / "etc/NetworkManager/conf.d/90-hcinode-no-auto-default.conf").read_text()
+    assert "[main]\nno-auto-default=*\n" in nm_conf
     # the installed node starts with these settings as its last confirmed ones, without the password
     confirmed = (tmp_path / "var/lib/hcinode/network/confirmed.yaml").read_text()
     assert "hostname: node1" in confirmed and "bond0.100" in confirmed and "admin_password: null" in confirmed

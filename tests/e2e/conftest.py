@@ -93,7 +93,7 @@ def installed_node(request: pytest.FixtureRequest, tmp_path_factory: pytest.Temp
     if keep and record.exists():
         return InstalledNode(work / "disk0.qcow2", make_ssh_key(work), json.loads(record.read_text()))
     join = None
-    # only a session that runs the join test (make e2e-full) gives the install the appliance's token
+    # only a session that runs the join test (make e2e does) gives the install the appliance's token
     if APPLIANCE.exists() and any(JOIN_TEST in item.nodeid for item in request.session.items):
         try:
             join = request.getfixturevalue("engine_appliance").join_settings()

@@ -137,6 +137,21 @@ class HostedEngineController:
         return deploy.run_deploy(spec, LocalRunner(), report, plan, progress=progress, log_path=None)
 
 
+def host_rows(hosts: Any) -> list[urwid.Widget]:
+    """Every host's row (hosted_engine.status.HostRow); the state comes last and wraps, never cut."""
+    def engine(h: Any) -> str:
+        vm, health = h.engine_status.get("vm", "?"), h.engine_status.get("health", "?")
+        return f"{vm}, {health}" if vm == "up" else vm
+
+    rows = table(["Id", "Hostname", "Engine", "Score", "State"],
+                 [[str(h.host_id), h.hostname, engine(h), str(h.score),
+                   (h.problem or h.state) + ("" if h.up_to_date else " (stale)")] for h in hosts],
+                 [4, 20, 11, 6])
+    for row in rows[1:]:
+        row.set_wrap_mode("space")
+    return rows
+
+
 def he_controller(page: Page) -> HostedEngineController:
     controller: HostedEngineController = page.app.shared("hosted-engine", HostedEngineController)
     return controller
@@ -250,11 +265,7 @@ class HostedEnginePage(Page):
             text, attr = words[status.global_maintenance]
             rows.append(kv("Global maintenance", text, attr))
             rows += [urwid.Divider(), title("Hosts")]
-            rows += table(["Id", "Hostname", "Engine", "Health", "Score", "State", "Fresh"],
-                          [[str(h.host_id), h.hostname, h.engine_status.get("vm", "?"),
-                            h.engine_status.get("health", "?"), str(h.score), h.problem or h.state,
-                            "yes" if h.up_to_date else "stale"] for h in status.hosts],
-                          [4, 20, 7, 8, 6, 24])
+            rows += host_rows(status.hosts)
             if not status.hosts:
                 rows.append(urwid.Text(("dim", "no host has written its metadata slot yet")))
             rows.append(urwid.Text(("dim", f"up to date judged by: {status.liveness_source}; "
@@ -380,11 +391,29 @@ class HostedEnginePage(Page):
 
     def show(self, report: ValidationReport, heading: str) -> None:
         """Every problem under its field, and all of them (with their labels) under Preflight."""
+        order = list(FIELDS)
+
+        def where(p: Problem) -> int:  # in the order of the form, what belongs to no field last
+            name = next((FIELD_MAP[k] for k in sorted(FIELD_MAP, key=len, reverse=True)
+                         if p.field == k or p.field.startswith((k + ".", k + "["))), "")
+            return order.index(name) if name else len(order)
+
+        problems = sorted(report.errors, key=where) + sorted(report.warnings, key=where)
         self._report_lines([("value" if report.ok else "error", heading)]
-                           + [("error" if p.severity == "error" else "warning", problem_line(p))
-                              for p in report.errors + report.warnings])
+                           + [("error" if p.severity == "error" else "warning", problem_line(p)) for p in problems])
         self.form.show_report(ValidationReport(problems=list(report.errors)), FIELD_MAP)
         self.form.messages.contents[:] = []  # the Preflight section lists them, with their labels
+        self._focus_first_error()
+
+    def _focus_first_error(self) -> None:
+        """Put the cursor on the first field with a problem (the form is taller than the screen)."""
+        listbox = getattr(self.widget, "listbox", None)
+        if listbox is None:
+            return
+        for i, w in enumerate(listbox.body):
+            if w in self.form.fields.values() and getattr(w, "error", ""):
+                listbox.set_focus(i)
+                return
 
     def on_apply(self) -> None:
         if self.view is not None:

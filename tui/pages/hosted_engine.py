@@ -411,7 +411,7 @@ class HostedEnginePage(Page):
         if listbox is None:
             return
         for i, w in enumerate(listbox.body):
-            if w in self.form.fields.values() and getattr(w, "error", ""):
+            if isinstance(w, Field) and w.error:
                 listbox.set_focus(i)
                 return
 

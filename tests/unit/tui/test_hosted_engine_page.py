@@ -88,8 +88,8 @@ def fill(app: Any, **values: Any) -> None:
             widget.value = value
 
 
-VALID = {"appliance": "/var/lib/hcinode/engine-appliance.qcow2", "ip": "192.0.2.10", "gateway": "192.0.2.1", "dns": "192.0.2.53", "server": "node01.lab.example",
-         "backup": "node02.lab.example node03.lab.example"}
+VALID = {"appliance": "/var/lib/hcinode/engine-appliance.qcow2", "ip": "192.0.2.10", "gateway": "192.0.2.1",
+         "dns": "192.0.2.53", "server": "node01.lab.example", "backup": "node02.lab.example node03.lab.example"}
 
 
 def test_typed_values_reach_the_form_and_the_password_is_masked(tmp_path: Path) -> None:

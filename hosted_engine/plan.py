@@ -290,7 +290,7 @@ def change_summary(plan: Plan, spec: HostedEngineSpec) -> list[str]:
         if step.action == "hosted_engine.make_bridge":
             under = spec.bridge.nic or (spec.bridge.bond.name if spec.bridge.bond else "?")
             if spec.bridge.bond is not None:
-                under = f"a {spec.bridge.bond.mode} bond {under} of {'+'.join(spec.bridge.bond.slaves)}"
+                under = f"the {spec.bridge.bond.mode} bond {under} of {'+'.join(spec.bridge.bond.slaves)}"
             vlan = f", VLAN {spec.bridge.vlan}" if spec.bridge.vlan else ""
             lines.append(f"Management bridge {spec.bridge.name} (new) on {under}{vlan}; rolled back by itself "
                          "if it cuts this host off")

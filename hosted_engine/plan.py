@@ -301,11 +301,11 @@ def change_summary(plan: Plan, spec: HostedEngineSpec) -> list[str]:
             lines.append(f"Engine volume {spec.volume_source} mounted on {spec.mount_point} (fstab entry)")
         elif argv[:2] == ("qemu-img", "convert"):
             source = spec.appliance.url or spec.appliance_path
-            lines.append(f"Engine disk {paths.engine_disk}: a copy of {source}, {spec.vm.disk_gib} GiB")
+            lines.append(f"Deployment directory {paths.directory}: the engine disk, a copy of {source}, "
+                         f"{spec.vm.disk_gib} GiB")
         elif step.action == "hosted_engine.lockspace.init_lockspace":
             lines.append(f"Sanlock lockspace {layout.LOCKSPACE_NAME}, VM lease {layout.VM_LEASE_NAME} and the "
-                         f"metadata of {layout.MAX_HOST_ID} hosts in {paths.directory} "
-                         f"({summary.get('sanlock', '')})")
+                         f"metadata of {layout.MAX_HOST_ID} hosts there ({summary.get('sanlock', '')})")
         elif step.action == "hosted_engine.build_seed":
             lines.append("A new engine CA and a one-time seed (FQDN, addresses, the admin password's hash, "
                          "root's SSH key); removed from the volume after the enrol")

@@ -305,3 +305,26 @@ def test_real_services_read_the_ha_file_and_host_json(tmp_path: Path, monkeypatc
     view = services.hosted_engine_view()
     assert view is not None and view["host"].host_id == 1 and view["agent"]["state"] == "EngineUp"
     assert view["status"] is None and "metadata" in view["error"]  # the volume is not mounted here
+
+
+def test_the_real_controller_uses_the_cli_rules(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """One rule set: the page's controller answers exactly as hosted_engine.spec and engine.auth do."""
+    from hosted_engine.spec import parse_spec
+    from nodecore.secrets import Secret
+    from tests.unit.hosted_engine.conftest import base_data
+
+    monkeypatch.setenv("HCINODE_STATE_DIR", str(tmp_path))
+    controller = HostedEngineController()
+    assert controller.default_password_file() == str(tmp_path / "hosted-engine" / "admin-password")
+    data = base_data()
+    data["vm"]["vcpus"] = 0
+    spec, report = controller.parse(data)
+    assert spec is None and [(p.field, p.message) for p in report] == \
+        [(p.field, p.message) for p in parse_spec(data)[1]]
+    assert any(p.field == "vm.vcpus" for p in report.errors)
+    assert "too short" in controller.password_problem(Secret("Zq9x"))
+    assert controller.password_problem(Secret(CANARY + "-long-enough")) == ""
+    good, _ = controller.parse(base_data())
+    assert controller.change_summary(deploy_plan(good, FACTS), good)[0].startswith("Management bridge ")
+    controller.write_password(str(tmp_path / "pw"), Secret(CANARY))
+    assert stat.S_IMODE((tmp_path / "pw").stat().st_mode) == 0o600

@@ -30,7 +30,8 @@ CONFIRMED_PATH = "/var/lib/hcinode/network/confirmed.yaml"
 # at boot while DHCP goes unanswered, so the node boots "degraded". (The live system keeps the default:
 # without `ip=` it needs DHCP on any NIC to fetch its kickstart.)
 NO_AUTO_DEFAULT_PATH = "/etc/NetworkManager/conf.d/90-hcinode-no-auto-default.conf"
-NO_AUTO_DEFAULT = "# hcinode: only the NICs of the node's network config come up (node_setup/plan.py)\n[main]\nno-auto-default=*\n"
+NO_AUTO_DEFAULT = ("# hcinode: only the NICs of the node's network config come up (node_setup/plan.py)\n"
+                   "[main]\nno-auto-default=*\n")
 
 
 def storable(config: NodeConfig) -> str:

@@ -99,6 +99,22 @@ def cluster_line(status: Mapping[str, Any] | None, join: Mapping[str, Any] | Non
     return line
 
 
+def hosted_engine_line(ha: Mapping[str, Any] | None) -> str:
+    """One line from the hosted-engine HA agent's hosted-engine.json (agent.collect.ha adds `stale`):
+    this host's state and score, the engine VM as this host sees it, global maintenance."""
+    if ha is None:
+        return "not deployed on this host"
+    engine = ha.get("engine") or {}
+    vm, health = engine.get("vm", "unknown"), engine.get("health", "unknown")
+    line = (f"{ha.get('state', '?')}, score {ha.get('score', '?')}, engine VM {vm}"
+            + (f" (health {health})" if vm == "up" else " here"))
+    if ha.get("global_maintenance"):
+        line += ", global maintenance"
+    if ha.get("stale"):
+        line += f" (the HA agent is not running: last tick {_when(ha.get('updated_at'))})"
+    return line
+
+
 def storage_line(status: Mapping[str, Any] | None) -> str:
     """Volume health from the agent's last Gluster reading."""
     if status is None:

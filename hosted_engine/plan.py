@@ -276,3 +276,50 @@ def cleanup_plan(spec: HostedEngineSpec, state_dir: str) -> Plan:
     )
     return Plan(f"remove hosted engine {spec.engine.fqdn} (deployment {spec.deployment_uuid})", steps,
                 {"directory": paths.directory, "domain": domain})
+
+
+def change_summary(plan: Plan, spec: HostedEngineSpec) -> list[str]:
+    """One sentence per change of a deploy plan, in the words the console's plan dialog shows
+    (as node_setup.plan.change_summary does for node settings); the step list stays the record.
+    Pure: the plan says which changes there are, the spec what they are."""
+    paths = paths_for(spec)
+    summary = plan.summary
+    lines: list[str] = []
+    for step in plan.steps:
+        argv = step.argv
+        if step.action == "hosted_engine.make_bridge":
+            under = spec.bridge.nic or (spec.bridge.bond.name if spec.bridge.bond else "?")
+            if spec.bridge.bond is not None:
+                under = f"the {spec.bridge.bond.mode} bond {under} of {'+'.join(spec.bridge.bond.slaves)}"
+            vlan = f", VLAN {spec.bridge.vlan}" if spec.bridge.vlan else ""
+            lines.append(f"Management bridge {spec.bridge.name} (new) on {under}{vlan}; rolled back by itself "
+                         "if it cuts this host off")
+        elif step.action == "hosted_engine.hosts_entries":
+            entries = ", ".join(f"{name} -> {address}" for name, address in sorted(spec.engine.hosts.items()))
+            lines.append(f"/etc/hosts of this host and of the engine VM: {entries}")
+        elif step.action == "gluster_setup.mount_volume":
+            lines.append(f"Engine volume {spec.volume_source} mounted on {spec.mount_point} (fstab entry)")
+        elif argv[:2] == ("qemu-img", "convert"):
+            source = spec.appliance.url or spec.appliance_path
+            lines.append(f"Deployment directory {paths.directory}: the engine disk, a copy of {source}, "
+                         f"{spec.vm.disk_gib} GiB")
+        elif step.action == "hosted_engine.lockspace.init_lockspace":
+            lines.append(f"Sanlock lockspace {layout.LOCKSPACE_NAME}, VM lease {layout.VM_LEASE_NAME} and the "
+                         f"metadata of {layout.MAX_HOST_ID} hosts there ({summary.get('sanlock', '')})")
+        elif step.action == "hosted_engine.build_seed":
+            lines.append("A new engine CA and a one-time seed (FQDN, addresses, the admin password's hash, "
+                         "root's SSH key); removed from the volume after the enrol")
+        elif argv[:2] == ("virsh", "start"):
+            network = (f"{spec.network.ip}/{spec.network.prefix} gateway {spec.network.gateway}"
+                       if spec.network.mode == "static" else "DHCP")
+            lines.append(f"Engine VM {layout.DOMAIN_NAME}: {summary.get('vm', '')}, "
+                         f"{summary.get('virtualization', '')}, NIC {spec.mac} on {spec.bridge.name} ({network}); "
+                         "started here, holding the VM lease")
+        elif step.action == "hosted_engine.wait_health":
+            minutes = int(step.params.get("timeout", 0)) // 60
+            lines.append(f"Wait up to {minutes} min for {step.params.get('url', '')}")
+        elif step.action == "hosted_engine.enrol":
+            lines.append(f"This host enrolled in the new engine (sanlock host id {DEPLOY_HOST_ID})")
+        elif argv[:2] == ("systemctl", "enable"):
+            lines.append(f"The HA agent {HA_AGENT_UNIT} runs on this host from now on")
+    return lines

@@ -418,17 +418,17 @@ class App:
                                   progress=report)
 
         def done(result: Any) -> None:
-            self._remove_dialog(progress)
+            self.remove_dialog(progress)
             if on_done is not None:
                 on_done(result)
 
         def failed(exc: BaseException) -> None:
-            self._remove_dialog(progress)
+            self.remove_dialog(progress)
             self.show_error("Apply failed", exc)
 
         self.ctx.worker.submit(work, on_done=done, on_error=failed, on_progress=progress.update, name=plan.title)
 
-    def _remove_dialog(self, dialog: dialogs.Dialog) -> None:
+    def remove_dialog(self, dialog: dialogs.Dialog) -> None:
         if dialog in self.dialogs:
             self.dialogs.remove(dialog)
         self.redraw()

@@ -113,6 +113,44 @@ class Services:
         status = read_status()
         return "local only" if status is None else storage_line(status)
 
+    def hosted_engine_status(self) -> str | None:
+        """The Status page's Hosted engine line from the HA agent's hosted-engine.json; None (no
+        line) when this host runs no hosted-engine HA agent."""
+        if importlib.util.find_spec("agent") is None:
+            return None
+        from agent.collect import ha
+        from agent.status import hosted_engine_line
+
+        data = ha()
+        return None if data is None else hosted_engine_line(data)
+
+    def hosted_engine_view(self) -> dict[str, Any] | None:
+        """The Hosted Engine page's status: None when this host serves no deployment (no host.json);
+        else {"host": HostConfig, "engine_fqdn", "agent": hosted-engine.json with `stale` (or None),
+        "status": hosted_engine.status.Status read from the metadata file, "error": why it could not}."""
+        if importlib.util.find_spec("hosted_engine") is None:
+            return None
+        from agent.collect import ha
+        from agent.status import read_json
+        from hosted_engine import status as he_status
+        from hosted_engine.ha_agent import HostConfig, status_path
+        from hosted_engine.layout import host_state_path
+        from nodecore.errors import HcinodeError
+
+        path = host_state_path()
+        if read_json(path) is None:
+            return None
+        view: dict[str, Any] = {"host": None, "engine_fqdn": "", "agent": ha(), "status": None, "error": ""}
+        try:
+            host = HostConfig.load(path)
+            view["host"] = host
+            view["engine_fqdn"] = str((read_json(host.paths.deployment_json) or {}).get("engine_fqdn") or "")
+            view["status"] = he_status.collect(host.paths.metadata, host.deployment, my_host_id=host.host_id,
+                                               agent_file=status_path())
+        except HcinodeError as exc:
+            view["error"] = str(exc).splitlines()[0]
+        return view
+
     def cluster_view(self) -> dict[str, Any]:
         """{"engine": engine.json or None, "status": agent.json or None, "join": the first-boot join's
         last outcome or None}, read through the agent package."""

@@ -70,7 +70,8 @@ class StatusPage(Page):
 
         def read(_report: Any) -> dict[str, Any]:
             live: dict[str, Any] = {"vms": services.running_vms(), "ntp": services.ntp_status(),
-                                    "cluster": services.cluster_status(), "storage": services.storage_status()}
+                                    "cluster": services.cluster_status(), "storage": services.storage_status(),
+                                    "hosted_engine": services.hosted_engine_status()}
             if collect is not None:  # addresses come and go (DHCP, links): read the machine again
                 live["facts"] = collect()
             return live
@@ -119,6 +120,7 @@ class StatusPage(Page):
             kv("Running VMs", vm_text),
             kv("Cluster", self.live.get("cluster", "checking ...")),
             kv("Storage", self.live.get("storage", "checking ...")),
+            *([kv("Hosted engine", self.live["hosted_engine"])] if self.live.get("hosted_engine") else []),
             urwid.Columns([(20, urwid.Text(("label", "Time"))), self.clock]),
             kv("NTP", self.live.get("ntp", "checking ...")),
             urwid.Divider(),

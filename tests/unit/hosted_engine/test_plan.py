@@ -77,3 +77,30 @@ def test_cleanup_touches_only_this_deployment(spec):
     directory = layout.DeploymentPaths(spec.mount_point, spec.deployment_uuid).directory
     assert directory in removed and spec.mount_point not in removed
     assert all(spec.deployment_uuid in p or p.endswith("host.json") for p in removed)
+
+
+def test_change_summary_is_one_sentence_per_change_and_names_no_secret(spec):
+    from hosted_engine.plan import change_summary
+
+    plan = deploy_plan(spec, FACTS)
+    lines = change_summary(plan, spec)
+    assert len(lines) == 9 and len(set(lines)) == len(lines)
+    assert lines[0] == "/etc/hosts of this host and of the engine VM: engine.example.com -> 192.0.2.10"
+    assert lines[1].startswith("Engine volume host1.example.com:/engine mounted on ")
+    assert any(line.startswith("Engine VM HostedEngine: ") and "holding the VM lease" in line for line in lines)
+    assert any(line == "This host enrolled in the new engine (sanlock host id 1)" for line in lines)
+    assert not any(spec.engine.admin_password_file in line for line in lines)
+
+
+def test_change_summary_names_a_bridge_the_deploy_makes():
+    from hosted_engine.plan import change_summary
+
+    data = base_data()
+    data["bridge"] = {"name": "ovirtmgmt", "bond": {"name": "bond0", "slaves": ["eth0", "eth1"]}, "vlan": 100}
+    spec, report = parse_spec(data)
+    assert spec is not None, report.render_text()
+    facts = PlanFacts(domain_type="qemu", sector_size=4096, bridge_exists=False, state_dir="/var/lib/hcinode/he")
+    lines = change_summary(deploy_plan(spec, facts), spec)
+    assert lines[0] == ("Management bridge ovirtmgmt (new) on the active-backup bond bond0 of eth0+eth1, VLAN 100; "
+                        "rolled back by itself if it cuts this host off")
+    assert "Wait up to 40 min for https://" in "\n".join(lines) and "TCG (test only)" in "\n".join(lines)

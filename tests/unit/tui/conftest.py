@@ -37,10 +37,13 @@ class FakeServices:
 
     def __init__(self, vms: list[str] | None = None, password: str | None = "s3cret-Pass",
                  live: list[LiveDevice] | None | str = "default",
-                 cluster: dict[str, Any] | None = None) -> None:
+                 cluster: dict[str, Any] | None = None, hosted_engine: str | None = None,
+                 hosted_engine_view: dict[str, Any] | None = None) -> None:
         self.vms = ["engine", "web01"] if vms is None else vms
         self.cluster = cluster or {"engine": None, "status": None, "join": None}
         self.password = password
+        self.hosted_engine = hosted_engine  # the Status page's Hosted engine line (None: no HA agent here)
+        self.he_view = hosted_engine_view  # the Hosted Engine page's status (None: not deployed here)
         self.live = LIVE_NETWORK if live == "default" else live
         self.journal_calls: list[str] = []
 
@@ -61,6 +64,12 @@ class FakeServices:
 
     def storage_status(self) -> str:
         return "local only (no gluster_setup)"
+
+    def hosted_engine_status(self) -> str | None:
+        return self.hosted_engine
+
+    def hosted_engine_view(self) -> dict[str, Any] | None:
+        return self.he_view
 
     def cluster_view(self) -> dict[str, Any]:
         return dict(self.cluster)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 
+import pytest
 import urwid
 
 from nodecore.executor import Progress
@@ -43,10 +44,10 @@ def test_power_confirmation_names_running_vms_and_dry_run_shows_plan() -> None:
     assert not app.dialogs
 
 
-def test_apply_for_real_asks_then_runs_plan_with_progress(tmp_path: object) -> None:
+def test_apply_for_real_asks_then_runs_plan_with_progress(tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None:
     from nodecore.runner import RecordingRunner
 
-    os.environ["HCINODE_STATE_DIR"] = str(tmp_path)
+    monkeypatch.setenv("HCINODE_STATE_DIR", str(tmp_path))
     app = make_app("node", dry_run=False)
     runner = RecordingRunner()
     done = []
@@ -81,10 +82,10 @@ def test_reboot_runs_every_time_even_when_an_old_journal_says_done(tmp_path, mon
         assert runner.argvs == [("systemctl", "reboot")]
 
 
-def test_failed_apply_shows_error_with_details(tmp_path: object) -> None:
+def test_failed_apply_shows_error_with_details(tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None:
     from nodecore.runner import RecordingRunner
 
-    os.environ["HCINODE_STATE_DIR"] = str(tmp_path)
+    monkeypatch.setenv("HCINODE_STATE_DIR", str(tmp_path))  # (not os.environ: later pages show state paths)
     app = make_app("node", dry_run=False)
     runner = RecordingRunner()
     runner.respond(("false",), 3, "")

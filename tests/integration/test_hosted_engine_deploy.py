@@ -1,0 +1,287 @@
+"""The hosted-engine deploy for real (issue 14, "Tests" bullet 2) on three namespaced hosts
+(tests/integration/nshosts.py with virt=True): glusterd replica 3 engine volume with `group virt`
+over the three hosts (`hcinode gluster deploy`'s code, as test_gluster.py), libvirtd + virtlogd +
+sanlock in every host's private mount namespace, the management bridge `ovirtmgmt` in host 1's
+network namespace on the hosts' 198.51.100.0/24 subnet.
+
+`hcinode hosted-engine deploy SPEC` runs inside host 1's namespaces and does everything itself:
+preflight, the engine disk converted onto the Gluster volume, lockspace/lease/metadata, seed,
+define + start with the lease, /health, enrol (agent/join). Then, in order (the module's tests share
+one cluster and one deploy; run with -x):
+
+- the engine is healthy over its pinned TLS, host 1 is Up in the engine (admin API), `hosted-engine
+  status --json` shows host 1 with the engine up;
+- a re-run of the deploy changes nothing (every step skipped);
+- the same domain (its own overlay, the same <lease>) started on host 2 is refused by the lease (-243);
+- the engine's qemu killed -> the HA agent (`hosted-engine agent`, started by the deploy through the
+  harness's systemctl shim) restarts it and the engine is healthy again.
+
+The bad inputs of item 6 (a volume that is not replica 3, an FQDN that does not resolve, a busy IP)
+run through the CLI against the real volume first: exit 2 naming the field, nothing changed.
+
+The engine VM boots under TCG (test.allow_tcg) here: marked integration_vm, run it as
+`flock /tmp/hcinode-vm.lock .venv/bin/pytest -q tests/integration/test_hosted_engine_deploy.py -x`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from gluster_setup import ops
+from gluster_setup.spec import parse_spec as parse_gluster_spec
+
+pytestmark = pytest.mark.integration
+vm = pytest.mark.integration_vm  # boots the engine VM: under flock /tmp/hcinode-vm.lock
+
+TOOLS = ("glusterd", "gluster", "nsenter", "unshare", "libvirtd", "virtlogd", "sanlock", "virsh", "qemu-img",
+         "cloud-localds", "qemu-system-x86_64")
+if os.geteuid() != 0 or not all(shutil.which(t) for t in TOOLS) or not os.path.exists("/usr/sbin/sshd"):
+    pytest.skip("needs root, glusterfs-server, openssh-server, libvirt-daemon-system, libvirt-sanlock, sanlock, "
+                "qemu-system-x86, cloud-image-utils", allow_module_level=True)
+
+from tests.integration.nshosts import BRIDGE_ADDRESS, REPO, NsCluster, NsHost, spec_data  # noqa: E402
+
+WORKDIR = "/tmp/hcinode-he-it"
+APPLIANCE = os.environ.get("HCINODE_APPLIANCE") or next(
+    (p for p in (os.path.join(REPO, "build", "engine-appliance.qcow2"), "/work/main/build/engine-appliance.qcow2")
+     if os.path.exists(p)), os.path.join(REPO, "build", "engine-appliance.qcow2"))
+FQDN = "engine.hcinode.test"
+ENGINE_IP = "198.51.100.50"
+IO_TIMEOUT = 5  # sanlock: add_lockspace ~21 s (DESIGN.md); a warning below 6 s, fine for a test
+PASSWORD = "Quorn-Tavel-7-Brisket-Ulmo"  # the engine's admin password (test only)
+DOMAIN = "HostedEngine"
+HE_STATE = "/var/lib/hcinode/hosted-engine"
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[NsCluster]:
+    with NsCluster(3, WORKDIR, disks_per_host=1, disk_size="7G", virt=True, bridges={1: "ovirtmgmt"},
+                   sanlock_io_timeout=IO_TIMEOUT) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def volume(cluster: NsCluster) -> str:
+    """The engine volume: replica 3 with the virt group, mounted on every host at /run/glusterSD/engine."""
+    data = spec_data(cluster, cluster.hosts, [{"name": "engine", "size": "6G", "thin": False}])
+    spec, report = parse_gluster_spec(data, "test spec")
+    assert spec is not None, report.render_text()
+    runners = ops.connect(spec, known_hosts=os.path.join(cluster.workdir, "known_hosts"))
+    ops.deploy(spec, runners)
+    return "engine"
+
+
+def he_spec_data(cluster: NsCluster, **changes: Any) -> dict[str, Any]:
+    h1, h2, h3 = cluster.hosts
+    data: dict[str, Any] = {
+        "engine": {"fqdn": FQDN, "admin_password_file": os.path.join(cluster.workdir, "admin.pass"),
+                   "hosts": {FQDN: ENGINE_IP}},
+        "network": {"mode": "static", "ip": ENGINE_IP, "prefix": 24, "gateway": BRIDGE_ADDRESS,
+                    "dns": [BRIDGE_ADDRESS]},
+        "vm": {"memory_mib": 1536, "vcpus": 2, "disk_gib": 4},
+        "appliance": {"path": os.path.join(cluster.workdir, "engine-appliance.qcow2")},
+        "storage": {"server": h1.address, "volume": "engine", "backup_servers": [h2.address, h3.address],
+                    "mount_root": "/run/glusterSD"},
+        "bridge": {"name": "ovirtmgmt", "nic": f"{cluster.prefix}1i"},
+        "sanlock": {"io_timeout": IO_TIMEOUT},
+        "test": {"allow_tcg": True},
+    }
+    for dotted, value in changes.items():
+        *parents, last = dotted.split("__")
+        node = data
+        for p in parents:
+            node = node[p]
+        if value is None:
+            node.pop(last, None)
+        else:
+            node[last] = value
+    return data
+
+
+def write_spec(cluster: NsCluster, name: str, data: dict[str, Any]) -> str:
+    path = os.path.join(cluster.workdir, name)
+    Path(path).write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.fixture(scope="module")
+def he_spec(cluster: NsCluster, volume: str) -> str:
+    password = os.path.join(cluster.workdir, "admin.pass")
+    Path(password).write_text(PASSWORD + "\n")
+    os.chmod(password, 0o600)
+    # a copy: libvirt relabels what it is given, and the deploy must not touch build/
+    shutil.copy(APPLIANCE, os.path.join(cluster.workdir, "engine-appliance.qcow2"))
+    return write_spec(cluster, "he.yaml", he_spec_data(cluster))
+
+
+def snapshot(host: NsHost) -> dict[str, str]:
+    """What a refused deploy must not change on host 1 and on the volume."""
+    return {
+        "hosts": host.sh("cat /etc/hosts").stdout,
+        "fstab": host.sh("cat /etc/fstab").stdout,
+        "volume": host.sh("ls -A /run/glusterSD/engine").stdout,
+        "state": host.sh("find /var/lib/hcinode | sort").stdout,
+        "domains": host.run("virsh", "list", "--all", "--name").stdout,
+        "sanlock": host.run("sanlock", "client", "status").stdout,
+    }
+
+
+def test_the_harness_runs_libvirtd_and_sanlock_in_every_host(cluster: NsCluster, volume: str) -> None:
+    for host in cluster.hosts:
+        assert host.run("virsh", "uri").stdout.strip() == "qemu:///system"
+        assert host.run("sanlock", "client", "status").ok
+        assert "/run/glusterSD/engine fuse.glusterfs" in host.sh("cat /proc/self/mounts").stdout
+        # the per-host libvirt config (the lease through sanlock), not the machine's
+        assert 'lock_manager = "sanlock"' in host.sh("cat /etc/libvirt/qemu.conf").stdout
+    h1, h2, _ = cluster.hosts
+    assert "ovirtmgmt" in h1.run("ip", "-br", "link").stdout
+    assert h2.run("ping", "-c", "1", "-W", "2", h1.address, check=False).ok  # through host 1's bridge
+    info = h1.run("gluster", "volume", "info", "engine").stdout
+    assert "Number of Bricks: 1 x 3 = 3" in info and "performance.strict-o-direct: on" in info
+
+
+@pytest.mark.parametrize(("case", "changes", "field"), [
+    ("not replica 3", {"storage__volume": "single"}, "storage.volume"),
+    ("fqdn unresolvable", {"engine__fqdn": "nowhere.hcinode.test", "engine__hosts": None}, "engine.fqdn"),
+    ("busy ip", {"network__ip": "198.51.100.12", "engine__hosts": {FQDN: "198.51.100.12"}}, "network.ip"),
+])
+def test_bad_inputs_exit_2_naming_the_field_and_change_nothing(cluster: NsCluster, he_spec: str, case: str,
+                                                               changes: dict[str, Any], field: str) -> None:
+    h1 = cluster.hosts[0]
+    if case == "not replica 3" and "single" not in h1.run("gluster", "volume", "list").stdout:
+        h1.sh("mkdir -p /run/gluster_bricks/single && gluster volume create single "
+              f"{h1.address}:/run/gluster_bricks/single/b force && gluster volume start single", timeout=60)
+    path = write_spec(cluster, f"bad-{case.replace(' ', '-')}.yaml", he_spec_data(cluster, **changes))
+    before = snapshot(h1)
+    result = h1.hcinode("hosted-engine", "deploy", path, timeout=300)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert field in result.stderr, result.stderr
+    assert snapshot(h1) == before
+
+
+def test_dry_run_passes_preflight(cluster: NsCluster, he_spec: str) -> None:
+    result = cluster.hosts[0].hcinode("hosted-engine", "deploy", he_spec, "--dry-run", timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "qemu-img convert" in result.stdout or "Copy the appliance" in result.stdout
+
+
+# ---------------------------------------------------------------- the deploy (boots the engine VM)
+
+def admin_get(cluster: NsCluster, path: str) -> tuple[int, Any]:
+    """GET on the engine's admin API from host 1, TLS pinned to the deploy's CA (the join's copy)."""
+    script = (
+        "import base64, json, ssl, sys, urllib.request\n"
+        "ctx = ssl.create_default_context(cafile='/var/lib/hcinode/cluster/ca.crt')\n"
+        f"req = urllib.request.Request('https://{FQDN}' + sys.argv[1])\n"
+        "req.add_header('Authorization', 'Basic ' + base64.b64encode(('admin:' + open(sys.argv[2]).read().strip())"
+        ".encode()).decode())\n"
+        "try:\n"
+        "    with urllib.request.urlopen(req, context=ctx, timeout=20) as r: print(r.status); print(r.read().decode())\n"
+        "except urllib.error.HTTPError as e: print(e.code); print(e.read().decode())\n")
+    out = cluster.hosts[0].run(os.path.join(REPO, ".venv", "bin", "python"), "-c", script, path,
+                               os.path.join(cluster.workdir, "admin.pass"), timeout=60).stdout
+    status, _, body = out.partition("\n")
+    return int(status), json.loads(body or "null")
+
+
+def engine_healthy(cluster: NsCluster) -> bool:
+    r = cluster.hosts[0].run("curl", "-sf", "--max-time", "20", "--cacert", "/var/lib/hcinode/cluster/ca.crt",
+                             f"https://{FQDN}/health", check=False, timeout=30)
+    return r.ok and json.loads(r.stdout or "{}").get("status") == "ok"
+
+
+@vm
+def test_deploy_makes_a_healthy_engine_with_this_host_up(cluster: NsCluster, he_spec: str) -> None:
+    h1 = cluster.hosts[0]
+    started = time.monotonic()
+    result = h1.hcinode("hosted-engine", "deploy", he_spec, "--json", timeout=3000)
+    print(result.stderr[-4000:])
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    out = json.loads(result.stdout)
+    print(f"\ndeploy {time.monotonic() - started:.0f} s: {json.dumps(out.get('timings'))}")
+    assert engine_healthy(cluster)
+    assert h1.run("virsh", "domstate", DOMAIN).stdout.strip() == "running"
+    deadline = time.monotonic() + 120
+    while True:  # the node agent's first heartbeat makes the host Up
+        status, hosts = admin_get(cluster, "/api/v1/hosts")
+        assert status == 200, hosts
+        mine = [h for h in hosts if h.get("address") == h1.address or h.get("sanlock_host_id") == 1]
+        if mine and mine[0].get("status") == "Up":
+            break
+        assert time.monotonic() < deadline, f"host 1 not Up in the engine: {hosts}"
+        time.sleep(5)
+    assert mine[0]["sanlock_host_id"] == 1
+    deadline = time.monotonic() + 90
+    while True:  # the HA agent writes its slot every 10 s
+        r = h1.hcinode("hosted-engine", "status", "--json", timeout=60)
+        assert r.returncode == 0, r.stderr
+        st = json.loads(r.stdout)
+        me = [h for h in st["hosts"] if h.get("host_id") == 1]
+        if me and me[0].get("engine_status", {}).get("vm") == "up":
+            break
+        assert time.monotonic() < deadline, f"status never showed the engine up on host 1: {st}"
+        time.sleep(5)
+
+
+@vm
+def test_a_rerun_changes_nothing(cluster: NsCluster, he_spec: str) -> None:
+    result = cluster.hosts[0].hcinode("hosted-engine", "deploy", he_spec, "--json", timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = json.loads(result.stdout)
+    assert out["done"] == 0 and out["skipped"] > 0, out
+
+
+@vm
+def test_a_second_host_is_refused_by_the_lease(cluster: NsCluster, he_spec: str) -> None:
+    h1, h2, _ = cluster.hosts
+    dep = h1.sh(f"cat {HE_STATE}/host.json").stdout
+    directory = os.path.join("/run/glusterSD/engine/hosted-engine", json.loads(dep)["deployment_uuid"])
+    xml = h1.sh(f"cat {directory}/vm.xml").stdout
+    # host 2 joins the lockspace as host id 2 (as the HA agent there would), then starts the same
+    # domain on its own overlay: QEMU's image lock would refuse the shared disk before sanlock is asked
+    overlay = f"/run/he-overlay-{h2.index}.qcow2"
+    h2.run("qemu-img", "create", "-f", "qcow2", "-F", "qcow2", "-b", f"{directory}/engine.qcow2", "-u", overlay)
+    python = os.path.join(REPO, ".venv", "bin", "python")
+    h2.run(python, "-c", "import sys; from hosted_engine import lockspace as l; "
+           "l.join_lockspace(path=sys.argv[1], host_id=2, io_timeout=int(sys.argv[2]))",
+           f"{directory}/lockspace", str(IO_TIMEOUT), timeout=300)
+    import re
+    mine = re.sub(r"<source file=['\"][^'\"]*engine\.qcow2['\"]", f"<source file='{overlay}'", xml)
+    mine = re.sub(r"<interface type=['\"]bridge['\"].*?</interface>", "", mine, flags=re.S)  # no bridge on host 2
+    mine = re.sub(r"<log file=['\"][^'\"]*['\"]", "<log file='/var/log/libvirt/qemu/he-h2.log'", mine)
+    Path(cluster.workdir, "h2-vm.xml").write_text(mine)
+    r = h2.run("virsh", "create", os.path.join(cluster.workdir, "h2-vm.xml"), check=False, timeout=120)
+    assert not r.ok, "host 2 started the engine while host 1 runs it"
+    assert "Lease is held by another host" in r.stderr or "-243" in r.stderr, r.stderr
+    assert h1.run("virsh", "domstate", DOMAIN).stdout.strip() == "running"
+
+
+def qemu_pid(host: NsHost) -> int:
+    out = host.sh(f"cat /run/libvirt/qemu/{DOMAIN}.pid", check=False).stdout.strip()
+    return int(out) if out.isdigit() else 0
+
+
+@vm
+def test_the_ha_agent_restarts_a_killed_engine(cluster: NsCluster, he_spec: str) -> None:
+    h1 = cluster.hosts[0]
+    assert h1.run("systemctl", "--version", check=False) is not None
+    pid = qemu_pid(h1)
+    assert pid
+    os.kill(pid, signal.SIGKILL)
+    killed = time.monotonic()
+    deadline = killed + 900
+    while not (qemu_pid(h1) not in (0, pid) and engine_healthy(cluster)):
+        assert time.monotonic() < deadline, h1.sh("tail -30 /var/log/hcinode/hcinode-hosted-engine-ha.service.log",
+                                                  check=False).stdout
+        time.sleep(10)
+    print(f"\nengine healthy again {time.monotonic() - killed:.0f} s after its qemu was killed")

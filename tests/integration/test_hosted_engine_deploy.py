@@ -179,17 +179,18 @@ def test_dry_run_passes_preflight(cluster: NsCluster, he_spec: str) -> None:
 
 def admin_get(cluster: NsCluster, path: str) -> tuple[int, Any]:
     """GET on the engine's admin API from host 1, TLS pinned to the deploy's CA (the join's copy)."""
-    script = (
-        "import base64, json, ssl, sys, urllib.request\n"
-        "ctx = ssl.create_default_context(cafile='/var/lib/hcinode/cluster/ca.crt')\n"
-        f"req = urllib.request.Request('https://{FQDN}' + sys.argv[1])\n"
-        "req.add_header('Authorization', 'Basic ' + base64.b64encode(('admin:' + open(sys.argv[2]).read().strip())"
-        ".encode()).decode())\n"
-        "try:\n"
-        "    with urllib.request.urlopen(req, context=ctx, timeout=20) as r: print(r.status); print(r.read().decode())\n"
-        "except urllib.error.HTTPError as e: print(e.code); print(e.read().decode())\n")
-    out = cluster.hosts[0].run(os.path.join(REPO, ".venv", "bin", "python"), "-c", script, path,
-                               os.path.join(cluster.workdir, "admin.pass"), timeout=60).stdout
+    # TLS as the product does it (agent.transport.tls_context: that one CA) in host 1's namespaces,
+    # where the engine's name resolves (its /etc/hosts); hosted_engine.deploy.https_json keeps only
+    # JSON objects, and /api/v1/hosts is a list
+    script = ("import base64, json, sys, urllib.request\nfrom agent.transport import tls_context\n"
+              "req = urllib.request.Request(sys.argv[1])\n"
+              "req.add_header('Authorization', 'Basic ' + base64.b64encode(b'admin:' + open(sys.argv[3], 'rb')"
+              ".read().strip()).decode())\n"
+              "with urllib.request.urlopen(req, timeout=20, context=tls_context(open(sys.argv[2]).read())) as r:\n"
+              "    print(r.status); print(r.read().decode())\n")
+    out = cluster.hosts[0].run(os.path.join(REPO, ".venv", "bin", "python"), "-c", script, f"https://{FQDN}{path}",
+                               "/var/lib/hcinode/cluster/ca.crt", os.path.join(cluster.workdir, "admin.pass"),
+                               timeout=60).stdout
     status, _, body = out.partition("\n")
     return int(status), json.loads(body or "null")
 

@@ -40,9 +40,7 @@ LOCK_PATH = "/tmp/hcinode-nshosts.lock"
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HCINODE = os.path.join(REPO, ".venv", "bin", "hcinode")
 # per-host copies bind-mounted over these in the host's mount namespace (virt=True)
-VIRT_DIRS = ("/etc/libvirt", "/var/lib/libvirt", "/var/log/libvirt", "/var/cache/libvirt", "/var/lib/hcinode",
-             "/var/log/hcinode")
-VIRT_FILES = ("/etc/hosts", "/etc/fstab")
+VIRT_DIRS = ("/var/lib/libvirt", "/var/log/libvirt", "/var/cache/libvirt", "/var/lib/hcinode", "/var/log/hcinode")
 QEMU_CONF_EXTRA = (
     "\n# hcinode test harness (DESIGN.md): no cgroups in a namespaced host; the VM lease through sanlock\n"
     'cgroup_controllers = [ ]\nlock_manager = "sanlock"\n')
@@ -227,7 +225,28 @@ class NsCluster:
         binds = [(f"{w}/glusterd", "/var/lib/glusterd"), (f"{w}/log", "/var/log/glusterfs"),
                  (f"{w}/lvm", "/etc/lvm"), (f"{w}/run", "/run")]
         script = " && ".join(f"mount --bind {src} {dst}" for src, dst in binds)
+        if self.virt:
+            # before the /etc/lvm bind, which then sits on the overlay
+            script = self._etc_overlay(host) + " && " + script
         host.sh(script)
+
+    def _etc_overlay(self, host: NsHost) -> str:
+        """A writable private /etc for the host (overlay: the machine's /etc below, the host's changes
+        in its workdir), with the libvirt settings of DESIGN.md in the upper layer."""
+        upper, work = os.path.join(host.workdir, "etc-upper"), os.path.join(host.workdir, "etc-work")
+        libvirt = os.path.join(upper, "libvirt")
+        os.makedirs(libvirt, exist_ok=True)
+        os.makedirs(work, exist_ok=True)
+        extra = {"qemu.conf": QEMU_CONF_EXTRA,
+                 "libvirtd.conf": '\nlog_outputs = "3:file:/var/log/libvirt/libvirtd.log"\n'}
+        for name, text in extra.items():
+            with open(f"/etc/libvirt/{name}", encoding="utf-8") as f:
+                original = f.read()
+            with open(os.path.join(libvirt, name), "w", encoding="utf-8") as f:
+                f.write(original + text)
+        with open(os.path.join(libvirt, "qemu-sanlock.conf"), "w", encoding="utf-8") as f:
+            f.write(QEMU_SANLOCK_CONF)
+        return f"mount -t overlay overlay -o lowerdir=/etc,upperdir={upper},workdir={work} /etc"
 
     def _loops(self, host: NsHost) -> None:
         for d in range(self.disks_per_host):
@@ -271,24 +290,11 @@ class NsCluster:
         binds = []
         for target in VIRT_DIRS:
             src = os.path.join(v, target.strip("/").replace("/", "-"))
-            if target == "/etc/libvirt":
-                shutil.copytree(target, src, symlinks=True)
-                # no autostarted networks (they would want dnsmasq and virbr0 in every host)
-                shutil.rmtree(os.path.join(src, "qemu", "networks", "autostart"), ignore_errors=True)
-                with open(os.path.join(src, "qemu.conf"), "a", encoding="utf-8") as f:
-                    f.write(QEMU_CONF_EXTRA)
-                with open(os.path.join(src, "qemu-sanlock.conf"), "w", encoding="utf-8") as f:
-                    f.write(QEMU_SANLOCK_CONF)
-                with open(os.path.join(src, "libvirtd.conf"), "a", encoding="utf-8") as f:
-                    f.write('\nlog_outputs = "3:file:/var/log/libvirt/libvirtd.log"\n')
-            else:
-                os.makedirs(src, exist_ok=True)
+            _copy_dir_tree(target, src)
             binds.append((src, target))
-        for target in VIRT_FILES:
-            src = os.path.join(v, os.path.basename(target))
-            shutil.copy(target, src)
-            binds.append((src, target))
-        host.sh(" && ".join(f"mount --bind {a} {b}" for a, b in binds))
+        # no autostarted libvirt networks (they would want dnsmasq and virbr0 in every host)
+        host.sh(" && ".join(f"mount --bind {a} {b}" for a, b in binds) +
+                " && rm -f /etc/libvirt/qemu/networks/autostart/*.xml")
         os.makedirs(host.bin_dir, exist_ok=True)
         cases = "\n".join(f"{unit}) args='{args}';;" for unit, args in UNITS.items())
         shim = os.path.join(host.bin_dir, "systemctl")
@@ -391,6 +397,18 @@ class NsCluster:
             if self.workdir in line:
                 self.run("losetup", "-d", line.split(":")[0], check=False)
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _copy_dir_tree(src: str, dst: str) -> None:
+    """The directories of `src` (modes and owners, no files) under `dst`: what the packages made
+    (e.g. /var/log/libvirt/qemu, where libvirt opens a VM's log and refuses to start it without)."""
+    os.makedirs(dst, exist_ok=True)
+    for root, _dirs, _files in os.walk(src):
+        target = os.path.join(dst, os.path.relpath(root, src))
+        os.makedirs(target, exist_ok=True)
+        st = os.stat(root)
+        os.chmod(target, st.st_mode & 0o7777)
+        os.chown(target, st.st_uid, st.st_gid)
 
 
 @contextlib.contextmanager

@@ -32,6 +32,7 @@ import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
+import re
 from typing import Any
 
 import pytest
@@ -249,14 +250,14 @@ def test_a_second_host_is_refused_by_the_lease(cluster: NsCluster, he_spec: str)
     directory = os.path.join("/run/glusterSD/engine/hosted-engine", json.loads(dep)["deployment_uuid"])
     xml = h1.sh(f"cat {directory}/vm.xml").stdout
     # host 2 joins the lockspace as host id 2 (as the HA agent there would), then starts the same
-    # domain on its own overlay: QEMU's image lock would refuse the shared disk before sanlock is asked
-    overlay = f"/run/he-overlay-{h2.index}.qcow2"
-    h2.run("qemu-img", "create", "-f", "qcow2", "-F", "qcow2", "-b", f"{directory}/engine.qcow2", "-u", overlay)
+    # domain (the same <lease>) on a disk of its own: QEMU's image lock refuses the running engine's
+    # disk, and an overlay on it, before libvirt asks sanlock for the lease (at the CPUs' start)
+    overlay = f"/run/he-own-disk-{h2.index}.qcow2"
+    h2.run("qemu-img", "create", "-f", "qcow2", overlay, "4G")
     python = os.path.join(REPO, ".venv", "bin", "python")
     h2.run(python, "-c", "import sys; from hosted_engine import lockspace as l; "
            "l.join_lockspace(path=sys.argv[1], host_id=2, io_timeout=int(sys.argv[2]))",
            f"{directory}/lockspace", str(IO_TIMEOUT), timeout=300)
-    import re
     mine = re.sub(r"<source file=['\"][^'\"]*engine\.qcow2['\"]", f"<source file='{overlay}'", xml)
     mine = re.sub(r"<interface type=['\"]bridge['\"].*?</interface>", "", mine, flags=re.S)  # no bridge on host 2
     mine = re.sub(r"<log file=['\"][^'\"]*['\"]", "<log file='/var/log/libvirt/qemu/he-h2.log'", mine)

@@ -27,12 +27,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
-import re
 from typing import Any
 
 import pytest

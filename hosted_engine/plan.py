@@ -238,7 +238,10 @@ def deploy_plan(spec: HostedEngineSpec, facts: PlanFacts) -> Plan:
                       check=("test", "-f", host_state_file(facts.state_dir)), timeout=300))
     steps.append(Step("Detach the seed disk from the engine VM",
                       argv=("virsh", "detach-disk", domain, "vdb", "--live", "--config"),
-                      check=("sh", "-c", '! virsh domblklist "$1" | grep -qF "$2"', "sh", domain, paths.seed),
+                      # the definition (what every later start uses): the live unplug completes only when
+                      # the guest answers the hotplug request, maybe after this step returned
+                      check=("sh", "-c", '! virsh domblklist --inactive "$1" | grep -qF "$2"', "sh", domain,
+                             paths.seed),
                       timeout=120))
     steps.append(Step("Remove the seed from the engine volume", argv=("rm", "-f", paths.seed),
                       check=("test", "!", "-e", paths.seed)))

@@ -87,3 +87,8 @@ def test_cleanup_touches_only_this_deployment(spec):
     directory = layout.DeploymentPaths(spec.mount_point, spec.deployment_uuid).directory
     assert directory in removed and spec.mount_point not in removed
     assert all(spec.deployment_uuid in p or p.endswith("host.json") for p in removed)
+
+
+def test_the_seed_detach_is_skipped_by_the_definition_not_the_pending_live_unplug(spec):
+    step = next(s for s in deploy_plan(spec, FACTS).steps if s.title.startswith("Detach the seed"))
+    assert "domblklist --inactive" in step.check[2] and step.check[-1].endswith("/seed.iso")

@@ -30,16 +30,13 @@ import os
 import re
 import shutil
 import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-
-from gluster_setup import ops
-from gluster_setup.spec import parse_spec as parse_gluster_spec
 
 pytestmark = pytest.mark.integration
 vm = pytest.mark.integration_vm  # boots the engine VM: under flock /tmp/hcinode-vm.lock
@@ -50,79 +47,25 @@ if os.geteuid() != 0 or not all(shutil.which(t) for t in TOOLS) or not os.path.e
     pytest.skip("needs root, glusterfs-server, openssh-server, libvirt-daemon-system, libvirt-sanlock, sanlock, "
                 "qemu-system-x86, cloud-image-utils", allow_module_level=True)
 
-from tests.integration.nshosts import BRIDGE_ADDRESS, REPO, NsCluster, NsHost, spec_data  # noqa: E402
-
-WORKDIR = "/tmp/hcinode-he-it"
-APPLIANCE = os.environ.get("HCINODE_APPLIANCE") or next(
-    (p for p in (os.path.join(REPO, "build", "engine-appliance.qcow2"), "/work/main/build/engine-appliance.qcow2")
-     if os.path.exists(p)), os.path.join(REPO, "build", "engine-appliance.qcow2"))
-FQDN = "engine.hcinode.test"
-ENGINE_IP = "198.51.100.50"
-IO_TIMEOUT = 5  # sanlock: add_lockspace ~21 s (DESIGN.md); a warning below 6 s, fine for a test
-PASSWORD = "Quorn-Tavel-7-Brisket-Ulmo"  # the engine's admin password (test only)
-DOMAIN = "HostedEngine"
-HE_STATE = "/var/lib/hcinode/hosted-engine"
+from tests.integration import hosted_engine_hosts as he  # noqa: E402
+from tests.integration.hosted_engine_hosts import DOMAIN, FQDN, HE_STATE, IO_TIMEOUT  # noqa: E402
+from tests.integration.nshosts import HCINODE, REPO, NsCluster, NsHost  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[NsCluster]:
-    with NsCluster(3, WORKDIR, disks_per_host=1, disk_size="7G", virt=True, bridges={1: "ovirtmgmt"},
-                   sanlock_io_timeout=IO_TIMEOUT) as c:
+    with he.cluster() as c:
         yield c
 
 
 @pytest.fixture(scope="module")
 def volume(cluster: NsCluster) -> str:
-    """The engine volume: replica 3 with the virt group, mounted on every host at /run/glusterSD/engine."""
-    data = spec_data(cluster, cluster.hosts, [{"name": "engine", "size": "6G", "thin": False}])
-    spec, report = parse_gluster_spec(data, "test spec")
-    assert spec is not None, report.render_text()
-    runners = ops.connect(spec, known_hosts=os.path.join(cluster.workdir, "known_hosts"))
-    ops.deploy(spec, runners)
-    return "engine"
-
-
-def he_spec_data(cluster: NsCluster, **changes: Any) -> dict[str, Any]:
-    h1, h2, h3 = cluster.hosts
-    data: dict[str, Any] = {
-        "engine": {"fqdn": FQDN, "admin_password_file": os.path.join(cluster.workdir, "admin.pass"),
-                   "hosts": {FQDN: ENGINE_IP}},
-        "network": {"mode": "static", "ip": ENGINE_IP, "prefix": 24, "gateway": BRIDGE_ADDRESS,
-                    "dns": [BRIDGE_ADDRESS]},
-        "vm": {"memory_mib": 1536, "vcpus": 2, "disk_gib": 4},
-        "appliance": {"path": os.path.join(cluster.workdir, "engine-appliance.qcow2")},
-        "storage": {"server": h1.address, "volume": "engine", "backup_servers": [h2.address, h3.address],
-                    "mount_root": "/run/glusterSD"},
-        "bridge": {"name": "ovirtmgmt", "nic": f"{cluster.prefix}1i"},
-        "sanlock": {"io_timeout": IO_TIMEOUT},
-        "test": {"allow_tcg": True},
-    }
-    for dotted, value in changes.items():
-        *parents, last = dotted.split("__")
-        node = data
-        for p in parents:
-            node = node[p]
-        if value is None:
-            node.pop(last, None)
-        else:
-            node[last] = value
-    return data
-
-
-def write_spec(cluster: NsCluster, name: str, data: dict[str, Any]) -> str:
-    path = os.path.join(cluster.workdir, name)
-    Path(path).write_text(yaml.safe_dump(data))
-    return path
+    return he.make_volume(cluster)
 
 
 @pytest.fixture(scope="module")
 def he_spec(cluster: NsCluster, volume: str) -> str:
-    password = os.path.join(cluster.workdir, "admin.pass")
-    Path(password).write_text(PASSWORD + "\n")
-    os.chmod(password, 0o600)
-    # a copy: libvirt relabels what it is given, and the deploy must not touch build/
-    shutil.copy(APPLIANCE, os.path.join(cluster.workdir, "engine-appliance.qcow2"))
-    return write_spec(cluster, "he.yaml", he_spec_data(cluster))
+    return he.write_he_spec(cluster)
 
 
 def snapshot(host: NsHost) -> dict[str, str]:
@@ -162,7 +105,7 @@ def test_bad_inputs_exit_2_naming_the_field_and_change_nothing(cluster: NsCluste
     if case == "not replica 3" and "single" not in h1.run("gluster", "volume", "list").stdout:
         h1.sh("mkdir -p /run/gluster_bricks/single && gluster volume create single "
               f"{h1.address}:/run/gluster_bricks/single/b force && gluster volume start single", timeout=60)
-    path = write_spec(cluster, f"bad-{case.replace(' ', '-')}.yaml", he_spec_data(cluster, **changes))
+    path = he.write_spec(cluster, f"bad-{case.replace(' ', '-')}.yaml", he.he_spec_data(cluster, **changes))
     before = snapshot(h1)
     result = h1.hcinode("hosted-engine", "deploy", path, timeout=300)
     assert result.returncode == 2, result.stdout + result.stderr
@@ -202,6 +145,36 @@ def engine_healthy(cluster: NsCluster) -> bool:
     return r.ok and json.loads(r.stdout or "{}").get("status") == "ok"
 
 
+def deployment_dir(cluster: NsCluster) -> str:
+    out = cluster.hosts[0].sh("ls -d /run/glusterSD/engine/hosted-engine/*/", check=False).stdout.split()
+    return out[0].rstrip("/") if out else ""
+
+
+@vm
+def test_a_deploy_killed_during_the_disk_copy_resumes(cluster: NsCluster, he_spec: str) -> None:
+    """Killed (its whole process group, as Ctrl+C or a dropped ssh session would) while qemu-img
+    writes engine.qcow2.partial: no whole-looking disk is left, and the next run resumes (the
+    test after this one is that run)."""
+    h1 = cluster.hosts[0]
+    path = f"{h1.bin_dir}:{os.environ.get('PATH', '/usr/sbin:/usr/bin:/sbin:/bin')}"
+    deploy = subprocess.Popen([*h1.runner.prefix, "env", f"PATH={path}", HCINODE, "hosted-engine", "deploy", he_spec],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    deadline = time.monotonic() + 300
+    try:
+        while not (deployment_dir(cluster) and
+                   h1.run("test", "-s", deployment_dir(cluster) + "/engine.qcow2.partial", check=False).ok):
+            assert deploy.poll() is None, deploy.stdout.read() if deploy.stdout else ""
+            assert time.monotonic() < deadline, "the disk copy never started"
+            time.sleep(0.2)
+    finally:
+        os.killpg(deploy.pid, signal.SIGKILL)
+        deploy.wait(30)
+    directory = deployment_dir(cluster)
+    assert not h1.run("test", "-e", directory + "/engine.qcow2", check=False).ok
+    assert h1.run("virsh", "list", "--all", "--name").stdout.strip() == ""
+    assert h1.sh("ls /var/lib/hcinode/journal/hosted-engine-*.jsonl").ok  # open: the next run resumes
+
+
 @vm
 def test_deploy_makes_a_healthy_engine_with_this_host_up(cluster: NsCluster, he_spec: str) -> None:
     h1 = cluster.hosts[0]
@@ -211,6 +184,8 @@ def test_deploy_makes_a_healthy_engine_with_this_host_up(cluster: NsCluster, he_
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = json.loads(result.stdout)
     print(f"\ndeploy {time.monotonic() - started:.0f} s: {json.dumps(out.get('timings'))}")
+    # the resume: what the killed run finished is not done again
+    assert out["skipped"] >= 3 and "Make the deployment directory on the engine volume" not in out["timings"]
     assert engine_healthy(cluster)
     assert h1.run("virsh", "domstate", DOMAIN).stdout.strip() == "running"
     deadline = time.monotonic() + 120
@@ -276,7 +251,6 @@ def qemu_pid(host: NsHost) -> int:
 @vm
 def test_the_ha_agent_restarts_a_killed_engine(cluster: NsCluster, he_spec: str) -> None:
     h1 = cluster.hosts[0]
-    assert h1.run("systemctl", "--version", check=False) is not None
     pid = qemu_pid(h1)
     assert pid
     os.kill(pid, signal.SIGKILL)

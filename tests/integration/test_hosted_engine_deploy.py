@@ -222,7 +222,7 @@ def test_a_rerun_changes_nothing(cluster: NsCluster, he_spec: str) -> None:
 def test_a_second_host_is_refused_by_the_lease(cluster: NsCluster, he_spec: str) -> None:
     h1, h2, _ = cluster.hosts
     dep = h1.sh(f"cat {HE_STATE}/host.json").stdout
-    directory = os.path.join("/run/glusterSD/engine/hosted-engine", json.loads(dep)["deployment_uuid"])
+    directory = os.path.join("/run/glusterSD/engine/hosted-engine", json.loads(dep)["deployment"])
     xml = h1.sh(f"cat {directory}/vm.xml").stdout
     # host 2 joins the lockspace as host id 2 (as the HA agent there would), then starts the same
     # domain (the same <lease>) on a disk of its own: QEMU's image lock refuses the running engine's

@@ -204,7 +204,8 @@ def test_deploy_makes_a_healthy_engine_with_this_host_up(cluster: NsCluster, he_
         assert r.returncode == 0, r.stderr
         st = json.loads(r.stdout)
         me = [h for h in st["hosts"] if h.get("host_id") == 1]
-        if me and me[0].get("engine_status", {}).get("vm") == "up":
+        if me and me[0]["engine_status"]["vm"] == "up" and me[0]["state"] == "EngineUp" and me[0]["up_to_date"]:
+            assert me[0]["engine_status"]["health"] == "good" and me[0]["score"] > 0, me[0]
             break
         assert time.monotonic() < deadline, f"status never showed the engine up on host 1: {st}"
         time.sleep(5)

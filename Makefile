@@ -9,11 +9,12 @@ PIP_STAMP := $(STAMP_DIR)/pip-$(shell cat pyproject.toml | sha256sum | cut -c1-1
 # image builds are cached outside the clone so CI and fresh clones reuse them when inputs match
 export HCINODE_CACHE ?= /var/cache/hcinode
 
-.PHONY: help setup test unit integration e2e e2e-full check iso pxe appliance run bench clean
+.PHONY: help setup test unit integration integration-vm e2e e2e-full check iso pxe appliance run bench clean
 
 help:
 	@echo "make setup      install Debian packages and the .venv (idempotent)"
-	@echo "make test       unit + integration tests"
+	@echo "make test       unit + integration tests (not those that boot the engine VM)"
+	@echo "make integration-vm  integration tests that boot the engine VM (under flock /tmp/hcinode-vm.lock)"
 	@echo "make e2e        VM tests that prove each capability once"
 	@echo "make e2e-full   all VM tests"
 	@echo "make check      ruff + mypy"
@@ -40,13 +41,17 @@ $(PIP_STAMP): $(APT_STAMP) pyproject.toml
 	@echo "setup: .venv ready"
 
 test: setup
-	$(PYTEST) -q tests/unit tests/integration
+	$(PYTEST) -q tests/unit tests/integration -m "not integration_vm"
 
 unit: setup
 	$(PYTEST) -q tests/unit
 
 integration: setup
-	$(PYTEST) -q tests/integration
+	$(PYTEST) -q tests/integration -m "not integration_vm"
+
+# integration tests that boot the engine VM (TCG, minutes): one at a time on this machine
+integration-vm: setup
+	flock /tmp/hcinode-vm.lock $(PYTEST) -q tests/integration -m integration_vm -x
 
 # VM tests boot the images: build them first (cached: about a minute when only Python changed)
 e2e: setup iso appliance

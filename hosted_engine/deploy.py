@@ -185,7 +185,8 @@ def enrol(runner: Runner, params: Mapping[str, Any], *, http: Http = https_json,
     if host_id != expected:
         raise EnrolFailed(f"the engine gave this host sanlock host id {host_id}, but the deploy holds the lockspace "
                           f"as host id {expected}: the engine already had hosts (a fresh engine gives 1 first)")
-    state = {"host_id": host_id, "deployment_uuid": str(params["deployment_uuid"]), "mount": str(params["mount"]),
+    # the HA agent's names (hosted_engine.ha_agent.HostConfig reads this file)
+    state = {"host_id": host_id, "deployment": str(params["deployment_uuid"]), "mount": str(params["mount"]),
              "engine_url": url}
     runner.write_file(str(params["host_state"]), json.dumps(state, indent=2) + "\n", 0o600)
 

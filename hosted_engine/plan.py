@@ -177,13 +177,19 @@ def deploy_plan(spec: HostedEngineSpec, facts: PlanFacts) -> Plan:
                              "sh", paths.engine_disk, str(disk_bytes))))
 
     # -- sanlock and the metadata slots ---------------------------------------------------------------
+    # writing a lockspace or a lease destroys the one there (host ids, the held lease of a running
+    # engine): each step is skipped when sanlock reads its record back (a journal is closed once a
+    # deploy completes, so a re-run has only these checks)
     steps.append(Step(f"Write the sanlock lockspace {layout.LOCKSPACE_NAME} ({facts.sector_size}-byte sectors)",
                       action="hosted_engine.lockspace.init_lockspace",
                       params={"path": paths.lockspace, "sector": facts.sector_size,
-                              "io_timeout": spec.sanlock.io_timeout}))
+                              "io_timeout": spec.sanlock.io_timeout},
+                      check=("sanlock", "client", "read", "-s", f"{layout.LOCKSPACE_NAME}:0:{paths.lockspace}:0")))
     steps.append(Step(f"Write the VM lease {layout.VM_LEASE_NAME} ({facts.sector_size}-byte sectors)",
                       action="hosted_engine.lockspace.init_lease",
-                      params={"path": paths.vm_lease, "sector": facts.sector_size}))
+                      params={"path": paths.vm_lease, "sector": facts.sector_size},
+                      check=("sanlock", "client", "read", "-r",
+                             f"{layout.LOCKSPACE_NAME}:{layout.VM_LEASE_NAME}:{paths.vm_lease}:0")))
     steps.append(Step(f"Write the metadata file ({layout.METADATA_SLOTS} slots of {layout.METADATA_SLOT_SIZE} bytes)",
                       argv=("dd", "if=/dev/zero", f"of={paths.metadata}", f"bs={layout.METADATA_SLOT_SIZE}",
                             f"count={layout.METADATA_SLOTS}", "oflag=direct", "conv=fsync", "status=none"),
@@ -205,7 +211,9 @@ def deploy_plan(spec: HostedEngineSpec, facts: PlanFacts) -> Plan:
     steps.append(Step(f"Join the lockspace {layout.LOCKSPACE_NAME} as host id {DEPLOY_HOST_ID}",
                       action="hosted_engine.lockspace.join_lockspace",
                       params={"path": paths.lockspace, "host_id": DEPLOY_HOST_ID,
-                              "io_timeout": spec.sanlock.io_timeout}, timeout=300))
+                              "io_timeout": spec.sanlock.io_timeout}, timeout=300,
+                      check=("sh", "-c", 'sanlock client status | grep -qxF "$1"', "sh",
+                             f"s {layout.LOCKSPACE_NAME}:{DEPLOY_HOST_ID}:{paths.lockspace}:0")))
     steps.append(_write("Write the first-boot domain XML (vm.xml with the seed disk)", first_boot_xml, boot_xml))
     steps.append(Step(f"Define the libvirt domain {domain}", argv=("virsh", "define", first_boot_xml),
                       check=("virsh", "dominfo", domain), timeout=120))
@@ -215,6 +223,9 @@ def deploy_plan(spec: HostedEngineSpec, facts: PlanFacts) -> Plan:
                       params={"url": engine_url(spec) + "/health", "ca_cert": ca_cert, "domain": domain,
                               "timeout": HEALTH_TIMEOUT[facts.domain_type], "console_log": facts.console_log,
                               "fqdn": spec.engine.fqdn},
+                      # a re-run asks once (verified against the deploy's CA, as the wait does)
+                      check=("curl", "--silent", "--fail", "--output", "/dev/null", "--max-time", "20", "--cacert",
+                             ca_cert, engine_url(spec) + "/health"),
                       timeout=HEALTH_TIMEOUT[facts.domain_type] + 60))
 
     # -- enrol, then leave no secret behind ------------------------------------------------------------
@@ -227,7 +238,10 @@ def deploy_plan(spec: HostedEngineSpec, facts: PlanFacts) -> Plan:
                       check=("test", "-f", host_state_file(facts.state_dir)), timeout=300))
     steps.append(Step("Detach the seed disk from the engine VM",
                       argv=("virsh", "detach-disk", domain, "vdb", "--live", "--config"),
-                      check=("sh", "-c", '! virsh domblklist "$1" | grep -qF "$2"', "sh", domain, paths.seed),
+                      # the definition (what every later start uses): the live unplug completes only when
+                      # the guest answers the hotplug request, maybe after this step returned
+                      check=("sh", "-c", '! virsh domblklist --inactive "$1" | grep -qF "$2"', "sh", domain,
+                             paths.seed),
                       timeout=120))
     steps.append(Step("Remove the seed from the engine volume", argv=("rm", "-f", paths.seed),
                       check=("test", "!", "-e", paths.seed)))

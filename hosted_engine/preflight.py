@@ -372,7 +372,7 @@ def _check_deployments(spec: HostedEngineSpec, facts: Facts, report: ValidationR
     if others:
         report.error("storage.volume", f"the volume holds another hosted-engine deployment: {', '.join(others)}",
                      "deploy with that deployment's spec (a re-run resumes it), or clean it up first")
-    served = str(facts.host_state.get("deployment_uuid") or "")
+    served = str(facts.host_state.get("deployment") or "")
     if served and served != spec.deployment_uuid:
         report.error("(host)", f"this host serves the hosted-engine deployment {served} already",
                      "clean it up first (hcinode hosted-engine cleanup --yes-destroy-data)")

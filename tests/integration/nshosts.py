@@ -6,6 +6,14 @@ Only the harness's own setup uses namespace runners; the product under test reac
 over real ssh (verified host keys) like it would reach real machines. Addresses are
 198.51.100.0/24 (TEST-NET-2) on a bridge the harness creates and deletes; nothing leaves it.
 
+`NsCluster(virt=True)` adds, per host, libvirtd + virtlogd + sanlock in the host's mount namespace
+(DESIGN.md "Measured facts for the harness"): private /etc/libvirt (qemu.conf with the sanlock lock
+manager and no cgroups), /var/lib/libvirt, /var/log/libvirt, /var/cache/libvirt, /var/lib/hcinode,
+/var/log/hcinode, /etc/hosts and /etc/fstab; `bridges={1: "ovirtmgmt"}` puts a host's address on a
+bridge in its network namespace (its veth a port of it), so a VM's NIC there reaches the others. The
+hosts have no systemd: a `systemctl` shim on the PATH of `NsHost.hcinode` runs the product's units
+(the HA agent, the node agent) as plain processes in the host.
+
 Cleanup is thorough and bounded, and runs even when setup failed halfway: client mounts are
 lazily unmounted, every process that lives in a host's mount namespace (all started by us:
 the holder, glusterd, bricks, sshd and its sessions, FUSE clients) is killed by pid, loop devices
@@ -29,6 +37,40 @@ SUBNET = "198.51.100"
 BRIDGE_ADDRESS = f"{SUBNET}.254"
 TIMEOUT = 60.0
 LOCK_PATH = "/tmp/hcinode-nshosts.lock"
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+HCINODE = os.path.join(REPO, ".venv", "bin", "hcinode")
+# per-host copies bind-mounted over these in the host's mount namespace (virt=True)
+VIRT_DIRS = ("/var/lib/libvirt", "/var/log/libvirt", "/var/cache/libvirt", "/var/lib/hcinode", "/var/log/hcinode")
+QEMU_CONF_EXTRA = (
+    "\n# hcinode test harness (DESIGN.md): no cgroups in a namespaced host; the VM lease through sanlock\n"
+    'cgroup_controllers = [ ]\nlock_manager = "sanlock"\n')
+QEMU_SANLOCK_CONF = "auto_disk_leases = 0\nrequire_lease_for_disks = 0\n"
+# units the product enables (no systemd in a namespaced host): run as processes, pid files in /run
+UNITS = {"hcinode-hosted-engine-ha.service": "hosted-engine agent", "hcinode-agent.service": "agent"}
+SYSTEMCTL_SHIM = """#!/bin/sh
+# systemctl for a namespaced test host (no systemd): the product's units as plain processes
+quiet=; now=; verb=
+for a; do case $a in --quiet|-q) quiet=1;; --now) now=1;; -*) ;; *) [ -z "$verb" ] && verb=$a || unit=$a;; esac; done
+d=/run/hcinode-units; mkdir -p $d
+case $unit in
+{cases}
+*) echo "systemctl shim: unknown unit $unit" >&2; exit 1;;
+esac
+pid=$(cat $d/$unit.pid 2>/dev/null)
+alive() {{ [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; }}
+case $verb in
+enable|start) [ "$verb" = enable ] && touch $d/$unit.enabled
+  if [ "$verb" = start ] || [ -n "$now" ]; then alive || {{
+    setsid {hcinode} $args >>/var/log/hcinode/$unit.log 2>&1 </dev/null & echo $! > $d/$unit.pid; }}; fi;;
+disable|stop) [ "$verb" = disable ] && rm -f $d/$unit.enabled
+  if [ "$verb" = stop ] || [ -n "$now" ]; then alive && kill "$pid"; rm -f $d/$unit.pid; fi;;
+is-active) alive || {{ [ -n "$quiet" ] || echo inactive; exit 3; }}; [ -n "$quiet" ] || echo active;;
+is-enabled) test -e $d/$unit.enabled || {{ [ -n "$quiet" ] || echo disabled; exit 1; }};;
+restart) alive && kill "$pid"; setsid {hcinode} $args >>/var/log/hcinode/$unit.log 2>&1 </dev/null &
+  echo $! > $d/$unit.pid;;
+*) echo "systemctl shim: unsupported verb $verb" >&2; exit 1;;
+esac
+"""
 
 
 @dataclass
@@ -41,6 +83,21 @@ class NsHost:
     holder_pid: int = 0
     loops: list[str] = field(default_factory=list)
     host_key_fingerprint: str = ""
+    bridge: str = ""  # a bridge in the host's network namespace holding its address ("" none)
+
+    @property
+    def name(self) -> str:
+        return f"{self.prefix}-h{self.index}"
+
+    @property
+    def bin_dir(self) -> str:
+        """The systemctl shim (first on PATH of hcinode())."""
+        return os.path.join(self.workdir, "bin")
+
+    def hcinode(self, *args: str, check: bool = False, timeout: float = 900) -> CommandResult:
+        """The product's CLI in this host's namespaces, as root there (its PATH starts with the shim dir)."""
+        path = f"{self.bin_dir}:{os.environ.get('PATH', '/usr/sbin:/usr/bin:/sbin:/bin')}"
+        return self.run("env", f"PATH={path}", HCINODE, *args, check=check, timeout=timeout)
 
     @property
     def runner(self) -> HostRunner:
@@ -58,8 +115,12 @@ class NsCluster:
     """`with NsCluster(3, workdir) as cluster:` gives three hosts with glusterd and sshd running."""
 
     def __init__(self, count: int, workdir: str, *, disks_per_host: int = 1, disk_size: str = "1G",
-                 prefix: str = "hcigt") -> None:
+                 prefix: str = "hcigt", virt: bool = False, bridges: dict[int, str] | None = None,
+                 sanlock_io_timeout: int = 10) -> None:
         self.count = count
+        self.virt = virt
+        self.bridges = dict(bridges or {})
+        self.sanlock_io_timeout = sanlock_io_timeout
         self.workdir = workdir
         self.disks_per_host = disks_per_host
         self.disk_size = disk_size
@@ -115,7 +176,14 @@ class NsCluster:
         self.run("ip", "link", "set", veth_out, "master", self.bridge, "up")
         ns = ("ip", "netns", "exec", host.netns)
         self.run(*ns, "ip", "link", "set", "lo", "up")
-        self.run(*ns, "ip", "addr", "add", f"{host.address}/24", "dev", veth_in)
+        holds_address = veth_in
+        if i in self.bridges:
+            # the address on a bridge with the veth as its port: a VM NIC on the bridge is on the subnet
+            host.bridge = holds_address = self.bridges[i]
+            self.run(*ns, "ip", "link", "add", host.bridge, "type", "bridge")
+            self.run(*ns, "ip", "link", "set", veth_in, "master", host.bridge)
+            self.run(*ns, "ip", "link", "set", host.bridge, "up")
+        self.run(*ns, "ip", "addr", "add", f"{host.address}/24", "dev", holds_address)
         self.run(*ns, "ip", "link", "set", veth_in, "up")
         # the holder: a process whose private mount namespace is the host's; `$!` is its pid
         # because unshare execs sleep; output goes to /dev/null so run() returns at once
@@ -127,6 +195,9 @@ class NsCluster:
         self._loops(host)
         self.start_glusterd(host)
         self._start_sshd(host)
+        if self.virt:
+            self._virt_dirs(host)
+            self.start_virt(host)
         return host
 
     def _wait_holder(self, host: NsHost) -> None:
@@ -154,7 +225,28 @@ class NsCluster:
         binds = [(f"{w}/glusterd", "/var/lib/glusterd"), (f"{w}/log", "/var/log/glusterfs"),
                  (f"{w}/lvm", "/etc/lvm"), (f"{w}/run", "/run")]
         script = " && ".join(f"mount --bind {src} {dst}" for src, dst in binds)
+        if self.virt:
+            # before the /etc/lvm bind, which then sits on the overlay
+            script = self._etc_overlay(host) + " && " + script
         host.sh(script)
+
+    def _etc_overlay(self, host: NsHost) -> str:
+        """A writable private /etc for the host (overlay: the machine's /etc below, the host's changes
+        in its workdir), with the libvirt settings of DESIGN.md in the upper layer."""
+        upper, work = os.path.join(host.workdir, "etc-upper"), os.path.join(host.workdir, "etc-work")
+        libvirt = os.path.join(upper, "libvirt")
+        os.makedirs(libvirt, exist_ok=True)
+        os.makedirs(work, exist_ok=True)
+        extra = {"qemu.conf": QEMU_CONF_EXTRA,
+                 "libvirtd.conf": '\nlog_outputs = "3:file:/var/log/libvirt/libvirtd.log"\n'}
+        for name, text in extra.items():
+            with open(f"/etc/libvirt/{name}", encoding="utf-8") as f:
+                original = f.read()
+            with open(os.path.join(libvirt, name), "w", encoding="utf-8") as f:
+                f.write(original + text)
+        with open(os.path.join(libvirt, "qemu-sanlock.conf"), "w", encoding="utf-8") as f:
+            f.write(QEMU_SANLOCK_CONF)
+        return f"mount -t overlay overlay -o lowerdir=/etc,upperdir={upper},workdir={work} /etc"
 
     def _loops(self, host: NsHost) -> None:
         for d in range(self.disks_per_host):
@@ -190,6 +282,44 @@ class NsCluster:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"sshd on host {host.index} did not come up")
             time.sleep(0.2)
+
+    # ------------------------------------------------------------ libvirt + sanlock (virt=True)
+
+    def _virt_dirs(self, host: NsHost) -> None:
+        v = os.path.join(host.workdir, "virt")
+        binds = []
+        for target in VIRT_DIRS:
+            src = os.path.join(v, target.strip("/").replace("/", "-"))
+            _copy_dir_tree(target, src)
+            binds.append((src, target))
+        # no autostarted libvirt networks (they would want dnsmasq and virbr0 in every host)
+        host.sh(" && ".join(f"mount --bind {a} {b}" for a, b in binds) +
+                " && rm -f /etc/libvirt/qemu/networks/autostart/*.xml")
+        os.makedirs(host.bin_dir, exist_ok=True)
+        cases = "\n".join(f"{unit}) args='{args}';;" for unit, args in UNITS.items())
+        shim = os.path.join(host.bin_dir, "systemctl")
+        with open(shim, "w", encoding="utf-8") as f:
+            f.write(SYSTEMCTL_SHIM.format(cases=cases, hcinode=HCINODE))
+        os.chmod(shim, 0o755)
+
+    def start_virt(self, host: NsHost) -> None:
+        """sanlock (unprivileged, no watchdog: test only), virtlogd and libvirtd in the host's mount
+        namespace; libvirtd's sanlock plugin finds the daemon at the default /run/sanlock (private /run)."""
+        host.sh(f"mkdir -p /run/sanlock && SANLOCK_PRIVILEGED=0 setsid sanlock daemon -D -w 0 -l 0 -h 0 -L -1 -S -1 "
+                f"-e {host.name} -o {self.sanlock_io_timeout} </dev/null >>/var/log/hcinode/sanlock.log 2>&1 &")
+        self._wait(host, ["sanlock", "client", "status"], 20, "sanlock")
+        host.run("virtlogd", "-d")
+        host.run("libvirtd", "-d")
+        # the first API call probes qemu's capabilities (~7.5 s)
+        self._wait(host, ["virsh", "-c", "qemu:///system", "uri"], 60, "libvirtd")
+
+    @staticmethod
+    def _wait(host: NsHost, argv: list[str], seconds: float, what: str) -> None:
+        deadline = time.monotonic() + seconds
+        while not host.run(*argv, check=False, timeout=seconds).ok:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{what} on host {host.index} did not come up")
+            time.sleep(0.3)
 
     # ------------------------------------------------------------ faults
 
@@ -267,6 +397,18 @@ class NsCluster:
             if self.workdir in line:
                 self.run("losetup", "-d", line.split(":")[0], check=False)
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _copy_dir_tree(src: str, dst: str) -> None:
+    """The directories of `src` (modes and owners, no files) under `dst`: what the packages made
+    (e.g. /var/log/libvirt/qemu, where libvirt opens a VM's log and refuses to start it without)."""
+    os.makedirs(dst, exist_ok=True)
+    for root, _dirs, _files in os.walk(src):
+        target = os.path.join(dst, os.path.relpath(root, src))
+        os.makedirs(target, exist_ok=True)
+        st = os.stat(root)
+        os.chmod(target, st.st_mode & 0o7777)
+        os.chown(target, st.st_uid, st.st_gid)
 
 
 @contextlib.contextmanager

@@ -119,8 +119,21 @@ def test_enrol_makes_a_token_with_the_admin_password_and_joins(tmp_path, ca):
     assert kw["auth"] == ("admin", Secret("Correct-Horse-Battery-42")) and kw["body"]["uses"] == 1
     assert joined[0].urls == ("https://engine.example.com",)
     state = json.loads(runner.files[str(tmp_path / "host.json")])
-    assert state == {"host_id": 1, "deployment_uuid": "u-1", "mount": "/mnt/e",
+    assert state == {"host_id": 1, "deployment": "u-1", "mount": "/mnt/e",
                      "engine_url": "https://engine.example.com"}
+
+
+def test_the_host_json_enrol_writes_is_the_one_the_ha_agent_reads(tmp_path, ca):
+    # found for real: enrol wrote deployment_uuid, the HA agent and `status` read deployment (exit 2)
+    from hosted_engine.ha_agent import HostConfig
+
+    runner = RecordingRunner()
+    deploy.enrol(runner, _enrol_params(tmp_path, ca), http=lambda *a, **kw: (201, {"join": _join_string()}),
+                 join=lambda request, runner: _Result(_Reg(1)))
+    path = tmp_path / "host.json"
+    path.write_bytes(runner.files[str(path)])
+    host = HostConfig.load(str(path))
+    assert (host.host_id, host.deployment, host.mount) == (1, "u-1", "/mnt/e")
 
 
 def test_enrol_refuses_a_wrong_password_and_a_host_id_other_than_the_deploys(tmp_path, ca):

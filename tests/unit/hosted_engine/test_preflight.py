@@ -164,6 +164,14 @@ def test_a_rerun_while_our_engine_runs_is_a_resume(spec, facts):
     assert report.ok, report.render_text()
 
 
+def test_a_host_serving_another_deployment_is_refused_by_its_host_json(spec, facts):
+    # host.json as enrol writes it and the HA agent reads it ("deployment")
+    problems = _problems(spec, facts, host_state={"host_id": 1, "deployment": "0000-other", "mount": "/m"})
+    assert "serves the hosted-engine deployment 0000-other" in problems["(host)"]
+    ours = {"host_id": 1, "deployment": spec.deployment_uuid, "mount": "/m"}
+    assert "(host)" not in _problems(spec, facts, host_state=ours)
+
+
 def test_a_partial_deploy_of_this_spec_resumes(spec, facts):
     report, _ = check(spec, dataclasses.replace(facts, deployments_on_volume=[spec.deployment_uuid]), "/s")
     assert report.ok and "resumes" in report.warnings[0].hint

@@ -35,6 +35,9 @@ class SeedFiles:
     network_config: str
 
 
+CLOUD_INIT_DISABLED = "/etc/cloud/cloud-init.disabled"
+
+
 def meta_data(spec: HostedEngineSpec) -> str:
     # the instance id changes with the deployment: cloud-init runs its first boot once per id
     data = {"instance-id": f"hosted-engine-{spec.deployment_uuid}",
@@ -78,6 +81,13 @@ def seed_files(spec: HostedEngineSpec, admin_hash: Secret, ca_cert: str, ca_key:
     if spec.engine.hosts:
         lines = "".join(f"{address} {name}\n" for name, address in sorted(spec.engine.hosts.items()))
         extra.append({"path": "/etc/hosts", "append": "true", "content": lines})
+    # The deploy removes the seed after enrol (no secret left on shared storage), so every later boot
+    # of the engine VM (an HA restart, another host, a reboot) has no NoCloud source: cloud-init would
+    # fall back to DataSourceNone and re-render the network as DHCP, and the engine came back with no
+    # address (seen on the namespaced hosts). The first boot configures the appliance once; then
+    # cloud-init stays off and the rendered static network stays.
+    extra.append({"path": CLOUD_INIT_DISABLED, "permissions": "0644", "owner": "root:root",
+                  "content": "written by the hosted-engine seed: the engine VM is configured once\n"})
     text = user_data(appliance_seed(spec, admin_hash, ca_cert, ca_key), tuple(extra))
     return SeedFiles(Secret(text), meta_data(spec), network_config(spec))
 

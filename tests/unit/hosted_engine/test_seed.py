@@ -38,6 +38,13 @@ def test_the_user_data_hands_the_appliance_its_seed(spec):
     assert hosts["content"] == "192.0.2.10 engine.example.com\n"
 
 
+def test_the_first_boot_turns_cloud_init_off_for_the_boots_without_the_seed(spec):
+    """The seed is removed after enrol: a later boot (HA restart) with cloud-init on would fall back
+    to DataSourceNone and re-render the network as DHCP (the engine came back with no address)."""
+    data = yaml.safe_load(files_text(spec))
+    assert any(f["path"] == "/etc/cloud/cloud-init.disabled" for f in data["write_files"])
+
+
 def files_text(spec) -> str:
     return seed.seed_files(spec, HASH, CA_CERT, CA_KEY).user_data.reveal()
 

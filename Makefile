@@ -56,10 +56,11 @@ integration-vm: setup
 # VM tests boot the images: build them first (cached: about a minute when only Python changed)
 e2e: setup iso appliance
 	# the VM tests exist now: "no tests collected" (pytest exit 5) is a failure, not a pass
-	$(PYTEST) -q tests/e2e -m "e2e and not e2e_full"
+	# plus the hosted-engine deploy that boots the engine appliance on namespaced hosts (~6 min)
+	$(PYTEST) -q tests/e2e tests/integration -m "(e2e and not e2e_full) or integration_vm"
 
 e2e-full: setup iso appliance
-	$(PYTEST) -q tests/e2e -m "e2e"
+	$(PYTEST) -q tests/e2e tests/integration -m "e2e or integration_vm"
 
 check: setup
 	$(VENV)/bin/ruff check .

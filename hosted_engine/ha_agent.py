@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from agent.status import HA_FILE, ha_path, read_json, write_json
+from hosted_engine import layout, states
 from hosted_engine import lockspace as locks
 from hosted_engine import metadata as md
 from hosted_engine import score as scoring
-from hosted_engine import states
 from hosted_engine.layout import DeploymentPaths, host_state_path
 from nodecore.errors import HcinodeError, InvalidInput
 from nodecore.pki import format_time
@@ -76,8 +76,8 @@ class HostConfig:
         except (KeyError, TypeError, ValueError):
             raise _invalid("host_id", f"{path}: host_id is missing or not a number",
                            "the sanlock host id the engine gave at join (1..250)") from None
-        if not 1 <= host_id <= md.MAX_HOST_ID:
-            raise _invalid("host_id", f"{path}: host id {host_id} is outside 1..{md.MAX_HOST_ID}")
+        if not 1 <= host_id <= layout.MAX_HOST_ID:
+            raise _invalid("host_id", f"{path}: host id {host_id} is outside 1..{layout.MAX_HOST_ID}")
         for key in ("deployment", "mount"):
             if not isinstance(data.get(key), str) or not data[key]:
                 raise _invalid(key, f"{path}: {key} is missing")
@@ -368,7 +368,7 @@ class HaAgent:
             reads = self.metadata.read_all(self.host.deployment)
         except md.MetadataError as exc:
             log.warning("%s", exc)
-            reads = [md.SlotRead(i, "corrupt", error=str(exc)) for i in range(md.SLOTS)]
+            reads = [md.SlotRead(i, "corrupt", error=str(exc)) for i in range(layout.METADATA_SLOTS)]
         for r in reads:
             if r.status in ("corrupt", "foreign"):
                 log.warning("metadata slot %d is %s: %s (ignored)", r.number, r.status, r.error)

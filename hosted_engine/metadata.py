@@ -34,12 +34,12 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from hosted_engine.layout import MAX_HOST_ID
+from hosted_engine.layout import METADATA_SIZE as FILE_SIZE
+from hosted_engine.layout import METADATA_SLOT_SIZE as SLOT_SIZE
+from hosted_engine.layout import METADATA_SLOTS as SLOTS  # slot 0 (global) + host ids 1..250
 from nodecore.errors import HcinodeError
 
-SLOT_SIZE = 4096
-MAX_HOST_ID = 250
-SLOTS = MAX_HOST_ID + 1  # slot 0 (global) + host ids 1..250
-FILE_SIZE = SLOTS * SLOT_SIZE
 MAGIC = b"HCIHEMD\0"
 VERSION = 1
 _HEADER = struct.Struct(">8sHHII")
@@ -247,9 +247,12 @@ class MetadataFile:
         return [decode_block(i, block, deployment) for i, block in enumerate(self.read_blocks())]
 
     def write_block(self, number: int, payload: Mapping[str, Any]) -> None:
+        self._write_slot(number, encode_block(number, payload))
+
+    def _write_slot(self, number: int, block: bytes) -> None:
+        """One whole slot, through an aligned buffer (O_DIRECT)."""
         if not 0 <= number <= MAX_HOST_ID:
             raise MetadataError(f"slot {number} is outside 0..{MAX_HOST_ID}")
-        block = encode_block(number, payload)
         buf = _aligned(SLOT_SIZE)
         buf[:] = block
         fd = self._open(os.O_WRONLY)
@@ -270,13 +273,7 @@ class MetadataFile:
 
     def clear_slot(self, number: int) -> None:
         """Zero one slot (a removed host's; issue 15's remove-host)."""
-        buf = _aligned(SLOT_SIZE)
-        fd = self._open(os.O_WRONLY)
-        try:
-            self._pwrite(fd, buf, number * SLOT_SIZE)
-        finally:
-            os.close(fd)
-            buf.close()
+        self._write_slot(number, bytes(SLOT_SIZE))
 
 
 def global_maintenance(reads: list[SlotRead]) -> bool | None:

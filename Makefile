@@ -57,7 +57,7 @@ integration-vm: setup
 e2e: setup iso appliance
 	# the VM tests exist now: "no tests collected" (pytest exit 5) is a failure, not a pass
 	# plus the hosted-engine deploy that boots the engine appliance on namespaced hosts (~6 min)
-	$(PYTEST) -q tests/e2e tests/integration -m "(e2e and not e2e_full) or integration_vm"
+	$(PYTEST) -q tests/e2e tests/integration -m "(e2e or integration_vm) and not e2e_full"
 
 e2e-full: setup iso appliance
 	$(PYTEST) -q tests/e2e tests/integration -m "e2e or integration_vm"

@@ -1,6 +1,7 @@
 """Secret canary: the real console (`hcinode tui` in tmux) is given a distinctive password on the
-Security page and on the lock screen; then every file it wrote, the screen and `ps` are searched for
-it, in the forms a leak would take (as typed, one logged key at a time, URL/base64/hex encoded).
+Security page, on the Hosted Engine page (the engine's admin password) and on the lock screen; then
+every file it wrote, the screen and `ps` are searched for it, in the forms a leak would take (as
+typed, one logged key at a time, URL/base64/hex encoded).
 
 The console runs in a private mount namespace whose /etc/shadow and /etc/group are the test's: root
 is locked and 'admin' (in sudo) has a password, the `rootpw --lock` + `sshkey` node this also checks
@@ -104,6 +105,16 @@ def test_the_canary_password_is_nowhere_on_disk_screen_or_ps(tmux: Tmux, tmp_pat
     tmux.keys("Escape")
     tmux.wait_for("Password login")  # the dialog is closed (a key right after Esc would merge with it)
 
+    tmux.keys("M-h")  # Hosted Engine: the engine's admin password, twice; F10 checks the form
+    tmux.wait_for("Not deployed on this host")
+    tmux.text("engine.example.com")
+    tmux.keys("Down")
+    tmux.text(CANARY)
+    tmux.keys("Down")
+    tmux.text(CANARY)
+    tmux.keys("F10")
+    tmux.wait_for("a static network needs")  # the cursor on the first problem (the report is below)
+
     tmux.keys("F12")  # the lock screen: the canary is a wrong password, then admin's unlocks
     tmux.wait_for("Enter the password of 'admin' to unlock")
     tmux.text(CANARY)
@@ -113,7 +124,7 @@ def test_the_canary_password_is_nowhere_on_disk_screen_or_ps(tmux: Tmux, tmp_pat
     time.sleep(2.2)  # the retry delay after a wrong password
     tmux.text(UNLOCK)
     tmux.keys("Enter")
-    tmux.wait_for("Admin password")  # back on the Security page
+    tmux.wait_for("Engine network")  # back on the Hosted Engine page
     screens = tmux.tmux("capture-pane", "-p", "-S", "-", "-t", tmux.name)
 
     tmux.keys("M-q")  # the typed password is an unapplied change: the console asks, "Stay" has the focus

@@ -37,7 +37,8 @@ def test_a_healthy_trial_becomes_the_default(tmp_path):
     decision = confirm_boot(runner, paths, "0.2.0", "b1", True, clock=lambda: 30.0)
     assert decision.action == "commit"
     assert ("grub-editenv", "/boot/grub/grubenv", "set", "saved_entry=hcinode-0.2.0") in runner.argvs
-    data = json.loads(open(paths.registry).read())
+    with open(paths.registry, encoding="utf-8") as f:
+        data = json.load(f)
     assert data["default"] == "0.2.0" and {i["version"]: i["state"] for i in data["images"]}["0.2.0"] == "good"
     assert load(paths.trial).state == "committed"
 

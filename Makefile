@@ -64,7 +64,7 @@ e2e-full: setup iso appliance
 
 check: setup
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy nodecore $(wildcard image_recipes installer node_setup tui gluster_setup hosted_engine agent engine)
+	$(VENV)/bin/mypy nodecore $(wildcard image_recipes installer node_setup tui gluster_setup hosted_engine agent engine update)
 
 # image pipeline (docs/image.md): the root file system is cached under $(HCINODE_CACHE) by a hash of
 # its inputs, so a rebuild after a Python-only change takes about a minute

@@ -29,7 +29,7 @@ from nodecore.runner import Runner
 from nodecore.secrets import redact
 
 COMMAND_PACKAGES = ("image_recipes", "installer", "node_setup", "tui", "gluster_setup",
-                    "hosted_engine", "agent", "engine")
+                    "hosted_engine", "agent", "engine", "update")
 
 log = logging.getLogger("hcinode")
 

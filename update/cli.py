@@ -1,0 +1,200 @@
+"""`hcinode update apply|status|list|rollback|prune|confirm-boot`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import TYPE_CHECKING
+
+from nodecore.cli import add_dry_run, add_json, run_plan
+from nodecore.errors import EXIT_OK, InvalidInput
+from nodecore.paths import state_dir
+from nodecore.report import ValidationReport
+from nodecore.runner import LocalRunner
+from update.trial import DEFAULT_BOUND
+
+if TYPE_CHECKING:
+    from update.facts import UpdateFacts
+    from update.plan import UpdatePaths
+
+JOURNAL = "update"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser("update", help="whole-image A/B updates with a trial boot and rollback")
+    verbs = parser.add_subparsers(dest="update_verb", metavar="VERB", required=True)
+    apply = verbs.add_parser("apply", help="write an image beside the running one and arm its trial boot")
+    apply.add_argument("source", metavar="SOURCE", help="node ISO, squashfs (PXE filesystem.squashfs) or URL")
+    apply.add_argument("--checksum", default="", metavar="SHA256|FILE|URL",
+                       help="the image's sha256 (default: SOURCE.sha256, SHA256SUMS or manifest.json beside it)")
+    apply.add_argument("--allow-downgrade", action="store_true", help="install an older version on purpose")
+    apply.add_argument("--force", action="store_true", help="update although a safety check refuses")
+    apply.add_argument("--trial-bound", type=float, default=DEFAULT_BOUND, metavar="S",
+                       help=f"seconds from boot to healthy before the trial rolls back (default {DEFAULT_BOUND:.0f})")
+    add_dry_run(apply)
+    add_json(apply)
+    apply.set_defaults(func=_apply)
+    for name, text in (("status", "running, previous and staged image; the last trial and why"),
+                       ("list", "every image on this node")):
+        p = verbs.add_parser(name, help=text)
+        add_json(p)
+        p.set_defaults(func=_status if name == "status" else _list)
+    rollback = verbs.add_parser("rollback", help="make the previous image (or --to VERSION) the default")
+    rollback.add_argument("--to", default="", metavar="VERSION")
+    add_dry_run(rollback)
+    add_json(rollback)
+    rollback.set_defaults(func=_rollback)
+    prune = verbs.add_parser("prune", help="remove old images (keep the running one and one previous)")
+    prune.add_argument("--keep", type=int, default=2, metavar="N")
+    add_dry_run(prune)
+    add_json(prune)
+    prune.set_defaults(func=_prune)
+    confirm = verbs.add_parser("confirm-boot", help="at boot: commit a healthy trial image or roll it back")
+    confirm.add_argument("--once", action="store_true", help="decide once, do not wait for healthy")
+    confirm.set_defaults(func=_confirm)
+
+
+def _paths() -> UpdatePaths:
+    from update.plan import UpdatePaths
+
+    return UpdatePaths(os.path.join(state_dir(), "update"))
+
+
+def _facts(runner: LocalRunner) -> UpdateFacts:
+    from update.facts import collect
+    from update.images import load_registry
+
+    return collect(runner, load_registry(_paths().registry))
+
+
+def _apply(args: argparse.Namespace) -> int:
+    from update import plan as update_plan
+    from update.actions import ACTIONS
+    from update.facts import collect_cluster
+    from update.manifest import ManifestError, squashfs_manifest
+    from update.source import resolve, squashfs_of
+
+    runner = LocalRunner()
+    paths = _paths()
+    report = ValidationReport("update apply")
+    source = resolve(args.source, args.checksum, paths.work, report)
+    squashfs = squashfs_of(source, runner, paths.work, report) if source else ""
+    report.raise_if_errors()
+    assert source is not None
+    try:
+        image = squashfs_manifest(runner, squashfs, os.path.join(paths.work, "manifest"))
+    except ManifestError as exc:
+        report.error("SOURCE", f"{source.given}: {exc}", "give a node image built by `make iso` or `make pxe`")
+        raise InvalidInput(report) from None
+    facts = _facts(runner)
+    cluster = collect_cluster(runner, state_dir())
+    report = update_plan.validate_apply(facts, image, cluster, squashfs_bytes=os.path.getsize(squashfs),
+                                        allow_downgrade=args.allow_downgrade, force=args.force)
+    if not report.ok:
+        from update.safety import ORDER
+
+        if any(p.field in ("engine-vm", "gluster", "maintenance") for p in report.errors):
+            print("\n".join(ORDER), file=sys.stderr)
+        raise InvalidInput(report)
+    for warning in report.warnings:
+        print(warning.render(), file=sys.stderr)
+    made = update_plan.apply_plan(facts, image, squashfs=squashfs, source=source.given,
+                                  checksum_from=source.checksum_from, paths=paths, bound=args.trial_bound)
+    if run_plan(made, runner, args=args, journal_name=JOURNAL, actions=ACTIONS) is not None:
+        print(f"image {image.version} is written and armed: reboot to try it once "
+              f"(`hcinode update status` says how it went)")
+    return EXIT_OK
+
+
+def status_data() -> dict[str, object]:
+    """What `update status` and the console's Update page show."""
+    from update.images import load_registry, previous_of
+    from update.manifest import tree_manifest
+    from update.trial import describe, load
+
+    paths = _paths()
+    running = tree_manifest("/").version
+    registry = load_registry(paths.registry)
+    trial = load(paths.trial)
+    previous = previous_of(registry, running) if registry else None
+    staged = [i.version for i in registry.images if i.state == "staged"] if registry else []
+    return {"running": running, "default": registry.default if registry else running,
+            "previous": previous.version if previous else "", "staged": staged,
+            "trial": trial.to_dict() if trial else None, "last": describe(trial)}
+
+
+def _status(args: argparse.Namespace) -> int:
+    data = status_data()
+    if args.json:
+        print(json.dumps(data, indent=2, sort_keys=True))
+        return EXIT_OK
+    print(f"running:  {data['running']}")
+    print(f"default:  {data['default']}")
+    print(f"previous: {data['previous'] or '-'}")
+    print(f"staged:   {', '.join(data['staged']) or '-'}")  # type: ignore[arg-type]
+    print(f"last:     {data['last']}")
+    return EXIT_OK
+
+
+def _list(args: argparse.Namespace) -> int:
+    from update.images import load_registry
+
+    registry = load_registry(_paths().registry)
+    images = [i.to_dict() for i in registry.images] if registry else []
+    if args.json:
+        print(json.dumps({"default": registry.default if registry else "", "images": images}, indent=2))
+        return EXIT_OK
+    if not images:
+        print("no image list yet: this node runs the image it was installed with")
+    for i in images:
+        mark = "*" if registry and i["version"] == registry.default else " "
+        print(f"{mark} {i['version']:16s} {i['state']:8s} {i['lv']}")
+    return EXIT_OK
+
+
+def _rollback(args: argparse.Namespace) -> int:
+    from update import plan as update_plan
+    from update.actions import ACTIONS
+
+    runner = LocalRunner()
+    facts = _facts(runner)
+    report = ValidationReport("update rollback")
+    to = update_plan.rollback_target(facts, args.to, report)
+    report.raise_if_errors()
+    made = update_plan.rollback_plan(facts, to, _paths())
+    if run_plan(made, runner, args=args, journal_name=JOURNAL, actions=ACTIONS, journal=False) is not None:
+        print(f"{to} is the default: reboot to run it")
+    return EXIT_OK
+
+
+def _prune(args: argparse.Namespace) -> int:
+    from update import plan as update_plan
+    from update.actions import ACTIONS
+
+    report = ValidationReport("update prune")
+    if args.keep < 1:
+        report.error("--keep", f"{args.keep}: the running image is always kept", "give 1 or more")
+    report.raise_if_errors()
+    runner = LocalRunner()
+    facts = _facts(runner)
+    if facts.registry is None:
+        print("nothing to prune: this node runs the image it was installed with")
+        return EXIT_OK
+    run_plan(update_plan.prune_plan(facts, _paths(), args.keep), runner, args=args, journal_name=JOURNAL,
+             actions=ACTIONS, journal=False)
+    return EXIT_OK
+
+
+def _confirm(args: argparse.Namespace) -> int:
+    from agent.state import ClusterFiles
+    from update.confirm import confirm_boot
+    from update.manifest import tree_manifest
+
+    with open("/proc/sys/kernel/random/boot_id", encoding="utf-8") as f:
+        boot_id = f.read().strip()
+    decision = confirm_boot(LocalRunner(), _paths(), tree_manifest("/").version, boot_id,
+                            ClusterFiles(state_dir()).joined(), once=args.once)
+    print(f"{decision.action}: {decision.reason}" if decision.reason else decision.action)
+    return EXIT_OK

@@ -56,8 +56,8 @@ def _refuse(field_name: str, message: str, hint: str) -> InvalidInput:
     return InvalidInput(report)
 
 
-def _require_host_id(host: HostConfig, joined: Joined) -> None:
-    if not joined(host):
+def _require_host_id(host: HostConfig, joined: Joined | None) -> None:
+    if not (joined or holds_host_id)(host):
         raise _refuse("host id", f"this host does not hold its host id {host.host_id} in the lockspace "
                       f"{host.paths.lockspace}, and only a holder may write the metadata",
                       "start the HA agent (systemctl start hcinode-hosted-engine-ha.service), wait for it to "
@@ -86,8 +86,9 @@ class Done:
 
 
 def set_maintenance(mode: str, host_file: str | None = None, *, run_dir: str | None = None,
-                    joined: Joined = holds_host_id, wall: Callable[[], float] = time.time) -> Done:
-    """Set maintenance `mode` on this host (local) or on every host (global); "none" ends both."""
+                    joined: Joined | None = None, wall: Callable[[], float] = time.time) -> Done:
+    """Set maintenance `mode` on this host (local) or on every host (global); "none" ends both.
+    `joined`: whether this host holds its host id (default: ask sanlock)."""
     if mode not in MODES:
         raise _refuse("mode", f"{mode!r} is not a maintenance mode", "one of: global, local, none")
     path = host_file or layout.host_state_path()
@@ -194,13 +195,13 @@ def reinit_plan(facts: ReinitFacts) -> Plan:
                 {"lockspace": paths.lockspace, "garbage slots": list(facts.garbage) or "none"})
 
 
-def verify_reinit(facts: ReinitFacts, joined: Joined = holds_host_id) -> ValidationReport:
+def verify_reinit(facts: ReinitFacts, joined: Joined | None = None) -> ValidationReport:
     report = ValidationReport("reinitialize-lockspace")
     reads = _metadata(facts.host.paths.metadata).read_all(facts.host.deployment)
     bad = [r.number for r in reads if r.status in ("corrupt", "foreign")]
     if bad:
         report.error("metadata", f"slots {bad} still do not decode")
-    if not joined(facts.host):
+    if not (joined or holds_host_id)(facts.host):
         report.error("lockspace", f"host id {facts.host.host_id} is not held after the rewrite")
     return report
 

@@ -26,6 +26,7 @@ from agent.state import ClusterFiles, EngineRecord
 from agent.status import agent_path, write_json
 from agent.transport import RequestsTransport, Response, Transport, Unreachable
 from nodecore import __version__, pki
+from nodecore.errors import HcinodeError
 from nodecore.runner import LocalRunner
 
 log = logging.getLogger("hcinode.agent")
@@ -34,7 +35,8 @@ INTERVAL = 10.0
 BACKOFF_MAX = 60
 HEARTBEAT_PATH = "/api/v1/agent/heartbeat"
 RENEW_PATH = "/api/v1/agent/renew"
-COMMANDS = ("refresh", "maintenance_on", "maintenance_off")
+HE_MAINTENANCE = "he_maintenance_"  # + global / local / none: hosted_engine.maintenance.set_maintenance
+COMMANDS = ("refresh", "maintenance_on", "maintenance_off", *(HE_MAINTENANCE + m for m in ("global", "local", "none")))
 
 
 def backoff(attempt: int) -> int:
@@ -58,6 +60,13 @@ def default_collectors() -> Collectors:
     return Collectors(facts=lambda: collect.facts_summary(host_facts(collect.probe_runner())))
 
 
+def set_he_maintenance(mode: str) -> str:
+    """`hcinode hosted-engine maintenance MODE` on this host (the same function), for an engine command."""
+    from hosted_engine.maintenance import set_maintenance
+
+    return set_maintenance(mode).message
+
+
 @dataclass
 class Outcome:
     ok: bool
@@ -77,6 +86,7 @@ class Agent:
     clock: Callable[[], float] = time.monotonic  # measures how long a beat took
     last_heartbeat: str | None = None
     last_status: str = ""
+    set_he_maintenance: Callable[[str], str] = field(default_factory=lambda: set_he_maintenance)
 
     def __post_init__(self) -> None:
         self.record = EngineRecord.load(self.files)
@@ -137,6 +147,8 @@ class Agent:
                 ok, detail, refresh = True, "a heartbeat follows at once", True
             elif name in ("maintenance_on", "maintenance_off"):
                 ok, detail = True, f"{name.replace('_', ' ')}: the engine's state for this host"
+            elif name in COMMANDS and name.startswith(HE_MAINTENANCE):
+                ok, detail = self.he_maintenance(name[len(HE_MAINTENANCE):])
             else:
                 ok, detail = False, f"unknown command {name!r} (agent {__version__})"
             log.info("command %s (%s): %s", name, cid, detail)
@@ -145,6 +157,13 @@ class Agent:
             except Unreachable as exc:
                 log.warning("ack of command %s failed: %s", cid, exc)
         return refresh
+
+    def he_maintenance(self, mode: str) -> tuple[bool, str]:
+        """The engine's hosted-engine maintenance command: the CLI's function; a refusal is the ack."""
+        try:
+            return True, self.set_he_maintenance(mode)
+        except HcinodeError as exc:
+            return False, str(exc)
 
     def renew(self) -> str:
         """A new key and certificate (the old pair stays until the new one is on disk); '' or the error."""

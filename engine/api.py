@@ -14,7 +14,7 @@ import datetime as dt
 import logging
 import os
 from collections.abc import AsyncIterator, Iterator
-from typing import Annotated, Any, NamedTuple
+from typing import Annotated, Any, Literal, NamedTuple
 from urllib.parse import parse_qs
 
 import anyio.to_thread
@@ -131,6 +131,10 @@ class HeartbeatResponse(BaseModel):
     status: str
     commands: list[CommandOut]
     renew: bool
+
+
+class HeMaintenance(BaseModel):
+    mode: Literal["global", "local", "none"]
 
 
 class Ack(BaseModel):
@@ -361,6 +365,15 @@ def create_app(config: EngineConfig, ca: CA, sessions: sessionmaker[Session], ad
             service.set_maintenance(s, h)
             return service.host_view(h)
 
+    @app.post("/api/v1/hosts/{host_ref}/hosted-engine/maintenance", tags=["admin"], status_code=202,
+              responses={401: {}, 404: {}, 409: {}})
+    def he_maintenance(_: Admin_, host_ref: HostRef, body: HeMaintenance) -> dict[str, Any]:
+        """Queued: the host's node agent sets it on its next heartbeat and acks the command."""
+        with db() as s:
+            h = service.get_host(s, host_ref)
+            cmd = service.queue_he_maintenance(s, h, body.mode)
+            return {"host": service.host_view(h), "command": {"id": cmd.id, "name": cmd.name}}
+
     @app.post("/api/v1/hosts/{host_ref}/activate", tags=["admin"], responses={401: {}, 404: {}, 409: {}})
     def activate(_: Admin_, host_ref: HostRef) -> dict[str, Any]:
         with db() as s:
@@ -405,7 +418,7 @@ def create_app(config: EngineConfig, ca: CA, sessions: sessionmaker[Session], ad
         if not (cookie and admin.session_valid(cookie)):
             return _page("login.html.j2", error="", fqdn=config.fqdn)
         with db() as s:
-            return _page("dashboard.html.j2", fqdn=config.fqdn, hosts=service.list_hosts(s),
+            return _page("dashboard.html.j2", fqdn=config.fqdn, hosts=service.list_hosts(s, ha=True),
                          vms=service.list_vms(s), volumes=service.list_volumes(s),
                          events=service.list_events(s, 50), ca_pin=ca.pin)
 

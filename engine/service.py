@@ -21,8 +21,11 @@ from nodecore import pki
 
 TOKEN_ALPHABET = string.ascii_lowercase + string.digits
 MAX_SANLOCK_ID = 250
-COMMANDS = ("refresh", "maintenance_on", "maintenance_off")
-EVENT_KINDS = ("joined", "non_responsive", "back", "cert_renewed", "maintenance", "activated", "removed")
+# he_maintenance_*: the node agent runs `hcinode hosted-engine maintenance MODE`'s function
+HE_MAINTENANCE_MODES = ("global", "local", "none")
+COMMANDS = ("refresh", "maintenance_on", "maintenance_off", *(f"he_maintenance_{m}" for m in HE_MAINTENANCE_MODES))
+EVENT_KINDS = ("joined", "non_responsive", "back", "cert_renewed", "maintenance", "activated", "removed",
+               "hosted_engine_maintenance")
 BAD_TOKEN = "the join token is unknown, expired or used up"
 
 
@@ -240,6 +243,30 @@ def set_maintenance(session: Session, host: Host) -> None:
         add_event(session, "maintenance", host)
 
 
+def queue_he_maintenance(session: Session, host: Host, mode: str) -> Command:
+    """Hosted-engine maintenance `mode` for this host's HA agent: a command its node agent runs on
+    its next heartbeat (global maintenance is then written by that host for every host)."""
+    if mode not in HE_MAINTENANCE_MODES:
+        raise ServiceError(422, f"hosted-engine maintenance mode {mode!r}: one of {', '.join(HE_MAINTENANCE_MODES)}")
+    if host.status == "Removed":
+        raise ServiceError(409, f"host {host.name} is removed")
+    cmd = queue_command(session, host, f"he_maintenance_{mode}")
+    add_event(session, "hosted_engine_maintenance", host, f"{mode} requested")
+    session.flush()
+    return cmd
+
+
+def ha_view(ha: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The HA fields the dashboard shows, from the heartbeat's `ha` (the HA agent's hosted-engine.json)."""
+    if not ha:
+        return None
+    engine = ha.get("engine") or {}
+    vm, health = str(engine.get("vm", "unknown")), str(engine.get("health", "unknown"))
+    maintenance = "global" if ha.get("global_maintenance") else "local" if ha.get("local_maintenance") else "none"
+    return {"score": ha.get("score"), "state": str(ha.get("state", "?")), "maintenance": maintenance,
+            "engine": f"{vm}, {health}" if vm == "up" else vm, "stale": bool(ha.get("stale"))}
+
+
 def activate(session: Session, host: Host, interval: float, missed: int) -> None:
     if host.status == "Removed":
         raise ServiceError(409, f"host {host.name} is removed")
@@ -289,11 +316,12 @@ def host_view(host: Host, full: bool = False) -> dict[str, Any]:
     return view
 
 
-def list_hosts(session: Session, include_removed: bool = False) -> list[dict[str, Any]]:
+def list_hosts(session: Session, include_removed: bool = False, ha: bool = False) -> list[dict[str, Any]]:
+    """`ha`: with each host's hosted-engine HA fields (`hosted_engine`, ha_view) for the dashboard."""
     q = sa.select(Host).order_by(Host.name)
     if not include_removed:
         q = q.where(Host.status != "Removed")
-    return [host_view(h) for h in session.scalars(q)]
+    return [{**host_view(h), **({"hosted_engine": ha_view(h.ha)} if ha else {})} for h in session.scalars(q)]
 
 
 def _inventory(session: Session, column: Any) -> list[tuple[str, str, list[dict[str, Any]]]]:

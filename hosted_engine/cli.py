@@ -1,5 +1,6 @@
 """`hcinode hosted-engine deploy|import-answers|console|cleanup` (and the HA agent's `status`/`agent`,
-which hosted_engine.ha_cli registers)."""
+which hosted_engine.ha_cli registers, and add-host/remove-host/maintenance/reinitialize-lockspace,
+which hosted_engine.hosts_cli registers)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import sys
 import time
 from typing import Any
 
-from hosted_engine import answers, ha_cli, layout
+from hosted_engine import answers, ha_cli, hosts_cli, layout
 from hosted_engine.spec import HostedEngineSpec, load_spec
 from nodecore.cli import add_dry_run, add_json, print_progress
 from nodecore.errors import EXIT_OK, InvalidInput
@@ -52,6 +53,7 @@ def register(subparsers: Any) -> None:
 
     # the HA agent's verbs (`status`, `agent`) live in its own module, so the two never edit one file
     ha_cli.register(verbs)
+    hosts_cli.register(verbs)  # add-host, remove-host, maintenance, reinitialize-lockspace
 
 
 def _load(path: str) -> HostedEngineSpec:

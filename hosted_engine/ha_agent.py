@@ -81,11 +81,30 @@ class HostConfig:
         for key in ("deployment", "mount"):
             if not isinstance(data.get(key), str) or not data[key]:
                 raise _invalid(key, f"{path}: {key} is missing")
-        return cls(host_id, str(data["deployment"]), str(data["mount"]), bool(data.get("local_maintenance", False)))
+        return cls(host_id, str(data["deployment"]), str(data["mount"]), bool(data.get(LOCAL_MAINTENANCE_KEY, False)))
 
     @property
     def paths(self) -> DeploymentPaths:
         return DeploymentPaths(self.mount, self.deployment)
+
+
+LOCAL_MAINTENANCE_KEY = "local_maintenance"
+
+
+def read_local_maintenance(host_file: str, default: bool = False) -> bool:
+    """The one rule for local maintenance: the key in host.json (`default` when the file is unreadable)."""
+    data = read_json(host_file)
+    return bool(data.get(LOCAL_MAINTENANCE_KEY)) if data else default
+
+
+def set_local_maintenance(host_file: str, on: bool) -> None:
+    """Flip the key in host.json, keeping the rest (atomically: the agent reads it every tick)."""
+    data = read_json(host_file)
+    if data is None:
+        raise _invalid("host.json", f"cannot read {host_file}", "add this host first: hcinode hosted-engine add-host")
+    data[LOCAL_MAINTENANCE_KEY] = on
+    write_json(host_file, data)
+    os.chmod(host_file, 0o600)
 
 
 @dataclass(frozen=True)
@@ -286,14 +305,18 @@ class SanlockLocks:
     lease_path: str
     sector: int = 512
 
+    problem: str = ""  # the last sanlock error (an unreadable lockspace): the status file shows it
+
     def ensure_joined(self) -> bool:
         try:
             state = self.lockspace.joined()
             if state is False:
                 self.lockspace.start_join()
+            self.problem = ""
             return bool(state)
         except locks.LockspaceError as exc:
-            log.warning("%s", exc)
+            log.warning("lockspace: %s (not writing the metadata, not starting the engine)", exc)
+            self.problem = str(exc)
             return False
 
     def lease(self) -> str:
@@ -350,9 +373,8 @@ class HaAgent:
             log.warning("%s", exc)
 
     def _local_maintenance(self) -> bool:
-        # host.json is read every tick: `hosted-engine maintenance local` (issue 15) flips it there
-        data = read_json(self.host_file)
-        return bool(data.get("local_maintenance")) if data else self.host.local_maintenance
+        # host.json is read every tick: `hosted-engine maintenance local` flips it there
+        return read_local_maintenance(self.host_file, self.host.local_maintenance)
 
     def _vm_xml(self) -> str | None:
         try:
@@ -424,7 +446,7 @@ class HaAgent:
     def tick(self) -> states.Decision:
         now = self.clock()
         joined = self.locks.ensure_joined()
-        obs, _reads, vm_status, _lm = self.observe(now, joined)
+        obs, reads, vm_status, _lm = self.observe(now, joined)
         decision = states.step(self.machine, obs, now)
         if decision.state != self.machine.state:
             log.info("%s -> %s: %s", self.machine.state, decision.state, decision.reason)
@@ -438,19 +460,28 @@ class HaAgent:
         else:
             log.warning("host id %d not held in the lockspace yet: not writing the metadata slot", self.host.host_id)
         self.last = decision
-        self.write_status(decision, obs, joined, now)
+        self.write_status(decision, obs, joined, now, reads)
         return decision
 
-    def write_status(self, decision: states.Decision, obs: states.Observation, joined: bool, now: float) -> None:
+    def write_status(self, decision: states.Decision, obs: states.Observation, joined: bool, now: float,
+                     reads: list[md.SlotRead] | None = None) -> None:
         live = {p.host_id for p in states.live_peers(decision.machine, obs.peers, now)}
+        changed = {s.host_id: s.changed_at for s in decision.machine.seen}
+        # garbage in the metadata and a lockspace sanlock cannot use: said here (and logged), never acted on
+        problems = [{"slot": r.number, "status": r.status, "error": r.error} for r in reads or []
+                    if r.status in ("corrupt", "foreign")]
         write_json(self.status_file, {
+            "metadata_problems": problems, "lockspace_problem": getattr(self.locks, "problem", ""),
             "host_id": self.host.host_id, "hostname": self.hostname, "deployment": self.host.deployment,
             "state": str(decision.state), "score": decision.score, "reason": decision.reason,
             "engine": {"vm": obs.vm, "health": obs.health}, "lease": obs.lease, "lockspace_joined": joined,
             "global_maintenance": obs.global_maintenance, "local_maintenance": obs.local_maintenance,
             "updated_at": format_time_now(self.wall()),
             "hosts": [{"host_id": p.host_id, "hostname": p.hostname, "alive": p.host_id in live, "score": p.score,
-                       "engine_vm": p.engine_vm, "engine_health": p.engine_health} for p in obs.peers]})
+                       "engine_vm": p.engine_vm, "engine_health": p.engine_health, "sequence": p.sequence,
+                       # seconds since this observer saw the slot's sequence change (its own monotonic clock)
+                       "changed_ago": round(now - changed[p.host_id], 1) if p.host_id in changed else None}
+                      for p in obs.peers]})
 
     def stop(self) -> None:
         """Publish AgentStopped (the VM keeps running if it runs here) and give the host id back

@@ -105,7 +105,7 @@ def _content_check(path: str, text: str) -> tuple[str, ...]:
     return ("sh", "-c", 'echo "$1  $2" | sha256sum --check --status', "sh", _sha256(text), path)
 
 
-def _write(title: str, path: str, text: str, mode: str = "0644") -> Step:
+def write_step(title: str, path: str, text: str, mode: str = "0644") -> Step:
     return Step(title, action="hosted_engine.write_file", params={"path": path, "content": text, "mode": mode},
                 check=_content_check(path, text))
 
@@ -144,11 +144,7 @@ def deploy_plan(spec: HostedEngineSpec, facts: PlanFacts) -> Plan:
                       check=("test", "-d", mine)))
 
     # -- the engine volume and the deployment's directory ------------------------------------------
-    steps.append(Step(f"Mount the engine volume {spec.volume_source} on {spec.mount_point}",
-                      action="gluster_setup.mount_volume",
-                      params={"source": spec.volume_source, "mountpoint": spec.mount_point, "fstab": "/etc/fstab",
-                              "backup_volfile_servers": ":".join(spec.storage.backup_servers)},
-                      check=("mountpoint", "-q", spec.mount_point), timeout=180))
+    steps.append(mount_step(spec.volume_source, spec.mount_point, spec.storage.backup_servers))
     steps.append(Step("Make the deployment directory on the engine volume", argv=("mkdir", "-p", paths.directory),
                       check=("test", "-d", paths.directory)))
 
@@ -195,8 +191,8 @@ def deploy_plan(spec: HostedEngineSpec, facts: PlanFacts) -> Plan:
                             f"count={layout.METADATA_SLOTS}", "oflag=direct", "conv=fsync", "status=none"),
                       check=("sh", "-c", 'test "$(stat -c %s "$1")" = "$2"', "sh", paths.metadata,
                              str(layout.METADATA_SIZE))))
-    steps.append(_write(f"Write the VM definition vm.xml (version {VM_XML_VERSION})", paths.vm_xml, shared_xml))
-    steps.append(_write("Write deployment.json", paths.deployment_json, config))
+    steps.append(write_step(f"Write the VM definition vm.xml (version {VM_XML_VERSION})", paths.vm_xml, shared_xml))
+    steps.append(write_step("Write deployment.json", paths.deployment_json, config))
 
     # -- the engine CA and the NoCloud seed --------------------------------------------------------------
     steps.append(Step("Make the engine's CA (the seed hands it to the engine; this host pins it)",
@@ -208,13 +204,8 @@ def deploy_plan(spec: HostedEngineSpec, facts: PlanFacts) -> Plan:
                       check=_absent_or_enrolled(paths.seed, facts), timeout=300))
 
     # -- the engine VM ---------------------------------------------------------------------------------
-    steps.append(Step(f"Join the lockspace {layout.LOCKSPACE_NAME} as host id {DEPLOY_HOST_ID}",
-                      action="hosted_engine.lockspace.join_lockspace",
-                      params={"path": paths.lockspace, "host_id": DEPLOY_HOST_ID,
-                              "io_timeout": spec.sanlock.io_timeout}, timeout=300,
-                      check=("sh", "-c", 'sanlock client status | grep -qxF "$1"', "sh",
-                             f"s {layout.LOCKSPACE_NAME}:{DEPLOY_HOST_ID}:{paths.lockspace}:0")))
-    steps.append(_write("Write the first-boot domain XML (vm.xml with the seed disk)", first_boot_xml, boot_xml))
+    steps.append(join_step(paths, DEPLOY_HOST_ID, spec.sanlock.io_timeout))
+    steps.append(write_step("Write the first-boot domain XML (vm.xml with the seed disk)", first_boot_xml, boot_xml))
     steps.append(Step(f"Define the libvirt domain {domain}", argv=("virsh", "define", first_boot_xml),
                       check=("virsh", "dominfo", domain), timeout=120))
     steps.append(Step(f"Start the engine VM {domain} (libvirt takes the VM lease)", argv=("virsh", "start", domain),
@@ -247,9 +238,7 @@ def deploy_plan(spec: HostedEngineSpec, facts: PlanFacts) -> Plan:
                       check=("test", "!", "-e", paths.seed)))
     steps.append(Step("Remove the CA key from this host (the engine keeps it)", argv=("rm", "-f", ca_key),
                       check=("test", "!", "-e", ca_key)))
-    steps.append(Step(f"Start the hosted-engine HA agent ({HA_AGENT_UNIT})",
-                      argv=("systemctl", "enable", "--now", HA_AGENT_UNIT),
-                      check=("systemctl", "is-active", "--quiet", HA_AGENT_UNIT), timeout=120))
+    steps.append(agent_start_step())
 
     summary = {"engine": spec.engine.fqdn, "deployment": spec.deployment_uuid, "directory": paths.directory,
                "volume": spec.volume_source, "bridge": spec.bridge.name,
@@ -257,6 +246,51 @@ def deploy_plan(spec: HostedEngineSpec, facts: PlanFacts) -> Plan:
                "virtualization": "KVM" if facts.domain_type == "kvm" else "TCG (test only)",
                "sanlock": f"io_timeout {spec.sanlock.io_timeout} s, {facts.sector_size}-byte sectors"}
     return Plan(f"hosted engine {spec.engine.fqdn}", tuple(steps), summary)
+
+
+# -- steps the deploy, cleanup, add-host and remove-host share (hosted_engine/hosts.py) ---------------
+
+def mount_step(source: str, mount: str, backup_servers: tuple[str, ...]) -> Step:
+    """The engine volume's client mount with its fstab entry (gluster_setup's action)."""
+    return Step(f"Mount the engine volume {source} on {mount}", action="gluster_setup.mount_volume",
+                params={"source": source, "mountpoint": mount, "fstab": "/etc/fstab",
+                        "backup_volfile_servers": ":".join(backup_servers)},
+                check=("mountpoint", "-q", mount), timeout=180)
+
+
+def joined_check(paths: layout.DeploymentPaths, host_id: int, held: bool = True) -> tuple[str, ...]:
+    """Exit 0 when this host's sanlock daemon holds `host_id` in the deployment's lockspace (held=False:
+    when it does not)."""
+    return ("sh", "-c", ("" if held else "! ") + 'sanlock client status | grep -qxF "$1"', "sh",
+            f"s {layout.LOCKSPACE_NAME}:{host_id}:{paths.lockspace}:0")
+
+
+def join_step(paths: layout.DeploymentPaths, host_id: int, io_timeout: int) -> Step:
+    """Hold `host_id` in the lockspace (sanlock refuses an id another live host renews)."""
+    return Step(f"Join the lockspace {layout.LOCKSPACE_NAME} as host id {host_id}",
+                action="hosted_engine.lockspace.join_lockspace",
+                params={"path": paths.lockspace, "host_id": host_id, "io_timeout": io_timeout}, timeout=300,
+                check=joined_check(paths, host_id))
+
+
+def leave_step(paths: layout.DeploymentPaths, host_id: int, check: tuple[str, ...] | None = None) -> Step:
+    """Give `host_id` back (refused while a lease in the lockspace is held: the engine VM runs here)."""
+    return Step(f"Leave the lockspace {layout.LOCKSPACE_NAME}", action="hosted_engine.lockspace.leave_lockspace",
+                params={"path": paths.lockspace, "host_id": host_id},
+                check=check if check is not None else joined_check(paths, host_id, held=False),
+                timeout=300)
+
+
+def agent_start_step() -> Step:
+    return Step(f"Start the hosted-engine HA agent ({HA_AGENT_UNIT})",
+                argv=("systemctl", "enable", "--now", HA_AGENT_UNIT),
+                check=("systemctl", "is-active", "--quiet", HA_AGENT_UNIT), timeout=120)
+
+
+def agent_stop_step() -> Step:
+    return Step(f"Stop the HA agent ({HA_AGENT_UNIT})", argv=("systemctl", "disable", "--now", HA_AGENT_UNIT),
+                check=("sh", "-c", '! systemctl is-enabled --quiet "$1" && ! systemctl is-active --quiet "$1"', "sh",
+                       HA_AGENT_UNIT), timeout=120)
 
 
 def _bond(spec: HostedEngineSpec) -> dict[str, Any] | None:
@@ -271,17 +305,13 @@ def cleanup_plan(spec: HostedEngineSpec, state_dir: str) -> Plan:
     domain = layout.DOMAIN_NAME
     mine = local_dir(spec, state_dir)
     steps = (
-        Step(f"Stop the HA agent ({HA_AGENT_UNIT})", argv=("systemctl", "disable", "--now", HA_AGENT_UNIT),
-             check=("sh", "-c", '! systemctl is-enabled --quiet "$1" && ! systemctl is-active --quiet "$1"', "sh",
-                    HA_AGENT_UNIT), timeout=120),
+        agent_stop_step(),
         Step(f"Stop the engine VM {domain}", argv=("virsh", "destroy", domain),
              check=("sh", "-c", 'test "$(virsh domstate "$1" 2>/dev/null)" != running', "sh", domain), timeout=120),
         Step(f"Undefine the libvirt domain {domain}", argv=("virsh", "undefine", domain),
              check=("sh", "-c", '! virsh dominfo "$1" >/dev/null 2>&1', "sh", domain), timeout=120),
         # before its file goes: sanlock would keep renewing a lockspace on a removed file
-        Step(f"Leave the lockspace {layout.LOCKSPACE_NAME}", action="hosted_engine.lockspace.leave_lockspace",
-             params={"path": paths.lockspace, "host_id": DEPLOY_HOST_ID},
-             check=("test", "!", "-e", paths.lockspace), timeout=300),
+        leave_step(paths, DEPLOY_HOST_ID, check=("test", "!", "-e", paths.lockspace)),
         Step("Remove this deployment's directory on the engine volume", argv=("rm", "-rf", "--one-file-system",
                                                                              paths.directory),
              check=("test", "!", "-e", paths.directory)),

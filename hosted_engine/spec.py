@@ -35,7 +35,7 @@ IO_TIMEOUT_RANGE = (1, 60)
 # 8 * io_timeout, which must stay well above it or one brick failure kills the engine VM
 GLUSTER_PING_TIMEOUT = 20
 
-_VOLUME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+VOLUME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _SHA256_RE = re.compile(r"[0-9a-f]{64}")
 # the libvirt/qemu MAC prefix oVirt uses too (hosted-engine-setup's default 00:16:3e is Xen's OUI)
 MAC_PREFIX = "52:54:00"
@@ -260,7 +260,7 @@ def _check_appliance(app: ApplianceSpec, report: ValidationReport) -> None:
 
 def _check_storage(storage: StorageSpec, report: ValidationReport) -> None:
     rules.add(report, "storage.server", rules.host(storage.server))
-    if not _VOLUME_RE.fullmatch(storage.volume):
+    if not VOLUME_RE.fullmatch(storage.volume):
         report.error("storage.volume", f"{storage.volume!r} is not a Gluster volume name",
                      "letters, digits, _ . - (up to 64), e.g. engine")
     for i, server in enumerate(storage.backup_servers):

@@ -170,6 +170,10 @@ class _Tick:
             return None
         return max(candidates, key=lambda p: (p.score, -p.host_id))
 
+    def takers(self) -> list[Peer]:
+        """Live peers that could start the engine (a score above 0, not in local maintenance)."""
+        return [p for p in self.live if p.score > 0 and not p.local_maintenance]
+
     def much_better_peer(self, my_score: int) -> Peer | None:
         best = self.best_peer()
         if best is not None and best.score >= my_score + scoring.MIGRATION_THRESHOLD:
@@ -203,11 +207,17 @@ def _decide(t: _Tick) -> Decision:
     if obs.vm == "unknown":
         return t.go(State.UNKNOWN_LOCAL_VM_STATE, "the local VM state is unknown (libvirt unreachable?)")
     if obs.local_maintenance:
-        if obs.vm == "up" and state not in (State.ENGINE_STOP, State.ENGINE_FORCE_STOP):
-            return t.go(State.ENGINE_STOP, "local maintenance: stopping the engine here so another host runs it",
-                        (STOP_VM,), nowait=True)
         if obs.vm != "up":
             return t.go(State.LOCAL_MAINTENANCE, "local maintenance")
+        if state not in (State.ENGINE_STOP, State.ENGINE_FORCE_STOP):
+            if t.takers():
+                return t.go(State.ENGINE_STOP, "local maintenance: stopping the engine here so another host runs it",
+                            (STOP_VM,), nowait=True)
+            # stopping it now would leave the engine down everywhere: keep it (score 0 meanwhile, so
+            # the first live host that can take it over makes this branch stop it)
+            decision = _BY_STATE[state](t)
+            return replace(decision, reason="local maintenance waits: no other live host can take the engine; "
+                           + decision.reason)
     return _BY_STATE[state](t)
 
 
@@ -306,8 +316,7 @@ def _engine_unexpectedly_down(t: _Tick) -> Decision:
     # score 0 here hands the engine to a better host; when no other live host could take it,
     # waiting out the penalty only keeps the engine down, so this host restarts it (its failed
     # starts still count: a VM that keeps dying ends at score 0 until FAILED_START_RESET)
-    takers = [p for p in t.live if p.score > 0 and not p.local_maintenance]
-    if not takers:
+    if not t.takers():
         return t.go(State.ENGINE_DOWN, "the engine VM died and no other live host can start it")
     return t.stay("the engine VM died here: score 0 so another host starts it")
 

@@ -6,7 +6,8 @@ deploy` (hosted_engine.spec); F10 runs the read-only preflight, shows its report
 the form, and opens the plan dialog (one sentence per change, the steps behind Details); the deploy
 runs in the background with the usual progress dialog. Once this host serves a deployment
 (host.json) the page shows `hosted_engine.status`: the engine, this host's state and score, every
-host's row, global maintenance, re-read every REFRESH_EVERY seconds.
+host's row, global maintenance, re-read every REFRESH_EVERY seconds; and the maintenance buttons
+(global, local, none), which call `hosted_engine.maintenance.set_maintenance` as the CLI does.
 
 The admin password typed here is a Secret from the field on: it is written only into the 0600 file
 the spec names (engine.admin_password_file), right before the plan runs, and never logged or shown.
@@ -16,6 +17,7 @@ tests swap the controller for a fake.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -68,6 +70,12 @@ FIELD_MAP.update({"appliance.url": "appliance", "bridge.bond": "nic", "engine.ho
 # what preflight says without a field of the form
 LOOSE_LABELS = {"(host)": "This host", "(deployment)": "Deployment"}
 NUMBERS = ("prefix", "memory", "vcpus", "disk", "io_timeout")
+# the maintenance buttons of the status view: mode -> (button, what it does)
+MAINTENANCE: dict[str, tuple[str, str]] = {
+    "global": ("Global maintenance", "No HA agent starts, stops or moves the engine VM (on every host)."),
+    "local": ("Local maintenance", "This host runs no engine: score 0; a running engine moves to another host first."),
+    "none": ("End maintenance", "Global and this host's local maintenance end; the agents manage the engine again."),
+}
 
 
 def label_of(path: str) -> str:
@@ -135,6 +143,12 @@ class HostedEngineController:
         from nodecore.runner import LocalRunner
 
         return deploy.run_deploy(spec, LocalRunner(), report, plan, progress=progress, log_path=None)
+
+    def set_maintenance(self, mode: str) -> str:
+        """`hcinode hosted-engine maintenance MODE` (the same function); InvalidInput says why not."""
+        from hosted_engine.maintenance import set_maintenance
+
+        return set_maintenance(mode).message
 
 
 def host_rows(hosts: Any) -> list[urwid.Widget]:
@@ -270,9 +284,31 @@ class HostedEnginePage(Page):
                 rows.append(urwid.Text(("dim", "no host has written its metadata slot yet")))
             rows.append(urwid.Text(("dim", f"up to date judged by: {status.liveness_source}; "
                                            f"re-read every {REFRESH_EVERY} s")))
+            rows += [urwid.Divider(), title("Maintenance"),
+                     button_row([(MAINTENANCE[mode][0], functools.partial(self.on_maintenance, mode))
+                                 for mode in MAINTENANCE])]
         if view["error"]:
             rows += [urwid.Divider(), urwid.Text(("error", view["error"]))]
         return rows
+
+    def on_maintenance(self, mode: str) -> None:
+        """Ask, then set the maintenance mode in the background (hosted_engine.maintenance)."""
+        label, what = MAINTENANCE[mode]
+        if self.ctx.dry_run:
+            self.app.show_message("Dry run: nothing will be changed", f"{label}: {what}")
+            return
+
+        def done(message: str) -> None:
+            self.app.show_message(label, message)
+            self.on_show()
+
+        def go() -> None:
+            self.app.close_dialog()
+            self.ctx.worker.submit(lambda _report: self.he.set_maintenance(mode), on_done=done,
+                                   on_error=lambda exc: self.app.show_error(label, exc),
+                                   name="hosted-engine-maintenance")
+
+        self.app.open_dialog(dialogs.confirm(label, f"{what}\nSet it now?", go, self.app.close_dialog))
 
     def form_rows(self) -> list[urwid.Widget]:
         from hosted_engine.spec import DEFAULT_APPLIANCE, DEFAULT_MOUNT_ROOT, NetworkSpec, SanlockSpec, VmSpec

@@ -98,6 +98,34 @@ def test_commands_are_acked_and_refresh_beats_again(engine: FakeEngine, state: P
     assert [(cid, body["ok"]) for cid, body in engine.state.acks] == [("c1", True), ("c2", True), ("c3", False)]
 
 
+def test_hosted_engine_maintenance_commands_run_the_cli_function(engine: FakeEngine, state: Path,
+                                                                 tmp_path: Path) -> None:
+    from nodecore.errors import InvalidInput
+    from nodecore.report import ValidationReport
+
+    agent = make_agent(joined(engine, state), tmp_path)
+    asked: list[str] = []
+
+    def set_he_maintenance(mode: str) -> str:
+        asked.append(mode)
+        if mode == "local":
+            report = ValidationReport("maintenance")
+            report.error("mode", "no other live host can take it over")
+            raise InvalidInput(report)
+        return f"{mode} done"
+
+    agent.set_he_maintenance = set_he_maintenance
+    engine.state.commands = [{"id": "c1", "name": "he_maintenance_global"},
+                             {"id": "c2", "name": "he_maintenance_local"},
+                             {"id": "c3", "name": "he_maintenance_bogus"}]
+    agent.beat()
+    assert asked == ["global", "local"]
+    acks = [(cid, body["ok"], body["detail"]) for cid, body in engine.state.acks]
+    assert acks[0] == ("c1", True, "global done")
+    assert acks[1][:2] == ("c2", False) and "no other live host" in acks[1][2]
+    assert acks[2][:2] == ("c3", False) and "unknown command" in acks[2][2]
+
+
 def test_removed_host_is_refused_and_said_so(engine: FakeEngine, state: Path, tmp_path: Path) -> None:
     agent = make_agent(joined(engine, state), tmp_path)
     engine.state.hosts.clear()

@@ -169,6 +169,41 @@ def test_maintenance_commands_and_ack(engine: Engine) -> None:
     assert r["status"] == "Up" and [c["name"] for c in r["commands"]] == ["maintenance_off"]
 
 
+def test_hosted_engine_maintenance_is_a_command_for_the_node_agent(engine: Engine) -> None:
+    body = _joined(engine)
+    url = f"/api/v1/hosts/{body['host_id']}/hosted-engine/maintenance"
+    assert engine.client.post(url, json={"mode": "global"}).status_code == 401
+    assert engine.client.post(url, json={"mode": "sideways"}, auth=engine.admin).status_code == 422
+    r = engine.client.post(url, json={"mode": "global"}, auth=engine.admin)
+    assert r.status_code == 202 and r.json()["command"]["name"] == "he_maintenance_global"
+    beat = engine.client.post("/api/v1/agent/heartbeat", json={}).json()
+    assert beat["status"] == "Up" and [c["name"] for c in beat["commands"]] == ["he_maintenance_global"]
+    kinds = [e["kind"] for e in engine.client.get("/api/v1/events", auth=engine.admin).json()]
+    assert kinds[0] == "hosted_engine_maintenance"
+    assert engine.client.post("/api/v1/hosts/nope/hosted-engine/maintenance", json={"mode": "none"},
+                              auth=engine.admin).status_code == 404
+    engine.client.delete(f"/api/v1/hosts/{body['host_id']}", auth=engine.admin)
+    assert engine.client.post(url, json={"mode": "none"}, auth=engine.admin).status_code == 409
+
+
+def test_dashboard_shows_each_hosts_ha_fields(engine: Engine) -> None:
+    _joined(engine, "node-ha")
+    ha = {"state": "EngineUp", "score": 3400, "engine": {"vm": "up", "health": "good"}, "global_maintenance": False,
+          "local_maintenance": True, "stale": False}
+    engine.client.post("/api/v1/agent/heartbeat", json={"ha": ha})
+    _joined(engine, "node-plain")
+    engine.client.post("/api/v1/agent/heartbeat", json={})
+    engine.client.post("/login", content=f"username=admin&password={PASSWORD}",
+                       headers={"content-type": "application/x-www-form-urlencoded"}, follow_redirects=False)
+    page = engine.client.get("/").text
+    assert "<th>HA score</th>" in page
+    assert "<td>3400</td><td>EngineUp</td><td>local</td><td>up, good</td>" in page
+    assert '<td colspan="4">no HA agent</td>' in page
+    assert service.ha_view({**ha, "stale": True, "global_maintenance": True}) == {
+        "score": 3400, "state": "EngineUp", "maintenance": "global", "engine": "up, good", "stale": True}
+    assert service.ha_view(None) is None
+
+
 def test_a_host_cannot_ack_another_hosts_command(engine: Engine) -> None:
     a = _joined(engine, "a")
     engine.client.post(f"/api/v1/hosts/{a['host_id']}/maintenance", auth=engine.admin)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hosted_engine import ha_agent, states
+from hosted_engine import ha_agent, layout, states
 from hosted_engine import metadata as md
 from hosted_engine.ha_agent import DeploymentConfig, HaAgent, HostConfig
 from hosted_engine.score import ScoreInputs
@@ -341,3 +341,82 @@ def test_cli_agent_once_with_the_real_adapters_and_no_daemons(tmp_path: Path, ca
     status = json.loads((tmp_path / "run" / "hosted-engine.json").read_text())
     assert status["lockspace_joined"] is False and status["lease"] == "unknown"
     assert md.MetadataFile(agent.metadata.path, allow_buffered=True).read_all()[1].status == "empty"
+
+
+# --- garbage in the metadata, an unreadable lockspace: said so, never acted on ---------------------
+
+def _peer_up(seq: int) -> md.HostSlot:
+    return md.HostSlot(2, "node2", DEPLOYMENT, 1.0, seq, 3400, "EngineUp", "up", "good", "running")
+
+
+def test_corrupt_slot_is_reported_and_ignored(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A torn write of the peer that runs the engine: its record is not trusted, the status file
+    and the log say why, and nothing is started while the slot is garbage (no history of it)."""
+    vm = FakeVm()
+    agent, clock = make(tmp_path, vm=vm)
+    agent.metadata.write_host(_peer_up(1))
+    raw = bytearray(md.encode_block(2, _peer_up(2).to_payload()))
+    raw[40] ^= 0xFF  # damage the payload: the checksum no longer matches
+    agent.metadata._write_slot(2, bytes(raw))
+    d = agent.tick()
+    status = json.loads(Path(agent.status_file).read_text())
+    assert status["metadata_problems"] == [{"slot": 2, "status": "corrupt",
+                                            "error": "checksum mismatch (torn or damaged write)"}]
+    assert status["hosts"] == [] and "metadata slot 2 is corrupt" in caplog.text
+    assert d.state == State.ENGINE_DOWN and vm.calls == []
+
+
+def test_foreign_deployment_slot_is_not_a_peer(tmp_path: Path) -> None:
+    agent, clock = make(tmp_path)
+    other = md.HostSlot(3, "node3", "99999999-2222-4333-8444-555555555555", 1.0, 1, 3400, "EngineUp", "up", "good",
+                        "running")
+    agent.metadata.write_host(other)
+    agent.tick()
+    clock.t += 10
+    agent.metadata.write_host(md.HostSlot(**{**other.__dict__, "sequence": 2}))
+    d = agent.tick()
+    status = json.loads(Path(agent.status_file).read_text())
+    assert status["metadata_problems"][0]["status"] == "foreign" and status["hosts"] == []
+    assert "runs on host node3" not in d.reason  # an engine of another deployment does not count
+
+
+def test_short_metadata_file_keeps_every_agent_still(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    vm = FakeVm()
+    agent, clock = make(tmp_path, vm=vm)
+    with open(agent.metadata.path, "r+b") as f:
+        f.truncate(4096 * 10)
+    decisions = ticks(agent, clock, 120)
+    assert {d.state for d in decisions} == {State.GLOBAL_MAINTENANCE} and vm.calls == []
+    assert "the global metadata slot is unreadable" in decisions[-1].reason
+    assert f"holds {4096 * 10} bytes" in caplog.text
+    status = json.loads(Path(agent.status_file).read_text())
+    assert status["global_maintenance"] is None and len(status["metadata_problems"]) == layout.METADATA_SLOTS
+
+
+def test_unreadable_lockspace_is_said_and_nothing_starts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hosted_engine import lockspace
+
+    class BadLockspace:
+        def inq_lockspace(self, *_a: object, **_k: object) -> None:
+            raise OSError(-223, "Sanlock lockspace read failure")
+
+    monkeypatch.setattr(lockspace, "_sanlock", lambda: BadLockspace())
+    vm = FakeVm()
+    agent, clock = make(tmp_path, vm=vm)
+    locks = ha_agent.SanlockLocks(lockspace.Lockspace(str(tmp_path / "ls"), 1), str(tmp_path / "lease"))
+    agent.locks = locks
+    ticks(agent, clock, 120)
+    status = json.loads(Path(agent.status_file).read_text())
+    assert "lockspace read failure" in status["lockspace_problem"] and not status["lockspace_joined"]
+    assert status["lease"] == "unknown" and vm.calls == []
+    assert agent.metadata.read_all()[1].status == "empty"  # no write without the host id
+
+
+def test_status_file_carries_the_observers_history(tmp_path: Path) -> None:
+    agent, clock = make(tmp_path)
+    agent.metadata.write_host(_peer_up(1))
+    agent.tick()
+    clock.t += 10
+    agent.tick()
+    peer = json.loads(Path(agent.status_file).read_text())["hosts"][0]
+    assert (peer["sequence"], peer["changed_ago"], peer["alive"]) == (1, 10.0, True)

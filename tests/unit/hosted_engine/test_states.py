@@ -189,11 +189,38 @@ def test_global_maintenance_does_nothing() -> None:
 
 def test_local_maintenance_moves_the_engine_first() -> None:
     lm = {"local_maintenance": True, "score": 0}
-    decisions = replay([(0, UP_GOOD, S.ENGINE_UP, ()), (10, {**UP_GOOD, **lm}, S.ENGINE_STOP, (STOP_VM,)),
-                        (20, {**UP_GOOD, **lm}, S.ENGINE_STOP, ()), (30, {**DOWN, **lm}, S.LOCAL_MAINTENANCE, ()),
-                        (40, {**DOWN, **lm}, S.LOCAL_MAINTENANCE, ())])
+
+    def with_peer(now: float, seen: dict[str, Any]) -> dict[str, Any]:
+        return {**seen, "peers": (peer(2, int(now)),)}  # a live peer: its sequence changes every tick
+
+    decisions = replay([(0, with_peer(0, UP_GOOD), S.ENGINE_UP, ()),
+                        (10, with_peer(10, {**UP_GOOD, **lm}), S.ENGINE_STOP, (STOP_VM,)),
+                        (20, with_peer(20, {**UP_GOOD, **lm}), S.ENGINE_STOP, ()),
+                        (30, with_peer(30, {**DOWN, **lm}), S.LOCAL_MAINTENANCE, ()),
+                        (40, with_peer(40, {**DOWN, **lm}), S.LOCAL_MAINTENANCE, ())])
     assert decisions[-1].score == 0
     replay([(50, DOWN, S.ENGINE_DOWN, ()), (60, DOWN, S.ENGINE_START, (START_VM,))], decisions[-1].machine)
+
+
+def test_local_maintenance_keeps_the_engine_when_no_other_host_can_take_it() -> None:
+    lm = {"local_maintenance": True, "score": 0}
+    peers = {"peers": (peer(2, 1, local_maintenance=True), peer(3, 1, score=0))}  # none can take it
+    decisions = replay([(0, {**UP_GOOD, **peers}, S.ENGINE_UP, ()),
+                        (10, {**UP_GOOD, **lm, **peers}, S.ENGINE_UP, ()),
+                        (20, {**UP_GOOD, **lm}, S.ENGINE_UP, ())])
+    assert decisions[-1].reason.startswith("local maintenance waits: no other live host can take the engine")
+    assert decisions[-1].score == 0
+    # a host that can take it shows up: now the engine moves
+    replay([(30, {**UP_GOOD, **lm, "peers": (peer(4, 1),)}, S.ENGINE_STOP, (STOP_VM,))], decisions[-1].machine)
+
+
+def test_global_maintenance_leaves_a_running_engine_alone() -> None:
+    better = {"peers": (peer(2, 1, score=3400),)}
+    replay([(0, {**UP_GOOD, "score": 1000}, S.ENGINE_UP, ()),
+            (10, {**UP_BAD, "score": 1000, "global_maintenance": True, **better}, S.GLOBAL_MAINTENANCE, ()),
+            (400, {**UP_BAD, "score": 1000, "global_maintenance": True, **better}, S.GLOBAL_MAINTENANCE, ()),
+            (410, {**UP_BAD, "score": 0, "global_maintenance": True, "local_maintenance": True, **better},
+             S.GLOBAL_MAINTENANCE, ())])
 
 
 def test_unknown_local_vm_state_waits() -> None:

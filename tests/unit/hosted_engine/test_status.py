@@ -87,3 +87,33 @@ def test_cli_missing_host_file_is_exit_2(tmp_path: Path, capsys: pytest.CaptureF
     args = parser.parse_args(["status", "--host-file", str(tmp_path / "nope.json")])
     with pytest.raises(InvalidInput):
         args.func(args)
+
+
+def test_rows_carry_sequence_stale_maintenance_and_the_agents_problems(tmp_path: Path) -> None:
+    _host, meta = setup_files(tmp_path)
+    agent_file = tmp_path / "hosted-engine.json"
+    agent_file.write_text(json.dumps({
+        "hosts": [{"host_id": 2, "alive": False, "changed_ago": 75.0}],
+        "metadata_problems": [{"slot": 7, "status": "corrupt", "error": "host slot field missing"}],
+        "lockspace_problem": "sanlock inq_lockspace: read failure [-223]"}))
+    os.utime(agent_file, (NOW, NOW))
+    status = collect(meta.path, DEPLOYMENT, my_host_id=1, agent_file=str(agent_file), wall=lambda: NOW,
+                     allow_buffered=True)
+    data = status.to_dict()
+    one, two = data["hosts"][0], data["hosts"][1]
+    assert (one["sequence"], one["stale"], one["maintenance"], one["changed_ago"]) == (9, False, "global", None)
+    assert (two["stale"], two["maintenance"], two["changed_ago"]) == (True, "local", 75.0)
+    assert one["unix_timestamp"] == NOW - 5
+    assert data["agent_problems"] == ["metadata slot 7 is corrupt: host slot field missing",
+                                      "lockspace: sanlock inq_lockspace: read failure [-223]"]
+    text = render_text(status)
+    assert "Metadata sequence                  : 3 (changed 75 s ago)" in text
+    assert "Agent here says: lockspace: sanlock inq_lockspace: read failure [-223] (not acted on)" in text
+
+
+def test_maintenance_none_when_global_is_off(tmp_path: Path) -> None:
+    _host, meta = setup_files(tmp_path)
+    meta.write_global(md.GlobalSlot(DEPLOYMENT, False, NOW, 2, 1))
+    data = collect(meta.path, DEPLOYMENT, agent_file=str(tmp_path / "none.json"), wall=lambda: NOW,
+                   allow_buffered=True).to_dict()
+    assert [h["maintenance"] for h in data["hosts"]] == ["none", "local", "none"]

@@ -242,6 +242,38 @@ def test_a_deployed_host_shows_the_status_and_refreshes(tmp_path: Path) -> None:
     assert "EngineUpBadHealth" in render_text(app.root, 132, 43)
 
 
+def test_maintenance_buttons_call_the_cli_function(tmp_path: Path) -> None:
+    from nodecore.errors import InvalidInput
+
+    app, fake = app_with(tmp_path, hosted_engine_view=he_view())
+    asked: list[str] = []
+
+    def set_maintenance(mode: str) -> str:
+        asked.append(mode)
+        if mode == "local":
+            report = ValidationReport("maintenance")
+            report.error("mode", "the engine VM runs on this host and no other live host can take it over")
+            raise InvalidInput(report)
+        return f"{mode} maintenance set"
+
+    fake.set_maintenance = set_maintenance  # type: ignore[method-assign]
+    page(app).on_maintenance("global")
+    assert "No HA agent starts, stops or moves the engine VM" in render_text(app.root, 80, 24)
+    press(app.root, ["enter"])  # Yes
+    assert asked == ["global"] and "global maintenance set" in render_text(app.root, 80, 24)
+    press(app.root, ["enter"])  # OK
+    page(app).on_maintenance("local")
+    press(app.root, ["enter"])
+    assert asked == ["global", "local"] and "nothing was changed" in render_text(app.root, 80, 24)
+
+
+def test_maintenance_in_a_dry_run_changes_nothing(tmp_path: Path) -> None:
+    app, fake = app_with(tmp_path, dry_run=True, hosted_engine_view=he_view())
+    fake.set_maintenance = lambda mode: pytest.fail("called in a dry run")  # type: ignore[method-assign]
+    page(app).on_maintenance("none")
+    assert "Dry run: nothing will be changed" in render_text(app.root, 80, 24)
+
+
 def test_the_status_view_in_ascii(tmp_path: Path) -> None:
     charset.use_ascii(True)
     try:

@@ -52,7 +52,11 @@ def test_softdog_reset_time_is_read_from_the_kernel_line() -> None:
 def test_frozen_sanlock_daemon_resets_the_node_before_host_dead(vm_factory, node_iso, tmp_path) -> None:
     leases = make_disk(tmp_path / "leases.img", "8M", fmt="raw")
     vm = vm_factory("watchdog", boot="kernel", iso=node_iso, memory=1536, disks=[Disk(leases, serial="wdleases")],
-                    kernel_args=["systemd.unit=rescue.target", "systemd.setenv=SYSTEMD_SULOGIN_FORCE=1"])
+                    # QEMU's q35 has an ICH9 TCO watchdog that iTCO_wdt drives (found here: it is
+                    # watchdog0, and wdmd would use it): keep it out to prove the fallback of a
+                    # machine without a hardware watchdog, softdog from wdmd.service's drop-in
+                    kernel_args=["systemd.unit=rescue.target", "systemd.setenv=SYSTEMD_SULOGIN_FORCE=1",
+                                 "modprobe.blacklist=iTCO_wdt"])
     vm.start()
     root_shell(vm)
 
@@ -61,8 +65,6 @@ def test_frozen_sanlock_daemon_resets_the_node_before_host_dead(vm_factory, node
     assert vm.ok("grep -v '^#' /etc/default/sanlock").split() == ['sanlock_opts=""']
     vm.ok("systemctl start sanlock.service", timeout=300)  # Requires= and After= wdmd.service
     assert vm.ok("systemctl is-active wdmd.service sanlock.service").split()[-2:] == ["active", "active"]
-    # QEMU's q35 has an ICH9 TCO watchdog, but with its reboot disabled iTCO_wdt does not register:
-    # the drop-in's softdog is what wdmd gets here
     identity = vm.ok("cat /sys/class/watchdog/watchdog0/identity").splitlines()[-1]
     assert identity == "Software Watchdog"
     assert vm.ok("ls -l /proc/$(pidof wdmd)/fd").count("/dev/watchdog") >= 1  # wdmd holds it open

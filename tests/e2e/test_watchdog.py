@@ -79,7 +79,8 @@ def test_frozen_sanlock_daemon_resets_the_node_before_host_dead(vm_factory, node
     vm.ok(f"sanlock client add_lockspace -s {LOCKSPACE} -o {IO_TIMEOUT}", timeout=600)
     join_s = time.monotonic() - joined
     # the holder: registered with sanlock, holding the lease, then exec'd into a long sleep
-    vm.ok(f"setsid sanlock client command -r {RESOURCE} -c /bin/sleep 100000 </dev/null >/dev/null 2>&1 &")
+    # (in a subshell: run_rc appends "; echo", and "&;" is a syntax error)
+    vm.ok(f"(setsid sanlock client command -r {RESOURCE} -c /bin/sleep 100000 </dev/null >/dev/null 2>&1 &)")
     vm.ok("for i in $(seq 120); do sanlock client status | grep -q '^r wdtest:engine-vm:' && break; sleep 1; done;"
           " sanlock client status | grep '^r wdtest:engine-vm:'", timeout=180)
     assert vm.ok("cat /sys/class/watchdog/watchdog0/state").endswith("active")

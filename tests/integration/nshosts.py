@@ -94,10 +94,19 @@ class NsHost:
         """The systemctl shim (first on PATH of hcinode())."""
         return os.path.join(self.workdir, "bin")
 
+    @property
+    def path_env(self) -> str:
+        """PATH=... for the product in this host: the shim dir first."""
+        return f"PATH={self.bin_dir}:{os.environ.get('PATH', '/usr/sbin:/usr/bin:/sbin:/bin')}"
+
     def hcinode(self, *args: str, check: bool = False, timeout: float = 900) -> CommandResult:
         """The product's CLI in this host's namespaces, as root there (its PATH starts with the shim dir)."""
-        path = f"{self.bin_dir}:{os.environ.get('PATH', '/usr/sbin:/usr/bin:/sbin:/bin')}"
-        return self.run("env", f"PATH={path}", HCINODE, *args, check=check, timeout=timeout)
+        return self.run("env", self.path_env, HCINODE, *args, check=check, timeout=timeout)
+
+    def python(self, script: str, *args: str, check: bool = True, timeout: float = 900) -> CommandResult:
+        """The product's Python (the repo's venv) running `script` in this host, PATH as hcinode()'s."""
+        python = os.path.join(os.path.dirname(HCINODE), "python")
+        return self.run("env", self.path_env, python, "-c", script, *args, check=check, timeout=timeout)
 
     @property
     def runner(self) -> HostRunner:

@@ -533,3 +533,29 @@ def watch_failover(c: NsCluster, lost: NsHost, lost_id: int, survivors: list[NsH
     out: dict[str, Any] = {f"{k}_s": round(v - t0, 1) for k, v in marks.items()}
     out["taken_by"] = start[1]
     return out
+
+
+def setup_ha(c: NsCluster) -> dict[int, int]:
+    """The whole bed: the engine volume, the engine deployed on host 1, hosts 2 and 3 added, until
+    `status` on host 1 shows all three live with the engine up on host 1. Host index -> host id."""
+    make_volume(c)
+    spec = write_he_spec(c)
+    h1, h2, h3 = c.hosts
+    deploy(c, spec)
+    wait_host_up(c, h1, 1)
+    ids = {1: 1}
+    for host in (h2, h3):
+        ids[host.index] = add_ha_host(c, host, via=h1)
+        wait_host_up(c, host, ids[host.index])
+    assert sorted(ids.values()) == [1, 2, 3], ids
+    deadline = time.monotonic() + 300  # each agent joins the lockspace (~4 io_timeouts) and writes its slot
+    while True:
+        st = status(h1)
+        rows = {r["host_id"]: r for r in st["hosts"]}
+        if all(rows.get(i, {}).get("up_to_date") for i in ids.values()) and rows[1]["state"] == "EngineUp":
+            break
+        assert time.monotonic() < deadline, f"not every host live in status: {json.dumps(st)}; " + "; ".join(
+            f"host {h.index}: {ha_log(h, 10)}" for h in (h2, h3))
+        time.sleep(5)
+    print(f"\nstatus with three hosts: {json.dumps(st)}")
+    return ids

@@ -93,26 +93,7 @@ def monitor(cluster: NsCluster) -> Iterator[EngineMonitor]:
 @pytest.fixture(scope="module")
 def ha(cluster: NsCluster, monitor: EngineMonitor) -> Ha:
     """The engine deployed on host 1; hosts 2 and 3 added; all three agents live in `status`."""
-    he.make_volume(cluster)
-    spec = he.write_he_spec(cluster)
-    h1, h2, h3 = cluster.hosts
-    he.deploy(cluster, spec)
-    he.wait_host_up(cluster, h1, 1)
-    ids = {1: 1}
-    for host in (h2, h3):
-        ids[host.index] = he.add_ha_host(cluster, host, via=h1)
-        he.wait_host_up(cluster, host, ids[host.index])
-    assert sorted(ids.values()) == [1, 2, 3], ids
-    deadline = time.monotonic() + 300  # each agent joins the lockspace (~4 io_timeouts) and writes its slot
-    while True:
-        st = he.status(h1)
-        rows = {r["host_id"]: r for r in st["hosts"]}
-        if all(rows.get(i, {}).get("up_to_date") for i in ids.values()) and rows[1]["state"] == "EngineUp":
-            break
-        assert time.monotonic() < deadline, f"not every host live in status: {json.dumps(st)}; " + "; ".join(
-            f"host {h.index}: {he.ha_log(h, 10)}" for h in (h2, h3))
-        time.sleep(5)
-    print(f"\nstatus with three hosts: {json.dumps(st)}")
+    ids = he.setup_ha(cluster)
     monitor.check()
     return Ha(cluster, monitor, ids)
 

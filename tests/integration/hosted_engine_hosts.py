@@ -379,11 +379,13 @@ def set_bridge(host: NsHost, up: bool) -> None:
 # ---------------------------------------------------------------- never two engines
 
 def engine_qemus(c: NsCluster) -> dict[int, list[int]]:
-    """The engine's qemu processes on this machine by host index (0: in no host's namespace)."""
+    """The engine's qemu processes on the cluster's hosts, by host index: by network namespace (libvirt
+    gives each qemu a mount namespace of its own; it shares the host's network namespace). A qemu of
+    the same name in no host's network namespace is another test bed's: not counted."""
     by_ns = {}
     for h in c.hosts:
         with contextlib.suppress(OSError):
-            by_ns[os.readlink(f"/proc/{h.holder_pid}/ns/mnt")] = h.index
+            by_ns[os.readlink(f"/proc/{h.holder_pid}/ns/net")] = h.index
     out: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -391,11 +393,11 @@ def engine_qemus(c: NsCluster) -> dict[int, list[int]]:
         try:
             with open(f"/proc/{entry}/cmdline", "rb") as f:
                 argv = f.read().split(b"\0")
-            ns = os.readlink(f"/proc/{entry}/ns/mnt")
+            ns = os.readlink(f"/proc/{entry}/ns/net")
         except OSError:
             continue
-        if is_engine_qemu(argv):
-            out.setdefault(by_ns.get(ns, 0), []).append(int(entry))
+        if ns in by_ns and is_engine_qemu(argv):
+            out.setdefault(by_ns[ns], []).append(int(entry))
     return out
 
 

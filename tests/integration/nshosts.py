@@ -348,8 +348,12 @@ class NsCluster:
     # ------------------------------------------------------------ cleanup
 
     def _pids_in(self, host: NsHost) -> list[int]:
+        """Every process of the host: in its mount namespace, or in its network namespace (libvirt
+        runs each qemu in a mount namespace of its own: a cleanup by mount namespace alone left the
+        engine's qemu running after the test)."""
         try:
-            ns = os.readlink(f"/proc/{host.holder_pid}/ns/mnt")
+            mnt = os.readlink(f"/proc/{host.holder_pid}/ns/mnt")
+            net = os.readlink(f"/proc/{host.holder_pid}/ns/net")
         except OSError:
             return []
         own = os.getpid()
@@ -358,7 +362,7 @@ class NsCluster:
             if not entry.isdigit() or int(entry) == own:
                 continue
             with contextlib.suppress(OSError):
-                if os.readlink(f"/proc/{entry}/ns/mnt") == ns:
+                if os.readlink(f"/proc/{entry}/ns/mnt") == mnt or os.readlink(f"/proc/{entry}/ns/net") == net:
                     pids.append(int(entry))
         return pids
 

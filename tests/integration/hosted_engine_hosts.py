@@ -352,7 +352,9 @@ def revive_host(c: NsCluster, host: NsHost) -> None:
     """A dead host boots again: link up, glusterd (which starts its brick), sshd, sanlock, virtlogd,
     libvirtd, the engine volume mounted, the enabled units (node agent, HA agent) started."""
     set_link(c, host, True)
-    host.sh(f"umount -l {MOUNT} 2>/dev/null; rm -f /run/sanlock/sanlock.pid /run/libvirtd.pid /run/virtlogd.pid; true")
+    # what the dead daemons left in the host's /run (a reboot empties it)
+    host.sh(f"umount -l {MOUNT} 2>/dev/null; rm -f /run/sanlock/sanlock.pid /run/sanlock/sanlock.sock "
+            "/run/libvirtd.pid /run/virtlogd.pid; true")
     c.start_glusterd(host)
     host.run("/usr/sbin/sshd", "-f", os.path.join(host.workdir, "sshd_config"))
     c.start_virt(host)
@@ -533,7 +535,9 @@ def watch_failover(c: NsCluster, lost: NsHost, lost_id: int, survivors: list[NsH
                                 "; ".join(f"host {h.index}: {ha_log(h, 15)}" for h in survivors))
         time.sleep(2)
     out: dict[str, Any] = {f"{k}_s": round(v - t0, 1) for k, v in marks.items()}
-    out["taken_by"] = start[1]
+    # the host that runs it now (the first qemu seen may be a tie's loser, paused and refused the lease)
+    taker = engine_host(c) or taker
+    out["taken_by"] = taker.index
     return out
 
 

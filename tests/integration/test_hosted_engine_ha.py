@@ -190,11 +190,16 @@ def test_corrupt_and_foreign_metadata_slots_are_reported_and_ignored(ha: Ha) -> 
     engine = ha.engine_host()
     metadata = os.path.join(he.deployment_dir(c, via=engine), layout.METADATA_FILE)
     corrupt, foreign = 9, 10
-    garbage = b"power loss: half a block".hex()
-    foreign_block = md.encode_block(foreign, md.HostSlot(
-        host_id=foreign, hostname="elsewhere", deployment="00000000-0000-4000-8000-000000000000", timestamp=0.0,
-        sequence=1, score=3400, state="EngineDown", engine_vm="down", engine_health="unknown",
-        vm_status="none").to_payload())
+    deployment = os.path.basename(he.deployment_dir(c, via=engine))
+
+    def block(number: int, uuid: str) -> bytearray:
+        return bytearray(md.encode_block(number, md.HostSlot(
+            host_id=number, hostname="elsewhere", deployment=uuid, timestamp=0.0, sequence=1, score=3400,
+            state="EngineDown", engine_vm="down", engine_health="unknown", vm_status="none").to_payload()))
+    torn = block(corrupt, deployment)
+    torn[md.HEADER_SIZE + 5] ^= 0xFF  # a torn write: the checksum no longer matches
+    foreign_block = block(foreign, "00000000-0000-4000-8000-000000000000")  # another deployment's slot
+    garbage = torn.hex()
     starts_before = len(ha.monitor.started)
     engine.python(SLOT_WRITE, metadata, str(corrupt), garbage, timeout=60)
     engine.python(SLOT_WRITE, metadata, str(foreign), foreign_block.hex(), timeout=60)

@@ -330,12 +330,19 @@ def set_link(c: NsCluster, host: NsHost, up: bool) -> None:
 
 
 def kill_host(c: NsCluster, host: NsHost) -> int:
-    """The host dies: its link down and every process of its namespaces (qemu, sanlock, libvirtd,
-    virtlogd, the agents, glusterd and bricks, sshd) SIGKILLed; only the harness's holder of its
-    mount namespace stays (it stands in for the host's kernel: its mounts and /run survive for
-    revive_host). How many processes were killed."""
+    """The host dies as at a power loss: every process of its namespaces (qemu, sanlock, libvirtd,
+    virtlogd, the agents, glusterd and the brick, sshd) frozen at once (SIGSTOP: none of them acts
+    after the death, e.g. sanlock releasing the lease of a qemu that died a moment before it), its
+    link down, then all SIGKILLed. Only the harness's holder of its mount namespace stays (it stands
+    in for the host's kernel: its mounts and /run survive for revive_host). How many were killed."""
+    victims: set[int] = set()
+    for sig in (signal.SIGSTOP, signal.SIGSTOP):  # twice: a child forked while the first round ran
+        for pid in c._pids_in(host):
+            if pid != host.holder_pid:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, sig)
+                    victims.add(pid)
     set_link(c, host, False)
-    killed = 0
     for _ in range(5):
         pids = [p for p in c._pids_in(host) if p != host.holder_pid]
         if not pids:
@@ -343,9 +350,9 @@ def kill_host(c: NsCluster, host: NsHost) -> int:
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-                killed += 1
+                victims.add(pid)
         time.sleep(0.2)
-    return killed
+    return len(victims)
 
 
 def revive_host(c: NsCluster, host: NsHost) -> None:

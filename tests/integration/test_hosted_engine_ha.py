@@ -147,8 +147,9 @@ def test_the_engine_survives_its_host_dying(ha: Ha) -> None:
     print(f"failover timings (s after host {a.index}'s death, io_timeout {IO_TIMEOUT}): {json.dumps(timings)}")
     taker = next(h for h in survivors if h.index == timings["taken_by"])
     assert timings["healthy_s"] >= timings["vm_start_s"]
-    # never before sanlock could call A dead: the lease of a live or failing host is not free
-    assert timings["vm_start_s"] >= HOST_DEAD * 0.8, timings
+    # never before sanlock could call A dead (its lease is not free until then). The qemu may exist
+    # a little earlier: libvirt execs it paused and takes the lease at the CPUs' start
+    assert timings["healthy_s"] >= HOST_DEAD, timings
     me = he.wait_engine_up_in_status(taker, ha.host_id(taker), timeout=120)
     assert me["engine_status"]["health"] == "good"
     ha.monitor.check()
@@ -295,7 +296,7 @@ def test_a_network_cut_stops_the_engine_there_and_another_host_takes_it(ha: Ha) 
         print(f"\nhost {a.index}'s network cut: its engine qemu gone after {gone:.0f} s")
         timings = he.watch_failover(c, a, ha.host_id(a), others, t0, ha.monitor, FAILOVER_TIMEOUT)
         print(f"network cut failover (s after the cut): {json.dumps(timings)}")
-        assert timings["vm_start_s"] >= HOST_DEAD * 0.8, timings
+        assert timings["healthy_s"] >= HOST_DEAD, timings
     finally:
         he.set_link(c, a, True)
     taker = next(h for h in others if h.index == timings["taken_by"])

@@ -94,10 +94,19 @@ class NsHost:
         """The systemctl shim (first on PATH of hcinode())."""
         return os.path.join(self.workdir, "bin")
 
+    @property
+    def path_env(self) -> str:
+        """PATH=... for the product in this host: the shim dir first."""
+        return f"PATH={self.bin_dir}:{os.environ.get('PATH', '/usr/sbin:/usr/bin:/sbin:/bin')}"
+
     def hcinode(self, *args: str, check: bool = False, timeout: float = 900) -> CommandResult:
         """The product's CLI in this host's namespaces, as root there (its PATH starts with the shim dir)."""
-        path = f"{self.bin_dir}:{os.environ.get('PATH', '/usr/sbin:/usr/bin:/sbin:/bin')}"
-        return self.run("env", f"PATH={path}", HCINODE, *args, check=check, timeout=timeout)
+        return self.run("env", self.path_env, HCINODE, *args, check=check, timeout=timeout)
+
+    def python(self, script: str, *args: str, check: bool = True, timeout: float = 900) -> CommandResult:
+        """The product's Python (the repo's venv) running `script` in this host, PATH as hcinode()'s."""
+        python = os.path.join(os.path.dirname(HCINODE), "python")
+        return self.run("env", self.path_env, python, "-c", script, *args, check=check, timeout=timeout)
 
     @property
     def runner(self) -> HostRunner:
@@ -339,8 +348,12 @@ class NsCluster:
     # ------------------------------------------------------------ cleanup
 
     def _pids_in(self, host: NsHost) -> list[int]:
+        """Every process of the host: in its mount namespace, or in its network namespace (libvirt
+        runs each qemu in a mount namespace of its own: a cleanup by mount namespace alone left the
+        engine's qemu running after the test)."""
         try:
-            ns = os.readlink(f"/proc/{host.holder_pid}/ns/mnt")
+            mnt = os.readlink(f"/proc/{host.holder_pid}/ns/mnt")
+            net = os.readlink(f"/proc/{host.holder_pid}/ns/net")
         except OSError:
             return []
         own = os.getpid()
@@ -349,7 +362,7 @@ class NsCluster:
             if not entry.isdigit() or int(entry) == own:
                 continue
             with contextlib.suppress(OSError):
-                if os.readlink(f"/proc/{entry}/ns/mnt") == ns:
+                if os.readlink(f"/proc/{entry}/ns/mnt") == mnt or os.readlink(f"/proc/{entry}/ns/net") == net:
                     pids.append(int(entry))
         return pids
 

@@ -122,32 +122,12 @@ def test_dry_run_passes_preflight(cluster: NsCluster, he_spec: str) -> None:
 # ---------------------------------------------------------------- the deploy (boots the engine VM)
 
 def admin_get(cluster: NsCluster, path: str) -> tuple[int, Any]:
-    """GET on the engine's admin API from host 1, TLS pinned to the deploy's CA (the join's copy)."""
-    # TLS as the product does it (agent.transport.tls_context: that one CA) in host 1's namespaces,
-    # where the engine's name resolves (its /etc/hosts); hosted_engine.deploy.https_json keeps only
-    # JSON objects, and /api/v1/hosts is a list
-    script = ("import base64, json, sys, urllib.request\nfrom agent.transport import tls_context\n"
-              "req = urllib.request.Request(sys.argv[1])\n"
-              "req.add_header('Authorization', 'Basic ' + base64.b64encode(b'admin:' + open(sys.argv[3], 'rb')"
-              ".read().strip()).decode())\n"
-              "with urllib.request.urlopen(req, timeout=20, context=tls_context(open(sys.argv[2]).read())) as r:\n"
-              "    print(r.status); print(r.read().decode())\n")
-    out = cluster.hosts[0].run(os.path.join(REPO, ".venv", "bin", "python"), "-c", script, f"https://{FQDN}{path}",
-                               "/var/lib/hcinode/cluster/ca.crt", os.path.join(cluster.workdir, "admin.pass"),
-                               timeout=60).stdout
-    status, _, body = out.partition("\n")
-    return int(status), json.loads(body or "null")
+    return he.admin_api(cluster, "GET", path)
 
 
-def engine_healthy(cluster: NsCluster) -> bool:
-    r = cluster.hosts[0].run("curl", "-sf", "--max-time", "20", "--cacert", "/var/lib/hcinode/cluster/ca.crt",
-                             f"https://{FQDN}/health", check=False, timeout=30)
-    return r.ok and json.loads(r.stdout or "{}").get("status") == "ok"
-
-
-def deployment_dir(cluster: NsCluster) -> str:
-    out = cluster.hosts[0].sh("ls -d /run/glusterSD/engine/hosted-engine/*/", check=False).stdout.split()
-    return out[0].rstrip("/") if out else ""
+engine_healthy = he.engine_healthy
+deployment_dir = he.deployment_dir
+qemu_pid = he.qemu_pid
 
 
 @vm
@@ -156,8 +136,7 @@ def test_a_deploy_killed_during_the_disk_copy_resumes(cluster: NsCluster, he_spe
     writes engine.qcow2.partial: no whole-looking disk is left, and the next run resumes (the
     test after this one is that run)."""
     h1 = cluster.hosts[0]
-    path = f"{h1.bin_dir}:{os.environ.get('PATH', '/usr/sbin:/usr/bin:/sbin:/bin')}"
-    deploy = subprocess.Popen([*h1.runner.prefix, "env", f"PATH={path}", HCINODE, "hosted-engine", "deploy", he_spec],
+    deploy = subprocess.Popen([*h1.runner.prefix, "env", h1.path_env, HCINODE, "hosted-engine", "deploy", he_spec],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     deadline = time.monotonic() + 300
     try:
@@ -178,37 +157,15 @@ def test_a_deploy_killed_during_the_disk_copy_resumes(cluster: NsCluster, he_spe
 @vm
 def test_deploy_makes_a_healthy_engine_with_this_host_up(cluster: NsCluster, he_spec: str) -> None:
     h1 = cluster.hosts[0]
-    started = time.monotonic()
-    result = h1.hcinode("hosted-engine", "deploy", he_spec, "--json", timeout=3000)
-    print(result.stderr[-4000:])
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    out = json.loads(result.stdout)
-    print(f"\ndeploy {time.monotonic() - started:.0f} s: {json.dumps(out.get('timings'))}")
+    out = he.deploy(cluster, he_spec)
     # the resume: what the killed run finished is not done again
     assert out["skipped"] >= 3 and "Make the deployment directory on the engine volume" not in out["timings"]
     assert engine_healthy(cluster)
     assert h1.run("virsh", "domstate", DOMAIN).stdout.strip() == "running"
-    deadline = time.monotonic() + 120
-    while True:  # the node agent's first heartbeat makes the host Up
-        status, hosts = admin_get(cluster, "/api/v1/hosts")
-        assert status == 200, hosts
-        mine = [h for h in hosts if h.get("address") == h1.address or h.get("sanlock_host_id") == 1]
-        if mine and mine[0].get("status") == "Up":
-            break
-        assert time.monotonic() < deadline, f"host 1 not Up in the engine: {hosts}"
-        time.sleep(5)
-    assert mine[0]["sanlock_host_id"] == 1
-    deadline = time.monotonic() + 90
-    while True:  # the HA agent writes its slot every 10 s
-        r = h1.hcinode("hosted-engine", "status", "--json", timeout=60)
-        assert r.returncode == 0, r.stderr
-        st = json.loads(r.stdout)
-        me = [h for h in st["hosts"] if h.get("host_id") == 1]
-        if me and me[0]["engine_status"]["vm"] == "up" and me[0]["state"] == "EngineUp" and me[0]["up_to_date"]:
-            assert me[0]["engine_status"]["health"] == "good" and me[0]["score"] > 0, me[0]
-            break
-        assert time.monotonic() < deadline, f"status never showed the engine up on host 1: {st}"
-        time.sleep(5)
+    mine = he.wait_host_up(cluster, h1, 1, timeout=120)  # the node agent's first heartbeat makes the host Up
+    assert mine["sanlock_host_id"] == 1
+    me = he.wait_engine_up_in_status(h1, 1, timeout=90)  # the HA agent writes its slot every 10 s
+    assert me["engine_status"]["health"] == "good" and me["score"] > 0, me
 
 
 @vm
@@ -242,11 +199,6 @@ def test_a_second_host_is_refused_by_the_lease(cluster: NsCluster, he_spec: str)
     assert not r.ok, "host 2 started the engine while host 1 runs it"
     assert "Lease is held by another host" in r.stderr or "-243" in r.stderr, r.stderr
     assert h1.run("virsh", "domstate", DOMAIN).stdout.strip() == "running"
-
-
-def qemu_pid(host: NsHost) -> int:
-    out = host.sh(f"cat /run/libvirt/qemu/{DOMAIN}.pid", check=False).stdout.strip()
-    return int(out) if out.isdigit() else 0
 
 
 @vm

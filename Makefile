@@ -56,8 +56,8 @@ integration-vm: setup
 # VM tests boot the images: build them first (cached: about a minute when only Python changed)
 e2e: setup iso appliance
 	# the VM tests exist now: "no tests collected" (pytest exit 5) is a failure, not a pass
-	# plus the hosted-engine deploy and the HA failover proof that boot the engine appliance on
-	# namespaced hosts (~6 min + ~10 min); integration_vm tests also marked e2e_full run in e2e-full only
+	# plus the hosted-engine deploy (re-run, canary) and the HA failover proof that boot the engine
+	# appliance on namespaced hosts (~13 min); integration_vm tests also marked e2e_full: e2e-full only
 	$(PYTEST) -q tests/e2e tests/integration -m "(e2e or integration_vm) and not e2e_full"
 
 e2e-full: setup iso appliance

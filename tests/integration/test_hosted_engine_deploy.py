@@ -19,7 +19,8 @@ one cluster and one deploy; run with -x):
 The bad inputs of item 6 (a volume that is not replica 3, an FQDN that does not resolve, a busy IP)
 run through the CLI against the real volume first: exit 2 naming the field, nothing changed.
 
-The engine VM boots under TCG (test.allow_tcg) here: marked integration_vm, run it as
+The engine VM boots under TCG (test.allow_tcg) here: marked integration_vm and e2e_full (make
+e2e's one deploy is test_hosted_engine_ha.py's, with a re-run and the canary), run it as
 `flock /tmp/hcinode-vm.lock .venv/bin/pytest -q tests/integration/test_hosted_engine_deploy.py -x`.
 """
 
@@ -39,7 +40,13 @@ from typing import Any
 import pytest
 
 pytestmark = pytest.mark.integration
-vm = pytest.mark.integration_vm  # boots the engine VM: under flock /tmp/hcinode-vm.lock
+
+
+def vm(test: Any) -> Any:
+    """Boots the engine VM (run under flock /tmp/hcinode-vm.lock). make e2e-full only: make e2e's one
+    deploy is test_hosted_engine_ha.py's, which deploys, re-runs, searches the canary and fails over."""
+    return pytest.mark.e2e_full(pytest.mark.integration_vm(test))
+
 
 TOOLS = ("glusterd", "gluster", "nsenter", "unshare", "libvirtd", "virtlogd", "sanlock", "virsh", "qemu-img",
          "cloud-localds", "qemu-system-x86_64")
@@ -48,7 +55,7 @@ if os.geteuid() != 0 or not all(shutil.which(t) for t in TOOLS) or not os.path.e
                 "qemu-system-x86, cloud-image-utils", allow_module_level=True)
 
 from tests.integration import hosted_engine_hosts as he  # noqa: E402
-from tests.integration.hosted_engine_hosts import DOMAIN, FQDN, HE_STATE, IO_TIMEOUT, PASSWORD  # noqa: E402
+from tests.integration.hosted_engine_hosts import DOMAIN, FQDN, HE_STATE, IO_TIMEOUT  # noqa: E402
 from tests.integration.nshosts import HCINODE, REPO, NsCluster, NsHost  # noqa: E402
 
 
@@ -216,24 +223,7 @@ def test_the_ha_agent_restarts_a_killed_engine(cluster: NsCluster, he_spec: str)
     print(f"\nengine healthy again {time.monotonic() - killed:.0f} s after its qemu was killed")
 
 
+
 @vm
 def test_the_admin_password_is_nowhere_but_its_own_file(cluster: NsCluster, he_spec: str) -> None:
-    """The canary (the admin password of the spec) after deploy, resume and HA restart: not in host 1's
-    logs, journals, state, libvirt config and logs, /run, the deployment directory on the engine volume
-    (engine disk, seed gone) nor in any process's argv. grep reads the pattern from the password file
-    itself: the canary never reaches an argv (which the runner logs)."""
-    h1 = cluster.hosts[0]
-    password_file = os.path.join(cluster.workdir, "admin.pass")
-    places = "/var/lib/hcinode /var/log/hcinode /var/log/libvirt /etc/libvirt /etc/hcinode /run"
-    r = h1.sh(f"grep -rlF -D skip -f {password_file} {places}", check=False, timeout=1200)
-    assert r.stdout.strip() == "", f"the admin password is in: {r.stdout}"
-    # 1: searched, nothing found; 2: also a file that vanished or could not be read on the way (named)
-    assert r.returncode in (1, 2), r.stderr
-    log_dir = Path(os.environ["HCINODE_LOG_DIR"])
-    found = [str(p) for p in log_dir.rglob("*") if p.is_file() and PASSWORD.encode() in p.read_bytes()]
-    assert not found, f"the admin password is in the test run's logs: {found}"
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            assert PASSWORD.encode() not in cmdline.read_bytes(), f"the admin password is in the argv of {cmdline}"
-        except (FileNotFoundError, ProcessLookupError, PermissionError):
-            continue
+    he.assert_admin_password_nowhere(cluster)

@@ -135,6 +135,14 @@ def comes_back_live_without_the_engine(ha: Ha, back: NsHost, taker: NsHost) -> N
 
 # ---------------------------------------------------------------- the make e2e proof
 
+def test_the_deploy_reruns_as_a_no_op_and_left_no_secret(ha: Ha) -> None:
+    """Issue 14 in make e2e (its variants are test_hosted_engine_deploy.py's, in make e2e-full): a
+    re-run of the finished deploy changes nothing; the admin password is nowhere but its file."""
+    out = he.deploy(ha.cluster, os.path.join(ha.cluster.workdir, "he.yaml"))
+    assert out["done"] == 0 and out["skipped"] > 0, out
+    he.assert_admin_password_nowhere(ha.cluster)
+
+
 def test_the_engine_survives_its_host_dying(ha: Ha) -> None:
     c = ha.cluster
     a = ha.engine_host()

@@ -105,8 +105,10 @@ class HostStatus:
 
     @property
     def alive(self) -> bool:
-        """Still to be treated as running: a failing host may yet hold leases (until host_dead)."""
-        return self.status in ("live", "fail")
+        """Still to be treated as running: a failing host may yet hold leases (until host_dead), and
+        so may one sanlock has not watched long enough to judge ("unknown": right after this host
+        joined or rejoined the lockspace). Only "dead" and "free" mean its leases are gone."""
+        return self.status not in ("dead", "free")
 
 
 @dataclass

@@ -148,9 +148,14 @@ def build_plan(recipe: Recipe, options: BuildOptions, python_requirements: list[
     if recipe.kind == "live-iso":
         squashfs = os.path.join(work, "filesystem.squashfs")
         comp = "xz" if o.release else "zstd"
+        excludes = [e.path for e in recipe.squashfs.exclude]
         steps.append(Step(f"Make the squashfs ({comp})", action="squashfs",
                           params={"root": staged, "out": squashfs, "compression": comp, "key": stage_key,
-                                  "epoch": epoch}, timeout=LONG))
+                                  "exclude": excludes, "epoch": epoch}, timeout=LONG))
+        steps.append(Step("Measure the biggest files and directories"
+                          + (" (xz estimate per 1 MiB block)" if o.release else ""), action="sizes",
+                          params={"root": staged, "exclude": excludes, "compressed": o.release,
+                                  "key": stage_key, "out": os.path.join(work, "sizes.json")}, timeout=LONG))
         cmdline = recipe.kernel_cmdline
         if recipe.outputs.iso:
             steps.append(Step("Make the hybrid BIOS+UEFI ISO", action="iso",
@@ -175,6 +180,9 @@ def build_plan(recipe: Recipe, options: BuildOptions, python_requirements: list[
                               "out": os.path.join(build, "manifest.json"),
                               "packages_file": os.path.join(rootfs_dir, "packages.tsv"),
                               "pruned_file": os.path.join(base_dir, "pruned.json"),
+                              "sizes_file": os.path.join(work, "sizes.json") if recipe.kind == "live-iso" else "",
+                              "root": staged,
+                              "squashfs_exclude": [to_data(e) for e in recipe.squashfs.exclude],
                               "artifacts": _artifacts(recipe, build), "max_size": int(recipe.outputs.max_size)}))
     summary = {"recipe": recipe.name, "kind": recipe.kind, "release": o.release, "cache": cache,
                "packages": len(recipe.packages.all()), "rootfs cache key": rootfs_key(recipe),
@@ -438,7 +446,8 @@ def squashfs(runner: Runner, p: Mapping[str, Any]) -> None:
             # 128K blocks for development builds: with 1M blocks every page fault on the squashfs
             # reads and decompresses 1 MiB, which makes boots under TCG (the e2e tests) much slower
             else ["-comp", "zstd", "-Xcompression-level", "6", "-b", "128K"])
-    key = f"{p['key']}:{' '.join(comp)}"
+    excludes = list(p.get("exclude", []))
+    key = f"{p['key']}:{' '.join(comp)}" + (f":-e {' '.join(excludes)}" if excludes else "")
     if os.path.isfile(out) and _read(out + ".key") == key:
         log.info("squashfs is current: %s", out)
         return
@@ -449,9 +458,40 @@ def squashfs(runner: Runner, p: Mapping[str, Any]) -> None:
     # -e must come last
     runner.run(["mksquashfs", p["root"], tmp, "-noappend", "-no-progress", "-quiet", *comp,
                 "-processors", "2", "-all-time", str(p["epoch"]), "-mkfs-time", str(p["epoch"]),
-                "-wildcards", "-e", "proc/*", "sys/*", "dev/*", "run/*", "tmp/*"], timeout=LONG)
+                "-wildcards", "-e", "proc/*", "sys/*", "dev/*", "run/*", "tmp/*", *excludes], timeout=LONG)
     os.replace(tmp, out)
     runner.write_file(out + ".key", key)
+
+
+def sizes(runner: Runner, p: Mapping[str, Any]) -> None:
+    """The biggest files and directories (image_recipes.sizes says how they are measured)."""
+    from image_recipes import sizes as measure
+
+    key = f"{p['key']}:{'compressed' if p['compressed'] else 'uncompressed'}:{' '.join(p['exclude'])}"
+    out = p["out"]
+    if os.path.isfile(out) and _read(out + ".key") == key:
+        log.info("sizes are current: %s", out)
+        return
+    files = measure.squashfs_files(p["root"], p["exclude"])
+    compressed = measure.estimate_compressed(p["root"], files) if p["compressed"] else None
+    data = {"method": measure.__doc__.split("\n\n", 1)[1].replace("\n", " ").strip(),
+            "total_bytes": sum(f.size for f in files),
+            "total_compressed_bytes": sum(compressed.values()) if compressed is not None else None,
+            **measure.biggest(files, compressed)}
+    runner.write_file(out, json.dumps(data, indent=1) + "\n")
+    runner.write_file(out + ".key", key)
+
+
+def excluded_items(root: str, excludes: list[Mapping[str, str]]) -> list[dict[str, Any]]:
+    """The squashfs excludes as manifest `pruned` entries: what matched in the staged root, its size,
+    what it removes and the test that proves the node works without it."""
+    out = []
+    for e in excludes:
+        for m in sorted(glob.glob(os.path.join(root, e["path"]))):
+            size = _dir_size(m) if os.path.isdir(m) else os.lstat(m).st_size
+            out.append({"path": "/" + os.path.relpath(m, root), "bytes": size, "where": "squashfs only",
+                        "removes": e["removes"], "proven_by": e["proven_by"]})
+    return out
 
 
 def _boot_files(root: str) -> tuple[str, str]:
@@ -533,7 +573,7 @@ class Builder:
 
         table: dict[str, Callable[[Runner, Mapping[str, Any]], None]] = {
             "bootstrap": bootstrap, "prepare_base": prepare_base, "wheelhouse": wheelhouse, "stage": stage,
-            "squashfs": squashfs, "iso": iso, "pxe": pxe, "disk_image": appliance.disk_image,
+            "squashfs": squashfs, "sizes": sizes, "iso": iso, "pxe": pxe, "disk_image": appliance.disk_image,
             "manifest": self.manifest,
         }
         return {name: self._timed(name, fn) for name, fn in table.items()}
@@ -556,6 +596,8 @@ class Builder:
                 name, version = line.split("\t", 1)
                 packages[name] = version
         pruned = json.loads(_read(p["pruned_file"]) or "{}")
+        excluded = excluded_items(p.get("root", ""), p.get("squashfs_exclude", [])) if p.get("root") else []
+        biggest = json.loads(_read(p.get("sizes_file", "")) or "null") if p.get("sizes_file") else None
         artifacts = {}
         for path in p["artifacts"]:
             if os.path.isfile(path):
@@ -567,8 +609,9 @@ class Builder:
             "recipe": p["recipe"], "hcinode_version": __version__, "release": p["release"],
             "size_target": target, "size_target_met": bool(sizes) and (not target or max(sizes) <= target),
             "artifacts": artifacts, "step_seconds": dict(self.timings),
-            "packages": packages, "pruned": pruned.get("pruned", []),
-            "pruned_bytes": pruned.get("pruned_bytes", 0),
+            "packages": packages, "pruned": pruned.get("pruned", []) + excluded,
+            "pruned_bytes": pruned.get("pruned_bytes", 0) + sum(x["bytes"] for x in excluded),
+            "biggest": biggest,
             "reproducibility": isoboot.REPRODUCIBILITY_NOTE,
         }
         out = p["out"]

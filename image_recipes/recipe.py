@@ -124,6 +124,28 @@ class Prune:
     paths: tuple[str, ...] = field(default=(), metadata={"check": _check_prune_paths})
 
 
+def _check_exclude_glob(path: str) -> str | None:
+    parts = path.split("/")
+    if path.startswith("/") or ".." in parts or "" in parts:
+        return f"squashfs exclude {path!r} must be a relative, normalised path glob (boot/vmlinuz-*)"
+    return None
+
+
+@dataclass(frozen=True)
+class SquashfsExclude:
+    """A file kept in the staged root (the ISO and PXE steps read it there) but left out of the
+    squashfs, with why that is safe: the manifest lists it among the pruned items."""
+
+    path: str = field(metadata={"check": _check_exclude_glob})
+    removes: str
+    proven_by: str
+
+
+@dataclass(frozen=True)
+class Squashfs:
+    exclude: tuple[SquashfsExclude, ...] = ()
+
+
 @dataclass(frozen=True)
 class Initramfs:
     # "list": only the modules below plus their dependencies (smallest initrd that boots servers)
@@ -174,6 +196,7 @@ class Recipe:
     kernel_cmdline: str = ""
     prune: Prune = Prune()
     initramfs: Initramfs = Initramfs()
+    squashfs: Squashfs = Squashfs()
     python: Python = Python()
     outputs: Outputs = Outputs()
     # set by load_recipe: the directory the recipe was read from (overlay paths are relative to it)

@@ -473,7 +473,11 @@ def sizes(runner: Runner, p: Mapping[str, Any]) -> None:
         log.info("sizes are current: %s", out)
         return
     files = measure.squashfs_files(p["root"], p["exclude"])
-    compressed = measure.estimate_compressed(p["root"], files) if p["compressed"] else None
+    compressed = None
+    if p["compressed"]:
+        cache = out + ".estimates"  # FileSize.stamp() -> bytes, from the last release build
+        compressed = measure.estimate_compressed(p["root"], files, known=json.loads(_read(cache) or "{}"))
+        runner.write_file(cache, json.dumps({f.stamp(): compressed[f.path] for f in files}))
     data = {"method": measure.__doc__.split("\n\n", 1)[1].replace("\n", " ").strip(),
             "total_bytes": sum(f.size for f in files),
             "total_compressed_bytes": sum(compressed.values()) if compressed is not None else None,

@@ -32,6 +32,11 @@ class FileSize:
     path: str  # relative to the root, no leading '/'
     size: int
     elf: bool = False
+    mtime_ns: int = 0
+
+    def stamp(self) -> str:
+        """Identifies the file's bytes for the estimate cache (the staged root keeps mtimes)."""
+        return f"{self.path}\0{self.size}\0{self.mtime_ns}"
 
 
 def squashfs_files(root: str, exclude: Iterable[str] = ()) -> list[FileSize]:
@@ -55,7 +60,7 @@ def squashfs_files(root: str, exclude: Iterable[str] = ()) -> list[FileSize]:
             seen.add((st.st_dev, st.st_ino))
             with open(full, "rb") as f:
                 elf = f.read(4) == b"\x7fELF"
-            out.append(FileSize(rel, st.st_size, elf))
+            out.append(FileSize(rel, st.st_size, elf, st.st_mtime_ns))
     return out
 
 
@@ -80,12 +85,17 @@ def _compress_job(job: tuple[str, bool]) -> int:
     return compressed_file_size(*job)
 
 
-def estimate_compressed(root: str, files: list[FileSize], workers: int = 2) -> dict[str, int]:
-    """path -> estimated compressed bytes (the module docstring says how)."""
-    jobs = [(os.path.join(root, f.path), f.elf) for f in files]
+def estimate_compressed(root: str, files: list[FileSize], workers: int = 2,
+                        known: dict[str, int] | None = None) -> dict[str, int]:
+    """path -> estimated compressed bytes (the module docstring says how). `known` maps
+    FileSize.stamp() to an earlier estimate: only new or changed files are compressed (a release
+    rebuild after a Python-only change redoes a few MiB, not the whole root)."""
+    known = known or {}
+    todo = [f for f in files if f.stamp() not in known]
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        sizes = list(pool.map(_compress_job, jobs, chunksize=64))
-    return {f.path: s for f, s in zip(files, sizes, strict=True)}
+        done = list(pool.map(_compress_job, [(os.path.join(root, f.path), f.elf) for f in todo], chunksize=64))
+    fresh = {f.stamp(): n for f, n in zip(todo, done, strict=True)}
+    return {f.path: fresh[f.stamp()] if f.stamp() in fresh else known[f.stamp()] for f in files}
 
 
 def biggest(files: list[FileSize], compressed: dict[str, int] | None = None,

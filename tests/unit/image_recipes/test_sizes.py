@@ -39,6 +39,11 @@ def test_compressed_estimate_per_block(tmp_path: Path) -> None:
     assert est["usr/lib/big"] < 10_000  # three 1 MiB blocks of one byte value
     assert est["usr/lib/random"] == 1_500_000  # stored uncompressed, as mksquashfs does
     assert sizes.compressed_block_size(b"\x7fELF" + b"\x90" * 4096, elf=True) < 200
+    # an earlier estimate of an unchanged file is reused, a changed file is compressed again
+    known = {f.stamp(): 7 for f in files}
+    (root / "small").write_bytes(b"changed" * 1000)
+    again = sizes.estimate_compressed(str(root), sizes.squashfs_files(str(root)), workers=1, known=known)
+    assert again["usr/lib/big"] == 7 and again["small"] != 7
 
 
 def test_biggest_lists_files_and_directories(tmp_path: Path) -> None:

@@ -5,8 +5,9 @@ once, as in the squashfs; symlinks and what the squashfs leaves out count nothin
 
 Compressed sizes (release builds) are an estimate made the way mksquashfs compresses data: each
 file is cut into 1 MiB blocks, each block is compressed on its own with xz (LZMA2 preset 6, 1 MiB
-dictionary; for ELF files also with the x86 BCJ filter, the smaller wins), and a block that does
-not shrink counts its own size (mksquashfs stores it uncompressed). Not counted: the squashfs
+dictionary; ELF files with the x86 BCJ filter in front, which mksquashfs -Xbcj x86 also tries and
+which wins on x86 code: trying both would double the time), and a block that does not shrink
+counts its own size (mksquashfs stores it uncompressed). Not counted: the squashfs
 metadata and the packing of small files' tails into shared fragments (so small files come out a
 little bigger than they are in the image). A directory's figure is the sum of its files'.
 """
@@ -66,11 +67,8 @@ def squashfs_files(root: str, exclude: Iterable[str] = ()) -> list[FileSize]:
 
 def compressed_block_size(block: bytes, elf: bool) -> int:
     """One data block as mksquashfs -comp xz -b 1M -Xbcj x86 would store it (payload bytes)."""
-    best = len(lzma.compress(block, format=lzma.FORMAT_RAW, filters=[_LZMA2]))
-    if elf:
-        best = min(best, len(lzma.compress(block, format=lzma.FORMAT_RAW,
-                                           filters=[{"id": lzma.FILTER_X86}, _LZMA2])))
-    return min(best, len(block))
+    filters = [{"id": lzma.FILTER_X86}, _LZMA2] if elf else [_LZMA2]
+    return min(len(lzma.compress(block, format=lzma.FORMAT_RAW, filters=filters)), len(block))
 
 
 def compressed_file_size(path: str, elf: bool) -> int:

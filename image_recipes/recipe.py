@@ -122,6 +122,9 @@ class Prune:
     kernel_module_dirs: tuple[str, ...] = field(default=(), metadata={"check": _check_module_dirs})
     # globs relative to the root (caches, docs that slipped through dpkg's path-exclude)
     paths: tuple[str, ...] = field(default=(), metadata={"check": _check_prune_paths})
+    # replace libicudata's 30 MiB of ICU data by ICU's own "stubdata" (a header with no entries,
+    # image_recipes.builder.ICU_STUB_C): see the node recipe for who uses ICU and why that is safe
+    icu_data_stub: bool = False
 
 
 def _check_exclude_glob(path: str) -> str | None:

@@ -131,7 +131,9 @@ def build_plan(recipe: Recipe, options: BuildOptions, python_requirements: list[
                               "initramfs_compress": recipe.initramfs.compress,
                               "initramfs_compress_level": recipe.initramfs.compress_level,
                               "include_modules": list(recipe.initramfs.include_modules),
-                              "exclude_module_dirs": list(recipe.initramfs.exclude_module_dirs), "epoch": epoch},
+                              "exclude_module_dirs": list(recipe.initramfs.exclude_module_dirs),
+                              "medium_exclude_module_dirs": list(recipe.initramfs.medium_exclude_module_dirs),
+                              "epoch": epoch},
                       timeout=LONG))
     if recipe.python.install_project:
         steps.append(Step("Build the wheelhouse (project + pinned dependencies)", action="wheelhouse",
@@ -298,7 +300,15 @@ done
 for d in $(cat /etc/initramfs-tools/hcinode-exclude); do
     rm -rf "${DESTDIR}/usr/lib/modules/${version}/kernel/${d}"
 done
+# the boot medium's initrd (HCINODE_INITRD=medium) leaves out what only a network boot needs
+if [ "${HCINODE_INITRD:-}" = medium ]; then
+    for d in $(cat /etc/initramfs-tools/hcinode-exclude-medium); do
+        rm -rf "${DESTDIR}/usr/lib/modules/${version}/kernel/${d}"
+    done
+fi
 """
+# the ISO's initrd when the recipe has initramfs.medium_exclude_module_dirs (beside the full one)
+MEDIUM_INITRD = "boot/initrd-medium.img-{version}"
 
 
 def prepare_base(runner: Runner, p: Mapping[str, Any]) -> None:
@@ -343,6 +353,14 @@ def prepare_base(runner: Runner, p: Mapping[str, Any]) -> None:
                 'mkinitramfs -o "/boot/initrd.img-$1.new" "$1" && mv "/boot/initrd.img-$1.new" "/boot/initrd.img-$1"',
                 "sh", version],
                env={"SOURCE_DATE_EPOCH": str(p["epoch"])}, timeout=LONG)
+    medium = p.get("medium_exclude_module_dirs") or []
+    if medium:
+        runner.write_file(os.path.join(conf, "hcinode-exclude-medium"), "\n".join(medium) + "\n")
+        out = "/" + MEDIUM_INITRD.format(version=version)
+        runner.run(["unshare", "--mount", "--propagation", "private", "chroot", root, "sh", "-c",
+                    "mount -t proc proc /proc && mount -t sysfs sysfs /sys && "
+                    f'mkinitramfs -o "{out}.new" "$1" && mv "{out}.new" "{out}"', "sh", version],
+                   env={"SOURCE_DATE_EPOCH": str(p["epoch"]), "HCINODE_INITRD": "medium"}, timeout=LONG)
     runner.write_file(os.path.join(tmp, "pruned.json"), json.dumps(
         {"kernel": version, "pruned": pruned, "pruned_bytes": sum(x["bytes"] for x in pruned)}, indent=1))
     _publish_dir(runner, tmp, dest)
@@ -567,6 +585,9 @@ def iso(runner: Runner, p: Mapping[str, Any]) -> None:
     staging = p["staging"]
     _rm(runner, staging, isoboot.efi_image_path(staging))
     kernel, initrd = _boot_files(p["root"])
+    medium = os.path.join(p["root"], MEDIUM_INITRD.format(version=kernel_version(p["root"])))
+    if os.path.isfile(medium):
+        initrd = medium
     _link_or_copy(runner, kernel, os.path.join(staging, "live/vmlinuz"))
     _link_or_copy(runner, initrd, os.path.join(staging, "live/initrd.img"))
     _link_or_copy(runner, p["squashfs"], os.path.join(staging, "live/filesystem.squashfs"))

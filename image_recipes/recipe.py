@@ -162,6 +162,9 @@ class Initramfs:
     # directories under kernel/ dropped from the initramfs after all hooks ran (live-boot's hook
     # adds every network driver for netboot; servers need the common server NICs only)
     exclude_module_dirs: tuple[str, ...] = field(default=(), metadata={"check": _check_module_dirs})
+    # when set, a second initrd for the boot medium (the ISO) leaves these out as well: the ISO
+    # boots from the medium, only a network boot (PXE, fetch=) needs the NIC drivers in the initrd
+    medium_exclude_module_dirs: tuple[str, ...] = field(default=(), metadata={"check": _check_module_dirs})
 
 
 @dataclass(frozen=True)

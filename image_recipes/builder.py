@@ -566,9 +566,12 @@ def excluded_items(root: str, excludes: list[Mapping[str, str]]) -> list[dict[st
     return out
 
 
-def _boot_files(root: str) -> tuple[str, str]:
+def _boot_files(root: str, medium: bool = False) -> tuple[str, str]:
+    """The kernel and initrd; `medium`: the boot medium's initrd when the recipe made one."""
     version = kernel_version(root)
-    return (os.path.join(root, "boot", f"vmlinuz-{version}"), os.path.join(root, "boot", f"initrd.img-{version}"))
+    initrd = os.path.join(root, "boot", f"initrd.img-{version}")
+    small = os.path.join(root, MEDIUM_INITRD.format(version=version))
+    return os.path.join(root, "boot", f"vmlinuz-{version}"), small if medium and os.path.isfile(small) else initrd
 
 
 def _link_or_copy(runner: Runner, src: str, dest: str) -> None:
@@ -584,10 +587,7 @@ def _link_or_copy(runner: Runner, src: str, dest: str) -> None:
 def iso(runner: Runner, p: Mapping[str, Any]) -> None:
     staging = p["staging"]
     _rm(runner, staging, isoboot.efi_image_path(staging))
-    kernel, initrd = _boot_files(p["root"])
-    medium = os.path.join(p["root"], MEDIUM_INITRD.format(version=kernel_version(p["root"])))
-    if os.path.isfile(medium):
-        initrd = medium
+    kernel, initrd = _boot_files(p["root"], medium=True)
     _link_or_copy(runner, kernel, os.path.join(staging, "live/vmlinuz"))
     _link_or_copy(runner, initrd, os.path.join(staging, "live/initrd.img"))
     _link_or_copy(runner, p["squashfs"], os.path.join(staging, "live/filesystem.squashfs"))

@@ -90,3 +90,23 @@ def test_excluded_items_are_pruned_entries(tmp_path: Path) -> None:
                                                 "proven_by": "tests/e2e/test_install.py"}])
     assert items == [{"path": "/boot/vmlinuz-1", "bytes": 1000, "where": "squashfs only",
                       "removes": "the kernel", "proven_by": "tests/e2e/test_install.py"}]
+
+
+def test_the_iso_takes_the_medium_initrd_pxe_the_full_one(tmp_path: Path) -> None:
+    root = tmp_path / "r"
+    (root / "usr/lib/modules/6.1.0-57-amd64").mkdir(parents=True)
+    (root / "boot").mkdir()
+    for name in ("vmlinuz-6.1.0-57-amd64", "initrd.img-6.1.0-57-amd64"):
+        (root / "boot" / name).write_bytes(b"x")
+    assert builder._boot_files(str(root), medium=True)[1].endswith("/boot/initrd.img-6.1.0-57-amd64")
+    (root / "boot/initrd-medium.img-6.1.0-57-amd64").write_bytes(b"small")
+    assert builder._boot_files(str(root), medium=True)[1].endswith("/boot/initrd-medium.img-6.1.0-57-amd64")
+    assert builder._boot_files(str(root))[1].endswith("/boot/initrd.img-6.1.0-57-amd64")
+
+
+def test_the_node_plan_builds_a_medium_initrd_without_nic_drivers() -> None:
+    recipe = load_recipe("node")
+    options = builder.BuildOptions(project_dir=builder.default_project_dir(), build_dir="/tmp/b", cache_dir="/tmp/c")
+    base = next(s for s in builder.build_plan(recipe, options, []).steps if s.action == "prepare_base")
+    assert base.params["medium_exclude_module_dirs"] == ["drivers/net"]
+    assert 'HCINODE_INITRD:-}" = medium' in builder.INITRAMFS_HOOK

@@ -127,6 +127,7 @@ def build_plan(recipe: Recipe, options: BuildOptions, python_requirements: list[
                       params={"source": rootfs_dir, "dest": base_dir,
                               "module_dirs": list(recipe.prune.kernel_module_dirs),
                               "paths": list(recipe.prune.paths), "icu_data_stub": recipe.prune.icu_data_stub,
+                              "python_bytecode_only": list(recipe.prune.python_bytecode_only),
                               "initramfs_modules": recipe.initramfs.modules,
                               "initramfs_compress": recipe.initramfs.compress,
                               "initramfs_compress_level": recipe.initramfs.compress_level,
@@ -338,6 +339,12 @@ def prepare_base(runner: Runner, p: Mapping[str, Any]) -> None:
         _rm(runner, *matches)
     if p.get("icu_data_stub"):
         pruned.append(icu_data_stub(runner, root))
+    for rel in p.get("python_bytecode_only", []):
+        pruned.append(python_bytecode_only(root, rel))
+    if any(x["path"].startswith("/usr/lib/udev/hwdb.d/") for x in pruned):
+        # hwdb.bin is compiled from hwdb.d: rebuilt, or udev would still carry what was pruned. In
+        # the chroot: hwdb.bin records each entry's source path (--root would put the cache's in)
+        runner.run(["chroot", root, "systemd-hwdb", "update", "--usr"])
     runner.run(["chroot", root, "depmod", "-a", version])
     conf = os.path.join(root, "etc/initramfs-tools")
     level = p.get("initramfs_compress_level") or 0
@@ -410,6 +417,30 @@ def icu_data_stub(runner: Runner, root: str) -> dict[str, Any]:
                        "only for encodings glibc's iconv lacks; UTF-8 and every iconv encoding work unchanged",
             "proven_by": "tests/unit/image_recipes/test_icu_stub.py (xmllint and virsh with the stub) and the "
                          "VM tests (libvirt domain XML, gluster)"}
+
+
+def python_bytecode_only(root: str, rel: str) -> dict[str, Any]:
+    """X.py -> X.pyc (from __pycache__/X.<tag>.pyc) under root/rel; the sources that had bytecode go."""
+    top = os.path.join(root, rel)
+    tag = f"cpython-{sys.version_info.major}{sys.version_info.minor}"  # the build host's python is the image's
+    saved = 0
+    for dirpath, _dirs, files in os.walk(top):
+        if os.path.basename(dirpath) == "__pycache__":
+            continue
+        for name in sorted(files):
+            if not name.endswith(".py"):
+                continue
+            cached = os.path.join(dirpath, "__pycache__", f"{name[:-3]}.{tag}.pyc")
+            source = os.path.join(dirpath, name)
+            if os.path.isfile(cached) and not os.path.islink(source):
+                saved += os.lstat(source).st_size
+                os.replace(cached, source + "c")
+                os.remove(source)
+    return {"path": "/" + rel + "/**/*.py", "bytes": saved,
+            "removes": "Python sources that have bytecode (the .pyc moves beside them: sourceless import); "
+                       "tracebacks through these modules show file and line without the source text",
+            "proven_by": "tests/unit/image_recipes/test_bytecode_only.py (imports and tracebacks) and every "
+                         "VM test (the console, installer and agents run on this Python)"}
 
 
 def wheelhouse(runner: Runner, p: Mapping[str, Any]) -> None:

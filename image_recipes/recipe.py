@@ -125,6 +125,10 @@ class Prune:
     # replace libicudata's 30 MiB of ICU data by ICU's own "stubdata" (a header with no entries,
     # image_recipes.builder.ICU_STUB_C): see the node recipe for who uses ICU and why that is safe
     icu_data_stub: bool = False
+    # directories whose modules ship as bytecode only: X.py goes where __pycache__/X.<tag>.pyc
+    # exists, the .pyc moves to X.pyc (Python imports a sourceless X.pyc from there); tracebacks
+    # keep file and line, not the source line
+    python_bytecode_only: tuple[str, ...] = field(default=(), metadata={"check": _check_prune_paths})
 
 
 def _check_exclude_glob(path: str) -> str | None:

@@ -187,6 +187,7 @@ def build_plan(recipe: Recipe, options: BuildOptions, python_requirements: list[
                               "pruned_file": os.path.join(base_dir, "pruned.json"),
                               "sizes_file": os.path.join(work, "sizes.json") if recipe.kind == "live-iso" else "",
                               "root": staged,
+                              "iso_staging": os.path.join(work, "iso") if recipe.outputs.iso else "",
                               "squashfs_exclude": [to_data(e) for e in recipe.squashfs.exclude],
                               "artifacts": _artifacts(recipe, build), "max_size": int(recipe.outputs.max_size)}))
     summary = {"recipe": recipe.name, "kind": recipe.kind, "release": o.release, "cache": cache,
@@ -585,6 +586,13 @@ def sizes(runner: Runner, p: Mapping[str, Any]) -> None:
     runner.write_file(out + ".key", key)
 
 
+def iso_parts(staging: str) -> dict[str, int]:
+    """Sizes of the ISO's kernel, initrd and squashfs (the ISO's initrd is not PXE's)."""
+    names = ("live/vmlinuz", "live/initrd.img", "live/filesystem.squashfs")
+    return {n: os.path.getsize(os.path.join(staging, n)) for n in names
+            if staging and os.path.isfile(os.path.join(staging, n))}
+
+
 def excluded_items(root: str, excludes: list[Mapping[str, str]]) -> list[dict[str, Any]]:
     """The squashfs excludes as manifest `pruned` entries: what matched in the staged root, its size,
     what it removes and the test that proves the node works without it."""
@@ -717,6 +725,7 @@ class Builder:
             "artifacts": artifacts, "step_seconds": dict(self.timings),
             "packages": packages, "pruned": pruned.get("pruned", []) + excluded,
             "pruned_bytes": pruned.get("pruned_bytes", 0) + sum(x["bytes"] for x in excluded),
+            "iso_parts": iso_parts(p.get("iso_staging", "")),
             "biggest": biggest,
             "reproducibility": isoboot.REPRODUCIBILITY_NOTE,
         }

@@ -345,7 +345,11 @@ def prepare_base(runner: Runner, p: Mapping[str, Any]) -> None:
     if any(x["path"].startswith("/usr/lib/udev/hwdb.d/") for x in pruned):
         # hwdb.bin is compiled from hwdb.d: rebuilt, or udev would still carry what was pruned. In
         # the chroot: hwdb.bin records each entry's source path (--root would put the cache's in)
+        hwdb = os.path.join(root, "usr/lib/udev/hwdb.bin")
+        before = os.path.getsize(hwdb) if os.path.isfile(hwdb) else 0
         runner.run(["chroot", root, "systemd-hwdb", "update", "--usr"])
+        pruned.append({"path": "/usr/lib/udev/hwdb.bin", "bytes": before - os.path.getsize(hwdb),
+                       "removes": "the pruned hwdb.d entries, compiled (rebuilt from what is left)"})
     runner.run(["chroot", root, "depmod", "-a", version])
     conf = os.path.join(root, "etc/initramfs-tools")
     level = p.get("initramfs_compress_level") or 0

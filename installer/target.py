@@ -271,7 +271,8 @@ def copy_payload(runner: Runner, params: Mapping[str, Any]) -> None:
     started = time.monotonic()
     if kind == "squashfs":
         runner.run(["unsquashfs", "-f", "-n", "-d", target, image], timeout=3600)
-        install_boot_files(runner, target, boot_file_sources(params.get("url", ""), params.get("kernel_cmdline", "")))
+        install_boot_files(runner, target, boot_file_sources(params.get("url", ""), params.get("kernel_cmdline", ""),
+                                                             image_dir=os.path.dirname(image)))
     else:
         root = _devices(params)[params["root_name"]]
         raise_if_mounted = _is_mounted(target)
@@ -288,14 +289,18 @@ LIVE_BOOT_DIR = "/run/live/medium/live"
 BOOT_FILES = (("vmlinuz", "vmlinuz-{version}"), ("initrd.img", "initrd.img-{version}"))
 
 
-def boot_file_sources(payload_url: str, kernel_cmdline: str, medium: str = LIVE_BOOT_DIR) -> list[str]:
+def boot_file_sources(payload_url: str, kernel_cmdline: str, medium: str = LIVE_BOOT_DIR,
+                      image_dir: str = "") -> list[str]:
     """Where the kernel and initrd that belong to the image are, best first: beside a `liveimg
-    --url` image (a build's pxe/ directory holds all three), on the boot medium (ISO), beside the
-    squashfs live-boot fetched (PXE: `fetch=` on the kernel command line)."""
+    --url` image (a build's pxe/ directory holds all three), beside the image file itself (an
+    ISO's live/ or a pxe/ directory: what the update tool writes from), on the boot medium (ISO),
+    beside the squashfs live-boot fetched (PXE: `fetch=` on the kernel command line)."""
     sources = []
     if payload_url:
         base = payload_url.rsplit("/", 1)[0]
         sources.append(base[len("file://"):] if base.startswith("file://") else base)
+    if image_dir:
+        sources.append(image_dir)
     sources.append(medium)
     m = re.search(r"(?:^|\s)fetch=(\S+)", kernel_cmdline)
     if m:

@@ -45,6 +45,9 @@ def test_sources_liveimg_dir_then_medium_then_fetch_dir() -> None:
         "http://192.0.2.1/img", "/m/live", "http://10.0.2.2:8080/pxe"]
     assert boot_file_sources("file:///srv/pxe/filesystem.squashfs", "", "/m/live") == ["/srv/pxe", "/m/live"]
     assert boot_file_sources("", "boot=live quiet", "/m/live") == ["/m/live"]
+    # the update tool's image (an ISO's live/ or a pxe/ directory) has them beside it
+    assert boot_file_sources("", "", "/m/live", image_dir="/mnt/iso/live") == ["/mnt/iso/live", "/m/live"]
+    assert boot_file_sources("", "", "/m/live", image_dir="/m/live") == ["/m/live"]
 
 
 def test_bzimage_version(tmp_path: Path) -> None:
@@ -98,3 +101,19 @@ def test_downloads_from_the_fetch_directory(tmp_path: Path, http_dir: str) -> No
     install_boot_files(LocalRunner(), str(target), [str(tmp_path / "absent"), http_dir])
     assert bzimage_version(str(target / f"boot/vmlinuz-{RELEASE}")) == RELEASE
     assert (target / f"boot/initrd.img-{RELEASE}").exists()
+
+
+def test_copy_payload_takes_them_from_beside_the_squashfs(tmp_path: Path) -> None:
+    """The image as the node build ships it (no /boot kernel) written the way the installer and the
+    update tool write it: unsquashfs, then kernel + initrd from the image's own directory."""
+    from installer.target import copy_payload
+
+    tree = target_root(tmp_path / "tree")
+    media = boot_dir(tmp_path / "media")
+    runner = LocalRunner()
+    runner.run(["mksquashfs", str(tree), str(media / "filesystem.squashfs"), "-quiet", "-no-progress"])
+    target = tmp_path / "target"
+    target.mkdir()
+    copy_payload(runner, {"image": str(media / "filesystem.squashfs"), "target": str(target), "root_name": "/"})
+    assert bzimage_version(str(target / f"boot/vmlinuz-{RELEASE}")) == RELEASE
+    assert (target / f"boot/initrd.img-{RELEASE}").read_bytes() == b"initrd of " + RELEASE.encode()

@@ -1,6 +1,7 @@
 """Image pipeline benchmarks: one JSON object per measurement on stdout.
 
     .venv/bin/python bench/image.py [--skip-cold] [--skip-boot] [--release] [--cold-cache DIR]
+                                [--previous MANIFEST]
 
 - cold build: the node image from a copy of the project with an empty cache (a new directory
   under /var/tmp, or --cold-cache DIR, which must be empty; downloads ~300 MB of packages; deleted
@@ -8,7 +9,8 @@
 - warm rebuild after a Python-only change: one .py file of the copy changed, rebuilt with the
   same cache (rootfs, pruning, initramfs and dependency wheels are reused). With --skip-cold the
   shared cache is used (the first build fills it if needed).
-- sizes of the warm build's ISO, squashfs and initrd
+- sizes of the warm build's ISO, squashfs, kernel and initrds (the ISO's and PXE's), each with
+  the same figure of the previous release when --previous names its build/manifest.json
 - boot to console under TCG: that ISO under BIOS until the console header appears
 """
 
@@ -47,7 +49,7 @@ def emit(name: str, value: float | int, unit: str, **extra: object) -> None:
 def build(project: Path, build_dir: Path, cache: Path, release: bool = False) -> dict[str, float]:
     recipe = load_recipe("node")
     options = BuildOptions(release=release, project_dir=str(project), build_dir=str(build_dir), cache_dir=str(cache))
-    plan = build_plan(recipe, options, python_requirements(str(ROOT)))
+    plan = build_plan(recipe, options, python_requirements(str(ROOT), roots=recipe.python.dependencies))
     builder = Builder()
     with build_lock(str(build_dir), str(cache)):
         started = time.monotonic()  # after the lock: waiting for someone else's build is not ours
@@ -65,6 +67,20 @@ def copy_project(dest: Path) -> Path:
         elif src.exists():
             shutil.copy2(src, dest / name)
     return dest
+
+
+def size_figures(manifest: dict[str, object]) -> dict[str, int]:
+    """ISO, squashfs, kernel and initrd sizes from a build's manifest.json (node section)."""
+    node = manifest.get("builds", {}).get("node", manifest)  # type: ignore[union-attr]
+    artifacts = node.get("artifacts", {})
+    parts = node.get("iso_parts") or {}
+    figures = {"iso_size": artifacts.get("node.iso", {}).get("size"),
+               "squashfs_size": artifacts.get("pxe/filesystem.squashfs", {}).get("size"),
+               "kernel_size": artifacts.get("pxe/vmlinuz", {}).get("size"),
+               "initrd_size": artifacts.get("pxe/initrd.img", {}).get("size"),
+               # before the ISO had its own initrd it carried PXE's
+               "iso_initrd_size": parts.get("live/initrd.img") or artifacts.get("pxe/initrd.img", {}).get("size")}
+    return {k: v for k, v in figures.items() if isinstance(v, int)}
 
 
 def boot_to_console(iso: Path, workdir: Path) -> None:
@@ -86,7 +102,9 @@ def main() -> int:
     parser.add_argument("--release", action="store_true", help="time release (xz) builds instead of dev (zstd)")
     parser.add_argument("--cold-cache", help="empty directory for the cold build's cache (default: new, /var/tmp)")
     parser.add_argument("--keep-cache", action="store_true", help="keep the cold build's cache")
+    parser.add_argument("--previous", help="manifest.json of the previous release: its sizes are shown beside ours")
     args = parser.parse_args()
+    previous = size_figures(json.loads(Path(args.previous).read_text())) if args.previous else {}
     shared_cache = Path(os.environ.get("HCINODE_CACHE") or "/var/cache/hcinode")
 
     with tempfile.TemporaryDirectory(prefix="hcinode-bench-", dir="/var/tmp") as tmp_name:
@@ -111,11 +129,9 @@ def main() -> int:
             f.write(f"\n# bench change {time.time()}\n")
         timings = build(project, tmp / "build-b", cache, args.release)
         emit("warm_rebuild_python_change", timings.pop("total"), "s", steps=timings, release=args.release)
-        squashfs = tmp / "build-b" / "work" / "node" / "filesystem.squashfs"
-        emit("squashfs_size", squashfs.stat().st_size, "bytes", release=args.release)
-        emit("initrd_size", (tmp / "build-b" / "pxe" / "initrd.img").stat().st_size, "bytes")
+        for name, value in size_figures(json.loads((tmp / "build-b" / "manifest.json").read_text())).items():
+            emit(name, value, "bytes", release=args.release, previous=previous.get(name))
         iso = tmp / "build-b" / "node.iso"
-        emit("iso_size", iso.stat().st_size, "bytes", release=args.release)
         if not args.skip_boot:
             boot_to_console(iso, tmp / "vm")
         if args.keep_cache and cache != shared_cache:

@@ -99,7 +99,8 @@ def rootfs_key(recipe: Recipe) -> str:
 
 
 def base_key(recipe: Recipe) -> str:
-    return _key("base-v1", rootfs_key(recipe), recipe.prune, recipe.initramfs, recipe.kind, INITRAMFS_HOOK)
+    return _key("base-v1", rootfs_key(recipe), recipe.prune, recipe.initramfs, recipe.kind, INITRAMFS_HOOK,
+                ICU_STUB_C if recipe.prune.icu_data_stub else "")
 
 
 def build_plan(recipe: Recipe, options: BuildOptions, python_requirements: list[str] | None = None) -> Plan:
@@ -125,11 +126,15 @@ def build_plan(recipe: Recipe, options: BuildOptions, python_requirements: list[
     steps.append(Step("Prune the root filesystem and build the initramfs (cached)", action="prepare_base",
                       params={"source": rootfs_dir, "dest": base_dir,
                               "module_dirs": list(recipe.prune.kernel_module_dirs),
-                              "paths": list(recipe.prune.paths), "initramfs_modules": recipe.initramfs.modules,
+                              "paths": list(recipe.prune.paths), "icu_data_stub": recipe.prune.icu_data_stub,
+                              "python_bytecode_only": list(recipe.prune.python_bytecode_only),
+                              "initramfs_modules": recipe.initramfs.modules,
                               "initramfs_compress": recipe.initramfs.compress,
                               "initramfs_compress_level": recipe.initramfs.compress_level,
                               "include_modules": list(recipe.initramfs.include_modules),
-                              "exclude_module_dirs": list(recipe.initramfs.exclude_module_dirs), "epoch": epoch},
+                              "exclude_module_dirs": list(recipe.initramfs.exclude_module_dirs),
+                              "medium_exclude_module_dirs": list(recipe.initramfs.medium_exclude_module_dirs),
+                              "epoch": epoch},
                       timeout=LONG))
     if recipe.python.install_project:
         steps.append(Step("Build the wheelhouse (project + pinned dependencies)", action="wheelhouse",
@@ -148,9 +153,14 @@ def build_plan(recipe: Recipe, options: BuildOptions, python_requirements: list[
     if recipe.kind == "live-iso":
         squashfs = os.path.join(work, "filesystem.squashfs")
         comp = "xz" if o.release else "zstd"
+        excludes = [e.path for e in recipe.squashfs.exclude]
         steps.append(Step(f"Make the squashfs ({comp})", action="squashfs",
                           params={"root": staged, "out": squashfs, "compression": comp, "key": stage_key,
-                                  "epoch": epoch}, timeout=LONG))
+                                  "exclude": excludes, "epoch": epoch}, timeout=LONG))
+        steps.append(Step("Measure the biggest files and directories"
+                          + (" (xz estimate per 1 MiB block)" if o.release else ""), action="sizes",
+                          params={"root": staged, "exclude": excludes, "compressed": o.release,
+                                  "key": stage_key, "out": os.path.join(work, "sizes.json")}, timeout=LONG))
         cmdline = recipe.kernel_cmdline
         if recipe.outputs.iso:
             steps.append(Step("Make the hybrid BIOS+UEFI ISO", action="iso",
@@ -175,6 +185,10 @@ def build_plan(recipe: Recipe, options: BuildOptions, python_requirements: list[
                               "out": os.path.join(build, "manifest.json"),
                               "packages_file": os.path.join(rootfs_dir, "packages.tsv"),
                               "pruned_file": os.path.join(base_dir, "pruned.json"),
+                              "sizes_file": os.path.join(work, "sizes.json") if recipe.kind == "live-iso" else "",
+                              "root": staged,
+                              "iso_staging": os.path.join(work, "iso") if recipe.outputs.iso else "",
+                              "squashfs_exclude": [to_data(e) for e in recipe.squashfs.exclude],
                               "artifacts": _artifacts(recipe, build), "max_size": int(recipe.outputs.max_size)}))
     summary = {"recipe": recipe.name, "kind": recipe.kind, "release": o.release, "cache": cache,
                "packages": len(recipe.packages.all()), "rootfs cache key": rootfs_key(recipe),
@@ -288,7 +302,15 @@ done
 for d in $(cat /etc/initramfs-tools/hcinode-exclude); do
     rm -rf "${DESTDIR}/usr/lib/modules/${version}/kernel/${d}"
 done
+# the boot medium's initrd (HCINODE_INITRD=medium) leaves out what only a network boot needs
+if [ "${HCINODE_INITRD:-}" = medium ]; then
+    for d in $(cat /etc/initramfs-tools/hcinode-exclude-medium); do
+        rm -rf "${DESTDIR}/usr/lib/modules/${version}/kernel/${d}"
+    done
+fi
 """
+# the ISO's initrd when the recipe has initramfs.medium_exclude_module_dirs (beside the full one)
+MEDIUM_INITRD = "boot/initrd-medium.img-{version}"
 
 
 def prepare_base(runner: Runner, p: Mapping[str, Any]) -> None:
@@ -316,6 +338,18 @@ def prepare_base(runner: Runner, p: Mapping[str, Any]) -> None:
             size = _dir_size(m) if os.path.isdir(m) else os.lstat(m).st_size
             pruned.append({"path": "/" + os.path.relpath(m, root), "bytes": size})
         _rm(runner, *matches)
+    if p.get("icu_data_stub"):
+        pruned.append(icu_data_stub(runner, root))
+    for rel in p.get("python_bytecode_only", []):
+        pruned.append(python_bytecode_only(root, rel))
+    if any(x["path"].startswith("/usr/lib/udev/hwdb.d/") for x in pruned):
+        # hwdb.bin is compiled from hwdb.d: rebuilt, or udev would still carry what was pruned. In
+        # the chroot: hwdb.bin records each entry's source path (--root would put the cache's in)
+        hwdb = os.path.join(root, "usr/lib/udev/hwdb.bin")
+        before = os.path.getsize(hwdb) if os.path.isfile(hwdb) else 0
+        runner.run(["chroot", root, "systemd-hwdb", "update", "--usr"])
+        pruned.append({"path": "/usr/lib/udev/hwdb.bin", "bytes": before - os.path.getsize(hwdb),
+                       "removes": "the pruned hwdb.d entries, compiled (rebuilt from what is left)"})
     runner.run(["chroot", root, "depmod", "-a", version])
     conf = os.path.join(root, "etc/initramfs-tools")
     level = p.get("initramfs_compress_level") or 0
@@ -331,9 +365,87 @@ def prepare_base(runner: Runner, p: Mapping[str, Any]) -> None:
                 'mkinitramfs -o "/boot/initrd.img-$1.new" "$1" && mv "/boot/initrd.img-$1.new" "/boot/initrd.img-$1"',
                 "sh", version],
                env={"SOURCE_DATE_EPOCH": str(p["epoch"])}, timeout=LONG)
+    medium = p.get("medium_exclude_module_dirs") or []
+    if medium:
+        runner.write_file(os.path.join(conf, "hcinode-exclude-medium"), "\n".join(medium) + "\n")
+        out = "/" + MEDIUM_INITRD.format(version=version)
+        runner.run(["unshare", "--mount", "--propagation", "private", "chroot", root, "sh", "-c",
+                    "mount -t proc proc /proc && mount -t sysfs sysfs /sys && "
+                    f'mkinitramfs -o "{out}.new" "$1" && mv "{out}.new" "{out}"', "sh", version],
+                   env={"SOURCE_DATE_EPOCH": str(p["epoch"]), "HCINODE_INITRD": "medium"}, timeout=LONG)
     runner.write_file(os.path.join(tmp, "pruned.json"), json.dumps(
         {"kernel": version, "pruned": pruned, "pruned_bytes": sum(x["bytes"] for x in pruned)}, indent=1))
     _publish_dir(runner, tmp, dest)
+
+
+# ICU's stubdata (icu4c/source/stubdata/stubdata.cpp): a common-data header with no entries, what
+# ICU builds that load their data from a file link against. ICU then finds no data (no .dat file
+# is installed) and its data-driven services fail with an error code instead of crashing.
+ICU_STUB_C = """#include <stdint.h>
+typedef struct {
+    uint16_t headerSize;
+    uint8_t magic1, magic2;
+    struct {
+        uint16_t size, reservedWord;
+        uint8_t isBigEndian, charsetFamily, sizeofUChar, reservedByte;
+        uint8_t dataFormat[4], formatVersion[4], dataVersion[4];
+    } info;
+    char padding[8];
+    uint32_t count, reserved;
+    uint32_t toc[2];
+} ICU_Data_Header;
+__attribute__((visibility("default"))) const ICU_Data_Header SYMBOL = {
+    32, 0xda, 0x27, {20, 0, 0, 0, 2, 0, {0x54, 0x6f, 0x43, 0x50}, {1, 0, 0, 0}, {0, 0, 0, 0}},
+    {0, 0, 0, 0, 0, 0, 0, 0}, 0, 0, {0, 0}};
+"""
+ICU_DATA_RE = re.compile(r"libicudata\.so\.(\d+)\.[\d.]+")
+
+
+def icu_data_stub(runner: Runner, root: str) -> dict[str, Any]:
+    """Replace the image's libicudata.so.NN.x by the stub (same soname and symbol icudtNN_dat)."""
+    libdir = os.path.join(root, "usr/lib/x86_64-linux-gnu")
+    found = sorted(n for n in os.listdir(libdir) if ICU_DATA_RE.fullmatch(n))
+    if len(found) != 1:
+        raise RuntimeError(f"prune.icu_data_stub: expected one libicudata.so.NN.x in {libdir}, found {found}")
+    path = os.path.join(libdir, found[0])
+    major = ICU_DATA_RE.fullmatch(found[0]).group(1)  # type: ignore[union-attr]
+    before = os.lstat(path).st_size
+    source = path + ".stub.c"
+    runner.write_file(source, ICU_STUB_C.replace("SYMBOL", f"icudt{major}_dat"))
+    # no build id and no C library: the same bytes on every build machine
+    runner.run(["gcc", "-O2", "-shared", "-fPIC", "-nostdlib", f"-Wl,-soname,libicudata.so.{major}",
+                "-Wl,--build-id=none", "-o", path + ".stub", source])
+    os.remove(source)
+    os.replace(path + ".stub", path)
+    return {"path": "/" + os.path.relpath(path, root), "bytes": before - os.lstat(path).st_size,
+            "removes": "ICU's data (30 MiB) behind ICU's own stub data: libxml2 (libvirt, gluster) asks ICU "
+                       "only for encodings glibc's iconv lacks; UTF-8 and every iconv encoding work unchanged",
+            "proven_by": "tests/unit/image_recipes/test_icu_stub.py (xmllint and virsh with the stub) and the "
+                         "VM tests (libvirt domain XML, gluster)"}
+
+
+def python_bytecode_only(root: str, rel: str) -> dict[str, Any]:
+    """X.py -> X.pyc (from __pycache__/X.<tag>.pyc) under root/rel; the sources that had bytecode go."""
+    top = os.path.join(root, rel)
+    tag = f"cpython-{sys.version_info.major}{sys.version_info.minor}"  # the build host's python is the image's
+    saved = 0
+    for dirpath, _dirs, files in os.walk(top):
+        if os.path.basename(dirpath) == "__pycache__":
+            continue
+        for name in sorted(files):
+            if not name.endswith(".py"):
+                continue
+            cached = os.path.join(dirpath, "__pycache__", f"{name[:-3]}.{tag}.pyc")
+            source = os.path.join(dirpath, name)
+            if os.path.isfile(cached) and not os.path.islink(source):
+                saved += os.lstat(source).st_size
+                os.replace(cached, source + "c")
+                os.remove(source)
+    return {"path": "/" + rel + "/**/*.py", "bytes": saved,
+            "removes": "Python sources that have bytecode (the .pyc moves beside them: sourceless import); "
+                       "tracebacks through these modules show file and line without the source text",
+            "proven_by": "tests/unit/image_recipes/test_bytecode_only.py (imports and tracebacks) and every "
+                         "VM test (the console, installer and agents run on this Python)"}
 
 
 def wheelhouse(runner: Runner, p: Mapping[str, Any]) -> None:
@@ -438,7 +550,8 @@ def squashfs(runner: Runner, p: Mapping[str, Any]) -> None:
             # 128K blocks for development builds: with 1M blocks every page fault on the squashfs
             # reads and decompresses 1 MiB, which makes boots under TCG (the e2e tests) much slower
             else ["-comp", "zstd", "-Xcompression-level", "6", "-b", "128K"])
-    key = f"{p['key']}:{' '.join(comp)}"
+    excludes = list(p.get("exclude", []))
+    key = f"{p['key']}:{' '.join(comp)}" + (f":-e {' '.join(excludes)}" if excludes else "")
     if os.path.isfile(out) and _read(out + ".key") == key:
         log.info("squashfs is current: %s", out)
         return
@@ -449,14 +562,59 @@ def squashfs(runner: Runner, p: Mapping[str, Any]) -> None:
     # -e must come last
     runner.run(["mksquashfs", p["root"], tmp, "-noappend", "-no-progress", "-quiet", *comp,
                 "-processors", "2", "-all-time", str(p["epoch"]), "-mkfs-time", str(p["epoch"]),
-                "-wildcards", "-e", "proc/*", "sys/*", "dev/*", "run/*", "tmp/*"], timeout=LONG)
+                "-wildcards", "-e", "proc/*", "sys/*", "dev/*", "run/*", "tmp/*", *excludes], timeout=LONG)
     os.replace(tmp, out)
     runner.write_file(out + ".key", key)
 
 
-def _boot_files(root: str) -> tuple[str, str]:
+def sizes(runner: Runner, p: Mapping[str, Any]) -> None:
+    """The biggest files and directories (image_recipes.sizes says how they are measured)."""
+    from image_recipes import sizes as measure
+
+    key = f"{p['key']}:{'compressed' if p['compressed'] else 'uncompressed'}:{' '.join(p['exclude'])}"
+    out = p["out"]
+    if os.path.isfile(out) and _read(out + ".key") == key:
+        log.info("sizes are current: %s", out)
+        return
+    files = measure.squashfs_files(p["root"], p["exclude"])
+    compressed = None
+    if p["compressed"]:
+        cache = out + ".estimates"  # FileSize.stamp() -> bytes, from the last release build
+        compressed = measure.estimate_compressed(p["root"], files, known=json.loads(_read(cache) or "{}"))
+        runner.write_file(cache, json.dumps({f.stamp(): compressed[f.path] for f in files}))
+    data = {"method": measure.__doc__.split("\n\n", 1)[1].replace("\n", " ").strip(),
+            "total_bytes": sum(f.size for f in files),
+            "total_compressed_bytes": sum(compressed.values()) if compressed is not None else None,
+            **measure.biggest(files, compressed)}
+    runner.write_file(out, json.dumps(data, indent=1) + "\n")
+    runner.write_file(out + ".key", key)
+
+
+def iso_parts(staging: str) -> dict[str, int]:
+    """Sizes of the ISO's kernel, initrd and squashfs (the ISO's initrd is not PXE's)."""
+    names = ("live/vmlinuz", "live/initrd.img", "live/filesystem.squashfs")
+    return {n: os.path.getsize(os.path.join(staging, n)) for n in names
+            if staging and os.path.isfile(os.path.join(staging, n))}
+
+
+def excluded_items(root: str, excludes: list[Mapping[str, str]]) -> list[dict[str, Any]]:
+    """The squashfs excludes as manifest `pruned` entries: what matched in the staged root, its size,
+    what it removes and the test that proves the node works without it."""
+    out = []
+    for e in excludes:
+        for m in sorted(glob.glob(os.path.join(root, e["path"]))):
+            size = _dir_size(m) if os.path.isdir(m) else os.lstat(m).st_size
+            out.append({"path": "/" + os.path.relpath(m, root), "bytes": size, "where": "squashfs only",
+                        "removes": e["removes"], "proven_by": e["proven_by"]})
+    return out
+
+
+def _boot_files(root: str, medium: bool = False) -> tuple[str, str]:
+    """The kernel and initrd; `medium`: the boot medium's initrd when the recipe made one."""
     version = kernel_version(root)
-    return (os.path.join(root, "boot", f"vmlinuz-{version}"), os.path.join(root, "boot", f"initrd.img-{version}"))
+    initrd = os.path.join(root, "boot", f"initrd.img-{version}")
+    small = os.path.join(root, MEDIUM_INITRD.format(version=version))
+    return os.path.join(root, "boot", f"vmlinuz-{version}"), small if medium and os.path.isfile(small) else initrd
 
 
 def _link_or_copy(runner: Runner, src: str, dest: str) -> None:
@@ -472,7 +630,7 @@ def _link_or_copy(runner: Runner, src: str, dest: str) -> None:
 def iso(runner: Runner, p: Mapping[str, Any]) -> None:
     staging = p["staging"]
     _rm(runner, staging, isoboot.efi_image_path(staging))
-    kernel, initrd = _boot_files(p["root"])
+    kernel, initrd = _boot_files(p["root"], medium=True)
     _link_or_copy(runner, kernel, os.path.join(staging, "live/vmlinuz"))
     _link_or_copy(runner, initrd, os.path.join(staging, "live/initrd.img"))
     _link_or_copy(runner, p["squashfs"], os.path.join(staging, "live/filesystem.squashfs"))
@@ -533,7 +691,7 @@ class Builder:
 
         table: dict[str, Callable[[Runner, Mapping[str, Any]], None]] = {
             "bootstrap": bootstrap, "prepare_base": prepare_base, "wheelhouse": wheelhouse, "stage": stage,
-            "squashfs": squashfs, "iso": iso, "pxe": pxe, "disk_image": appliance.disk_image,
+            "squashfs": squashfs, "sizes": sizes, "iso": iso, "pxe": pxe, "disk_image": appliance.disk_image,
             "manifest": self.manifest,
         }
         return {name: self._timed(name, fn) for name, fn in table.items()}
@@ -556,6 +714,8 @@ class Builder:
                 name, version = line.split("\t", 1)
                 packages[name] = version
         pruned = json.loads(_read(p["pruned_file"]) or "{}")
+        excluded = excluded_items(p.get("root", ""), p.get("squashfs_exclude", [])) if p.get("root") else []
+        biggest = json.loads(_read(p.get("sizes_file", "")) or "null") if p.get("sizes_file") else None
         artifacts = {}
         for path in p["artifacts"]:
             if os.path.isfile(path):
@@ -567,8 +727,10 @@ class Builder:
             "recipe": p["recipe"], "hcinode_version": __version__, "release": p["release"],
             "size_target": target, "size_target_met": bool(sizes) and (not target or max(sizes) <= target),
             "artifacts": artifacts, "step_seconds": dict(self.timings),
-            "packages": packages, "pruned": pruned.get("pruned", []),
-            "pruned_bytes": pruned.get("pruned_bytes", 0),
+            "packages": packages, "pruned": pruned.get("pruned", []) + excluded,
+            "pruned_bytes": pruned.get("pruned_bytes", 0) + sum(x["bytes"] for x in excluded),
+            "iso_parts": iso_parts(p.get("iso_staging", "")),
+            "biggest": biggest,
             "reproducibility": isoboot.REPRODUCIBILITY_NOTE,
         }
         out = p["out"]

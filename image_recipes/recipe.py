@@ -122,6 +122,35 @@ class Prune:
     kernel_module_dirs: tuple[str, ...] = field(default=(), metadata={"check": _check_module_dirs})
     # globs relative to the root (caches, docs that slipped through dpkg's path-exclude)
     paths: tuple[str, ...] = field(default=(), metadata={"check": _check_prune_paths})
+    # replace libicudata's 30 MiB of ICU data by ICU's own "stubdata" (a header with no entries,
+    # image_recipes.builder.ICU_STUB_C): see the node recipe for who uses ICU and why that is safe
+    icu_data_stub: bool = False
+    # directories whose modules ship as bytecode only: X.py goes where __pycache__/X.<tag>.pyc
+    # exists, the .pyc moves to X.pyc (Python imports a sourceless X.pyc from there); tracebacks
+    # keep file and line, not the source line
+    python_bytecode_only: tuple[str, ...] = field(default=(), metadata={"check": _check_prune_paths})
+
+
+def _check_exclude_glob(path: str) -> str | None:
+    parts = path.split("/")
+    if path.startswith("/") or ".." in parts or "" in parts:
+        return f"squashfs exclude {path!r} must be a relative, normalised path glob (boot/vmlinuz-*)"
+    return None
+
+
+@dataclass(frozen=True)
+class SquashfsExclude:
+    """A file kept in the staged root (the ISO and PXE steps read it there) but left out of the
+    squashfs, with why that is safe: the manifest lists it among the pruned items."""
+
+    path: str = field(metadata={"check": _check_exclude_glob})
+    removes: str
+    proven_by: str
+
+
+@dataclass(frozen=True)
+class Squashfs:
+    exclude: tuple[SquashfsExclude, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -137,6 +166,9 @@ class Initramfs:
     # directories under kernel/ dropped from the initramfs after all hooks ran (live-boot's hook
     # adds every network driver for netboot; servers need the common server NICs only)
     exclude_module_dirs: tuple[str, ...] = field(default=(), metadata={"check": _check_module_dirs})
+    # when set, a second initrd for the boot medium (the ISO) leaves these out as well: the ISO
+    # boots from the medium, only a network boot (PXE, fetch=) needs the NIC drivers in the initrd
+    medium_exclude_module_dirs: tuple[str, ...] = field(default=(), metadata={"check": _check_module_dirs})
 
 
 @dataclass(frozen=True)
@@ -174,6 +206,7 @@ class Recipe:
     kernel_cmdline: str = ""
     prune: Prune = Prune()
     initramfs: Initramfs = Initramfs()
+    squashfs: Squashfs = Squashfs()
     python: Python = Python()
     outputs: Outputs = Outputs()
     # set by load_recipe: the directory the recipe was read from (overlay paths are relative to it)

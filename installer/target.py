@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from installer.storage import Layout
+from nodecore.errors import CommandFailed
 from nodecore.runner import Runner
 from nodecore.secrets import mask_url, redact
 
@@ -270,6 +271,8 @@ def copy_payload(runner: Runner, params: Mapping[str, Any]) -> None:
     started = time.monotonic()
     if kind == "squashfs":
         runner.run(["unsquashfs", "-f", "-n", "-d", target, image], timeout=3600)
+        install_boot_files(runner, target, boot_file_sources(params.get("url", ""), params.get("kernel_cmdline", ""),
+                                                             image_dir=os.path.dirname(image)))
     else:
         root = _devices(params)[params["root_name"]]
         raise_if_mounted = _is_mounted(target)
@@ -278,6 +281,90 @@ def copy_payload(runner: Runner, params: Mapping[str, Any]) -> None:
         block_copy(runner, image, root["path"], kind)
         mount_target(runner, params)
     log.info("payload copied (%s) in %.1fs", kind, time.monotonic() - started)
+
+
+# The node's squashfs leaves out /boot's kernel and initrd (27.5 MB): they are the same bytes the
+# boot medium carries beside it for the boot loader (image_recipes recipe `squashfs.exclude`).
+LIVE_BOOT_DIR = "/run/live/medium/live"
+BOOT_FILES = (("vmlinuz", "vmlinuz-{version}"), ("initrd.img", "initrd.img-{version}"))
+
+
+def boot_file_sources(payload_url: str, kernel_cmdline: str, medium: str = LIVE_BOOT_DIR,
+                      image_dir: str = "") -> list[str]:
+    """Where the kernel and initrd that belong to the image are, best first: beside a `liveimg
+    --url` image (a build's pxe/ directory holds all three), beside the image file itself (an
+    ISO's live/ or a pxe/ directory: what the update tool writes from), on the boot medium (ISO),
+    beside the squashfs live-boot fetched (PXE: `fetch=` on the kernel command line)."""
+    sources = []
+    if payload_url:
+        base = payload_url.rsplit("/", 1)[0]
+        sources.append(base[len("file://"):] if base.startswith("file://") else base)
+    if image_dir:
+        sources.append(image_dir)
+    sources.append(medium)
+    m = re.search(r"(?:^|\s)fetch=(\S+)", kernel_cmdline)
+    if m:
+        sources.append(m.group(1).rsplit("/", 1)[0])
+    return list(dict.fromkeys(s for s in sources if s))
+
+
+def bzimage_version(path: str) -> str:
+    """The kernel release of a bzImage ("6.1.0-57-amd64"), '' when it is not one: the setup
+    header ("HdrS" at 0x202) points at the version string at 0x20e (offset from 0x200)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(0x4000)
+            if head[0x202:0x206] != b"HdrS":
+                return ""
+            f.seek(0x200 + int.from_bytes(head[0x20E:0x210], "little"))
+            text = f.read(256).split(b"\0", 1)[0].decode("ascii", "replace")
+    except OSError:
+        return ""
+    return text.split(" ", 1)[0]
+
+
+def _image_kernel_release(target: str) -> str:
+    releases = sorted(os.listdir(os.path.join(target, "usr/lib/modules")))
+    if len(releases) != 1:
+        raise RuntimeError(f"expected the modules of one kernel in the image, found {releases}")
+    return releases[0]
+
+
+def install_boot_files(runner: Runner, target: str, sources: list[str]) -> None:
+    """Put the kernel and initrd of the image's kernel release into the target's /boot, from the
+    first source that has both for that release (the kernel's own version string is checked)."""
+    release = _image_kernel_release(target)
+    boot = os.path.join(target, "boot")
+    wanted = [os.path.join(boot, name.format(version=release)) for _src, name in BOOT_FILES]
+    if all(os.path.isfile(p) for p in wanted):
+        return  # the image carries them
+    from installer.sources import SourceError, download
+
+    os.makedirs(boot, exist_ok=True)
+    tried = []
+    for source in sources:
+        parts = [dest + ".part" for dest in wanted]
+        try:
+            for (name, _dest), part in zip(BOOT_FILES, parts, strict=True):
+                if re.match(r"^https?://", source):
+                    download(f"{source}/{name}", part, attempts=3, deadline=900.0)
+                else:
+                    runner.run(["cp", os.path.join(source, name), part])
+        except (SourceError, CommandFailed, OSError) as exc:
+            tried.append(f"{source}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+            continue
+        found = bzimage_version(parts[0])
+        if found != release:
+            tried.append(f"{source}: vmlinuz is kernel {found or 'unknown'}, the image has {release}")
+            for part in parts:
+                os.remove(part)
+            continue
+        for part, dest in zip(parts, wanted, strict=True):
+            os.replace(part, dest)
+        log.info("kernel and initrd %s installed from %s", release, source)
+        return
+    raise RuntimeError(f"the image has no kernel in /boot and no boot source has vmlinuz + initrd.img of "
+                       f"{release} ({'; '.join(tried)}); put them beside the liveimg URL's image")
 
 
 def block_copy(runner: Runner, image: str, device: str, kind: str) -> None:

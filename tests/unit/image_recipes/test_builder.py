@@ -23,7 +23,8 @@ def _plan(release: bool = False, recipe=None):
 def test_node_plan_is_a_flat_list_of_named_steps() -> None:
     plan = _plan()
     actions = [s.action for s in plan.steps]
-    assert actions == ["bootstrap", "prepare_base", "wheelhouse", "stage", "squashfs", "iso", "pxe", "manifest"]
+    assert actions == ["bootstrap", "prepare_base", "wheelhouse", "stage", "squashfs", "sizes", "iso", "pxe",
+                       "manifest"]
     assert plan.id == _plan().id  # stable
     text = plan.render_text()
     assert "Make the squashfs (zstd)" in text

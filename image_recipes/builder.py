@@ -38,7 +38,6 @@ from nodecore.errors import CommandFailed
 from nodecore.executor import Action
 from nodecore.plan import Plan, Step, canonical_json
 from nodecore.runner import Runner
-from update.manifest import ELF_PROBE, IMAGE_JSON, elf_architecture
 
 log = logging.getLogger("hcinode.image")
 
@@ -444,7 +443,10 @@ def stage(runner: Runner, p: Mapping[str, Any]) -> None:
 
 
 def write_identity(runner: Runner, root: str, version: str, build_id: str, epoch: int) -> None:
-    """image.json in a staged root (update.manifest reads it first, on the node and in a squashfs)."""
+    """image.json in a staged root (update.manifest reads it first, on the node and in a squashfs).
+    Imported here, not at the top: an image that ships image_recipes without update must still load."""
+    from update.manifest import ELF_PROBE, IMAGE_JSON, elf_architecture
+
     with open(os.path.join(root, ELF_PROBE), "rb") as f:
         architecture = elf_architecture(f.read(64))
     runner.write_file(os.path.join(root, IMAGE_JSON), image_identity(version, architecture, build_id, epoch))

@@ -95,3 +95,11 @@ def test_cli_dry_run_with_the_env_override(capsys, tmp_path, monkeypatch) -> Non
     monkeypatch.setenv("HCINODE_IMAGE_VERSION", "two")
     assert main(["--log-file", str(tmp_path / "log"), "image", "build", "node", "--dry-run"]) == 2
     assert "HCINODE_IMAGE_VERSION" in capsys.readouterr().err
+
+
+def test_the_node_image_ships_the_update_package() -> None:
+    # `hcinode update` and hcinode-update-confirm.service run on the node: update/ must be in the image
+    from image_recipes.recipe import PROJECT_PACKAGES
+
+    plan = _plan()
+    assert "update" in PROJECT_PACKAGES and "update" in _step(plan, "wheelhouse").params["packages"]

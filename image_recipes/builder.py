@@ -58,11 +58,27 @@ class BuildOptions:
     project_dir: str = ""
     build_dir: str = ""  # default: <project>/build
     cache_dir: str = ""
+    # the version the image says it is (image.json, the ISO's menu); default: the hcinode package's.
+    # `HCINODE_IMAGE_VERSION=0.1.1 make iso` builds a "v2" of the same code for update tests
+    image_version: str = ""
 
     def resolved(self) -> BuildOptions:
         project = self.project_dir or default_project_dir()
         return BuildOptions(self.release, project, self.build_dir or os.path.join(project, "build"),
-                            self.cache_dir or default_cache_dir())
+                            self.cache_dir or default_cache_dir(), self.image_version or __version__)
+
+
+IMAGE_VERSION_ENV = "HCINODE_IMAGE_VERSION"
+# numbers only: update.manifest.compare_versions orders them as numbers (0.10.0 > 0.9.1)
+IMAGE_VERSION_RE = re.compile(r"^[0-9]+(\.[0-9]+){1,3}$")
+
+
+def image_identity(version: str, architecture: str, build_id: str, epoch: int) -> str:
+    """/usr/share/hcinode/image.json: what the image is, for `hcinode update` on the node. Content
+    only (no build time beyond SOURCE_DATE_EPOCH): the same inputs give the same bytes. `build_id`
+    is the stage key, a hash of everything the root is made of (independent of squashfs options)."""
+    return json.dumps({"version": version, "architecture": architecture, "build_id": build_id,
+                       "source_date_epoch": epoch}, indent=1, sort_keys=True) + "\n"
 
 
 @contextlib.contextmanager
@@ -115,7 +131,7 @@ def build_plan(recipe: Recipe, options: BuildOptions, python_requirements: list[
     staged = os.path.join(work, "rootfs")
     stage_key = _key("stage-v1", base_key(recipe), requirements,
                      project_tree_hash(o.project_dir) if recipe.python.install_project else "", recipe.python,
-                     tree_hash(recipe.overlay_dirs()), recipe.hostname, recipe.services)
+                     tree_hash(recipe.overlay_dirs()), recipe.hostname, recipe.services, o.image_version)
     epoch = d.source_date_epoch
     steps = [
         Step("Bootstrap the Debian root filesystem (mmdebstrap, cached)", action="bootstrap",
@@ -149,7 +165,8 @@ def build_plan(recipe: Recipe, options: BuildOptions, python_requirements: list[
                               if recipe.python.install_project else "", "requirements": requirements,
                               "overlays": recipe.overlay_dirs(), "hostname": recipe.hostname,
                               "enable": list(recipe.services.enable), "disable": list(recipe.services.disable),
-                              "mask": list(recipe.services.mask), "epoch": epoch}, timeout=LONG))
+                              "mask": list(recipe.services.mask), "epoch": epoch,
+                              "image_version": o.image_version}, timeout=LONG))
     if recipe.kind == "live-iso":
         squashfs = os.path.join(work, "filesystem.squashfs")
         comp = "xz" if o.release else "zstd"
@@ -167,7 +184,7 @@ def build_plan(recipe: Recipe, options: BuildOptions, python_requirements: list[
                               params={"root": staged, "squashfs": squashfs,
                                       "out": os.path.join(build, recipe.outputs.iso),
                                       "staging": os.path.join(work, "iso"), "volume_id": recipe.outputs.volume_id,
-                                      "cmdline": cmdline, "epoch": epoch, "version": __version__,
+                                      "cmdline": cmdline, "epoch": epoch, "version": o.image_version,
                                       "max_size": int(recipe.outputs.max_size), "release": o.release},
                               timeout=LONG))
         if recipe.outputs.pxe:
@@ -181,7 +198,7 @@ def build_plan(recipe: Recipe, options: BuildOptions, python_requirements: list[
                                   "work": work, "size": int(recipe.outputs.disk_size), "cmdline": recipe.kernel_cmdline,
                                   "epoch": epoch}, timeout=LONG))
     steps.append(Step("Write the build manifest", action="manifest",
-                      params={"recipe": recipe.name, "release": o.release,
+                      params={"recipe": recipe.name, "release": o.release, "image_version": o.image_version,
                               "out": os.path.join(build, "manifest.json"),
                               "packages_file": os.path.join(rootfs_dir, "packages.tsv"),
                               "pruned_file": os.path.join(base_dir, "pruned.json"),
@@ -526,6 +543,7 @@ def stage(runner: Runner, p: Mapping[str, Any]) -> None:
                           f"127.0.0.1\tlocalhost\n127.0.1.1\t{p['hostname']}\n"
                           "::1\tlocalhost ip6-localhost ip6-loopback\n")
     runner.write_file(os.path.join(tmp, "etc/systemd/system/hcinode-ssh-keygen.service"), CONSOLE_SSH_KEYGEN_UNIT)
+    write_identity(runner, tmp, p.get("image_version") or __version__, p["key"], p["epoch"])
     enable = ["hcinode-ssh-keygen.service", *p["enable"]]
     runner.run(["systemctl", "--root", tmp, "enable", *enable])
     if p["disable"]:
@@ -534,6 +552,16 @@ def stage(runner: Runner, p: Mapping[str, Any]) -> None:
         runner.run(["systemctl", "--root", tmp, "mask", *p["mask"]])
     _publish_dir(runner, tmp, dest)
     runner.write_file(marker, p["key"])
+
+
+def write_identity(runner: Runner, root: str, version: str, build_id: str, epoch: int) -> None:
+    """image.json in a staged root (update.manifest reads it first, on the node and in a squashfs).
+    Imported here, not at the top: an image that ships image_recipes without update must still load."""
+    from update.manifest import ELF_PROBE, IMAGE_JSON, elf_architecture
+
+    with open(os.path.join(root, ELF_PROBE), "rb") as f:
+        architecture = elf_architecture(f.read(64))
+    runner.write_file(os.path.join(root, IMAGE_JSON), image_identity(version, architecture, build_id, epoch))
 
 
 def _read(path: str) -> str:
@@ -724,7 +752,8 @@ class Builder:
         target = p.get("max_size", 0)
         sizes = [a["size"] for name, a in artifacts.items() if name.endswith((".iso", ".qcow2"))]
         data = {
-            "recipe": p["recipe"], "hcinode_version": __version__, "release": p["release"],
+            "recipe": p["recipe"], "hcinode_version": __version__,
+            "image_version": p.get("image_version") or __version__, "release": p["release"],
             "size_target": target, "size_target_met": bool(sizes) and (not target or max(sizes) <= target),
             "artifacts": artifacts, "step_seconds": dict(self.timings),
             "packages": packages, "pruned": pruned.get("pruned", []) + excluded,

@@ -5,8 +5,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from collections.abc import Mapping
 
-from image_recipes.builder import Builder, BuildOptions, build_lock, build_plan, python_requirements
+from image_recipes.builder import (
+    IMAGE_VERSION_ENV,
+    IMAGE_VERSION_RE,
+    Builder,
+    BuildOptions,
+    build_lock,
+    build_plan,
+    python_requirements,
+)
 from image_recipes.recipe import load_recipe
 from nodecore import pipeline
 from nodecore.cli import add_dry_run, add_json, print_progress
@@ -26,6 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     build.add_argument("--build-dir", help="where artifacts go (default: <project>/build)")
     build.add_argument("--cache-dir", help="cache of root filesystems and wheels "
                        "(default: $HCINODE_CACHE or /var/cache/hcinode)")
+    build.add_argument("--image-version", default="", metavar="VERSION",
+                       help="the version the image says it is (default: $HCINODE_IMAGE_VERSION or the "
+                       "hcinode package's); a second build with a higher one is an update for tests")
     add_dry_run(build)
     add_json(build)
     build.set_defaults(func=cmd_build)
@@ -41,10 +53,21 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def image_version(given: str, env: Mapping[str, str]) -> str:
+    """--image-version, else $HCINODE_IMAGE_VERSION, else "" (the package's version); numbers only."""
+    field, value = ("--image-version", given) if given else (IMAGE_VERSION_ENV, env.get(IMAGE_VERSION_ENV, ""))
+    if value and not IMAGE_VERSION_RE.match(value):
+        report = ValidationReport("image build")
+        report.error(field, f"{value!r} is not a version of numbers", "give e.g. 0.1.1 (2 to 4 numbers and dots)")
+        raise InvalidInput(report)
+    return value
+
+
 def cmd_build(args: argparse.Namespace) -> int:
     recipe = load_recipe(args.recipe)
     options = BuildOptions(release=args.release, build_dir=os.path.abspath(args.build_dir) if args.build_dir else "",
-                           cache_dir=args.cache_dir or "")
+                           cache_dir=args.cache_dir or "",
+                           image_version=image_version(args.image_version, os.environ))
     requirements: list[str] = []
     if recipe.python.install_project:
         try:

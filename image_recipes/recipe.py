@@ -38,7 +38,7 @@ def _check_module_dirs(dirs: tuple[str, ...]) -> str | None:
 
 # the project's top-level packages (the wheel's contents); image_recipes.builder ships them
 PROJECT_PACKAGES = ("nodecore", "image_recipes", "installer", "node_setup", "tui", "gluster_setup",
-                    "hosted_engine", "agent", "engine")
+                    "hosted_engine", "agent", "engine", "update")
 
 
 def _check_project_packages(names: tuple[str, ...]) -> str | None:

@@ -151,6 +151,17 @@ class Services:
             view["error"] = str(exc).splitlines()[0]
         return view
 
+    def update_view(self) -> dict[str, Any]:
+        """update.cli.status_data() (running, default, previous, staged, the last trial), or
+        {"error": why} where this is no installed node image."""
+        from update.cli import status_data
+        from update.manifest import ManifestError
+
+        try:
+            return status_data()
+        except (ManifestError, ValueError, OSError) as exc:
+            return {"error": str(exc)}
+
     def cluster_view(self) -> dict[str, Any]:
         """{"engine": engine.json or None, "status": agent.json or None, "join": the first-boot join's
         last outcome or None}, read through the agent package."""

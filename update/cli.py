@@ -6,13 +6,15 @@ import argparse
 import json
 import os
 import sys
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from nodecore.cli import add_dry_run, add_json, run_plan
 from nodecore.errors import EXIT_OK, InvalidInput
 from nodecore.paths import state_dir
+from nodecore.plan import Plan
 from nodecore.report import ValidationReport
-from nodecore.runner import LocalRunner
+from nodecore.runner import LocalRunner, Runner
 from update.trial import DEFAULT_BOUND
 
 if TYPE_CHECKING:
@@ -20,6 +22,16 @@ if TYPE_CHECKING:
     from update.plan import UpdatePaths
 
 JOURNAL = "update"
+SAFETY_FIELDS = ("engine-vm", "gluster", "maintenance")
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """An apply that passed every check: the image's version, its plan, the warnings (--force)."""
+
+    version: str
+    plan: Plan
+    report: ValidationReport
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -62,24 +74,28 @@ def _paths() -> UpdatePaths:
     return UpdatePaths(os.path.join(state_dir(), "update"))
 
 
-def _facts(runner: LocalRunner) -> UpdateFacts:
+def _facts(runner: Runner) -> UpdateFacts:
     from update.facts import collect
     from update.images import load_registry
 
     return collect(runner, load_registry(_paths().registry))
 
 
-def _apply(args: argparse.Namespace) -> int:
+def prepare_apply(runner: Runner, source_text: str, *, checksum: str = "", allow_downgrade: bool = False,
+                  force: bool = False, bound: float = DEFAULT_BOUND) -> Prepared:
+    """SOURCE -> the apply plan, the image's version and the warnings `--force` let through:
+    resolve and verify the source (a URL is downloaded into the work dir), read its manifest, check
+    versions, space and safety.
+    Raises InvalidInput with every problem; nothing on the node changed. The CLI and the console's
+    Update page both call this."""
     from update import plan as update_plan
-    from update.actions import ACTIONS
     from update.facts import collect_cluster
     from update.manifest import ManifestError, squashfs_manifest
     from update.source import resolve, squashfs_of
 
-    runner = LocalRunner()
     paths = _paths()
     report = ValidationReport("update apply")
-    source = resolve(args.source, args.checksum, paths.work, report)
+    source = resolve(source_text, checksum, paths.work, report)
     squashfs = squashfs_of(source, runner, paths.work, report) if source else ""
     report.raise_if_errors()
     assert source is not None
@@ -91,19 +107,34 @@ def _apply(args: argparse.Namespace) -> int:
     facts = _facts(runner)
     cluster = collect_cluster(runner, state_dir())
     report = update_plan.validate_apply(facts, image, cluster, squashfs_bytes=os.path.getsize(squashfs),
-                                        allow_downgrade=args.allow_downgrade, force=args.force)
-    if not report.ok:
-        from update.safety import ORDER
-
-        if any(p.field in ("engine-vm", "gluster", "maintenance") for p in report.errors):
-            print("\n".join(ORDER), file=sys.stderr)
-        raise InvalidInput(report)
-    for warning in report.warnings:
-        print(warning.render(), file=sys.stderr)
+                                        allow_downgrade=allow_downgrade, force=force)
+    report.raise_if_errors()
     made = update_plan.apply_plan(facts, image, squashfs=squashfs, source=source.given,
-                                  checksum_from=source.checksum_from, paths=paths, bound=args.trial_bound)
-    if run_plan(made, runner, args=args, journal_name=JOURNAL, actions=ACTIONS) is not None:
-        print(f"image {image.version} is written and armed: reboot to try it once "
+                                  checksum_from=source.checksum_from, paths=paths, bound=bound)
+    return Prepared(image.version, made, report)
+
+
+def unsafe(report: ValidationReport) -> bool:
+    """A refusal by the hyperconverged safety checks (then the order that works is worth saying)."""
+    return any(p.field in SAFETY_FIELDS for p in report.errors)
+
+
+def _apply(args: argparse.Namespace) -> int:
+    from update.actions import ACTIONS
+    from update.safety import ORDER
+
+    runner = LocalRunner()
+    try:
+        prepared = prepare_apply(runner, args.source, checksum=args.checksum,
+                                     allow_downgrade=args.allow_downgrade, force=args.force, bound=args.trial_bound)
+    except InvalidInput as exc:
+        if unsafe(exc.report):
+            print("\n".join(ORDER), file=sys.stderr)
+        raise
+    for warning in prepared.report.warnings:
+        print(warning.render(), file=sys.stderr)
+    if run_plan(prepared.plan, runner, args=args, journal_name=JOURNAL, actions=ACTIONS) is not None:
+        print(f"image {prepared.version} is written and armed: reboot to try it once "
               f"(`hcinode update status` says how it went)")
     return EXIT_OK
 
@@ -154,16 +185,22 @@ def _list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _rollback(args: argparse.Namespace) -> int:
+def prepare_rollback(runner: Runner, to: str = "") -> tuple[str, Plan]:
+    """The image a rollback returns to (the previous one, or `to`) and the plan; InvalidInput if none."""
     from update import plan as update_plan
+
+    facts = _facts(runner)
+    report = ValidationReport("update rollback")
+    target = update_plan.rollback_target(facts, to, report)
+    report.raise_if_errors()
+    return target, update_plan.rollback_plan(facts, target, _paths())
+
+
+def _rollback(args: argparse.Namespace) -> int:
     from update.actions import ACTIONS
 
     runner = LocalRunner()
-    facts = _facts(runner)
-    report = ValidationReport("update rollback")
-    to = update_plan.rollback_target(facts, args.to, report)
-    report.raise_if_errors()
-    made = update_plan.rollback_plan(facts, to, _paths())
+    to, made = prepare_rollback(runner, args.to)
     if run_plan(made, runner, args=args, journal_name=JOURNAL, actions=ACTIONS, journal=False) is not None:
         print(f"{to} is the default: reboot to run it")
     return EXIT_OK

@@ -127,6 +127,9 @@ def grub_cfg(images: Sequence[Image], *, default: str, boot_uuid: str, append: s
     lines = [
         "# written by hcinode update (images.json); trial boots: update/trial.py",
         terminal.rstrip("\n"),
+        # the installed core image does not carry loadenv: without it load_env/save_env are unknown
+        # commands and next_entry never boots the trial (found by tests/e2e/test_update.py)
+        "insmod loadenv",
         "if [ -s $prefix/grubenv ]; then",
         "    load_env",
         "fi",

@@ -2,9 +2,10 @@
 
 Every node image carries the hcinode package it was built with (image_recipes' stage step installs
 it under /usr/local/lib/python3*/dist-packages), so its version is the image's version; the
-architecture is the ELF machine of the image's /usr/bin/dash. An image that also carries
-/usr/share/hcinode/image.json ({"version", "architecture"}: the contract proposed to the image
-pipeline, see docs/update.md) is read from there first. The same rules read the running system
+architecture is the ELF machine of the image's /usr/bin/dash. Images built since issue 16 carry
+/usr/share/hcinode/image.json ({"version", "architecture", "build_id", "source_date_epoch"},
+written by image_recipes.builder.write_identity; the version may be overridden at build time with
+HCINODE_IMAGE_VERSION), and it is read from there first. The same rules read the running system
 (root "/") and an image inside a squashfs (those few files unpacked by unsquashfs).
 """
 

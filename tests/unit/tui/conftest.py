@@ -38,12 +38,15 @@ class FakeServices:
     def __init__(self, vms: list[str] | None = None, password: str | None = "s3cret-Pass",
                  live: list[LiveDevice] | None | str = "default",
                  cluster: dict[str, Any] | None = None, hosted_engine: str | None = None,
-                 hosted_engine_view: dict[str, Any] | None = None) -> None:
+                 hosted_engine_view: dict[str, Any] | None = None, update: dict[str, Any] | None = None) -> None:
         self.vms = ["engine", "web01"] if vms is None else vms
         self.cluster = cluster or {"engine": None, "status": None, "join": None}
         self.password = password
         self.hosted_engine = hosted_engine  # the Status page's Hosted engine line (None: no HA agent here)
         self.he_view = hosted_engine_view  # the Hosted Engine page's status (None: not deployed here)
+        # the Update page's status (update.cli.status_data()): a node never updated
+        self.update = update or {"running": "0.1.0", "default": "0.1.0", "previous": "", "staged": [],
+                                 "trial": None, "last": "no update tried on this node"}
         self.live = LIVE_NETWORK if live == "default" else live
         self.journal_calls: list[str] = []
 
@@ -73,6 +76,9 @@ class FakeServices:
 
     def cluster_view(self) -> dict[str, Any]:
         return dict(self.cluster)
+
+    def update_view(self) -> dict[str, Any]:
+        return dict(self.update)
 
     def log_units(self) -> list[str]:
         return ["", "hcinode-console", "NetworkManager", "libvirtd"]

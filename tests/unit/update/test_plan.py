@@ -35,6 +35,7 @@ def test_boot_menu_golden_and_trial_logic():
                     timeout=5)
     assert_golden("update/grub.cfg", text)
     assert "save_env next_entry" in text and 'set fallback="hcinode-0.1.0"' in text
+    assert text.index("insmod loadenv") < text.index("load_env")  # the installed core image lacks loadenv
     assert "root=/dev/mapper/onn-root--0.2.0 ro console=ttyS0,115200n8 panic=10" in text
     assert text.index("--id hcinode-0.1.0") < text.index("--id hcinode-0.2.0")  # the default first
 

@@ -1,0 +1,239 @@
+"""Whole-image updates on an INSTALLED node (the session's PXE install, booted from an overlay of its
+disk), over HTTP from the harness's server, with real reboots (issue 16):
+
+1. v2 = the same tree built with `--image-version 0.1.1` (the image pipeline, cached: about a
+   minute). `hcinode update apply http://10.0.2.2:PORT/filesystem-0.1.1.squashfs` (its sha256 is
+   found beside it), reboot: GRUB's one-time entry boots v2, confirm-boot commits it, and v2 runs
+   with the same host name, address, machine-id, root password and SSH host keys (the ssh client's
+   known_hosts of this VM would refuse another host key).
+2. v3 = the same again with one more overlay: a unit that fails at every boot, an honest unhealthy
+   image (the system comes up "degraded"; no test hook in the product). Applied with
+   `--trial-bound 300`: its trial boot is not healthy when the bound passes, confirm-boot reboots,
+   GRUB's saved default is v2 again; `hcinode update status` says v3 was rolled back and why.
+
+The images are built once per session into build/update-e2e/ (the builder's own content keys make a
+rebuild of unchanged sources a no-op). `update_cycle` is also what bench/update.py times.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nodecore import __version__
+from nodecore.runner import LocalRunner
+from tests.e2e.test_install import HOSTNAME, STATIC_IP, InstalledNode, overlay_of
+from tests.e2e.vm import BUILD, ROOT, VM, Disk, vm_ssh, wait_for_ssh
+
+V1, V2, V3 = __version__, "0.1.1", "0.1.2"
+V3_BOUND = 300  # seconds from the trial boot to healthy before v3 is rolled back
+UPDATE_BUILD = BUILD / "update-e2e"
+NODE_RECIPE = ROOT / "image_recipes/recipes/node"
+BROKEN_UNIT = """[Unit]
+Description=hcinode e2e: a unit that fails at every boot (this image is unhealthy on purpose)
+
+[Service]
+Type=oneshot
+ExecStart=/bin/false
+
+[Install]
+WantedBy=multi-user.target
+"""
+# what must be the same before and after an update (printed as one block, compared whole)
+IDENTITY = (f"hostname; cat /etc/hostname /etc/machine-id; ip -o -4 addr show | grep -F ' {STATIC_IP}/24' | "
+            "awk '{print $2, $4}'; cat /etc/ssh/ssh_host_*_key.pub | sha256sum; "
+            "grep ^root: /etc/shadow | cut -d: -f2 | sha256sum; ls /etc/NetworkManager/system-connections")
+VERSION = "python3 -c 'import json; print(json.load(open(\"/usr/share/hcinode/image.json\"))[\"version\"])'"
+
+
+@dataclass(frozen=True)
+class UpdateImages:
+    """The served directory: filesystem-<version>.squashfs + .sha256 for each version."""
+
+    serve_dir: Path
+    versions: tuple[str, ...]
+    sizes: dict[str, int]
+
+    @staticmethod
+    def name(version: str) -> str:
+        return f"filesystem-{version}.squashfs"
+
+
+def _hcinode() -> str:
+    return str(Path(sys.executable).parent / "hcinode")
+
+
+def variant_recipe(work: Path, name: str, extra_overlay: dict[str, str]) -> Path:
+    """The node recipe with one more overlay (files relative to /; "->target" makes a symlink)."""
+    directory = work / f"recipe-{name}"
+    overlay = directory / "extra"
+    for rel, content in extra_overlay.items():
+        path = overlay / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_symlink() or path.exists():
+            path.unlink()
+        if content.startswith("->"):
+            path.symlink_to(content[2:])
+        else:
+            path.write_text(content)
+    text = (NODE_RECIPE / "recipe.yaml").read_text()
+    assert "\noverlays: [overlay]\n" in text, "the node recipe's overlays line changed: update variant_recipe"
+    text = text.replace("\noverlays: [overlay]\n", f"\noverlays: [{NODE_RECIPE / 'overlay'}, extra]\n")
+    (directory / "recipe.yaml").write_text(text)
+    return directory
+
+
+def build_image(version: str, build_dir: Path, recipe: str | Path = "node") -> tuple[Path, str]:
+    """`hcinode image build RECIPE --image-version V --build-dir DIR` -> (the PXE squashfs, its sha256)."""
+    LocalRunner().run([_hcinode(), "--log-file", str(build_dir.parent / f"build-{version}.log"), "image", "build",
+                       str(recipe), "--image-version", version, "--build-dir", str(build_dir)], timeout=3600)
+    manifest = json.loads((build_dir / "manifest.json").read_text())
+    assert manifest["image_version"] == version, manifest["image_version"]
+    return build_dir / "pxe/filesystem.squashfs", manifest["artifacts"]["pxe/filesystem.squashfs"]["sha256"]
+
+
+def make_update_images(work: Path) -> UpdateImages:
+    """v2 (a version change) and v3 (v2 plus a unit that fails at boot), served from `work`/serve."""
+    UPDATE_BUILD.mkdir(parents=True, exist_ok=True)
+    broken = variant_recipe(UPDATE_BUILD, "broken", {
+        "etc/systemd/system/hcinode-e2e-broken.service": BROKEN_UNIT,
+        "etc/systemd/system/multi-user.target.wants/hcinode-e2e-broken.service": "->../hcinode-e2e-broken.service"})
+    serve = work / "serve"
+    serve.mkdir(parents=True, exist_ok=True)
+    sizes = {}
+    for version, recipe in ((V2, "node"), (V3, broken)):
+        squashfs, digest = build_image(version, UPDATE_BUILD / version, recipe)
+        target = serve / UpdateImages.name(version)
+        target.unlink(missing_ok=True)
+        os.link(squashfs, target)  # a hard link: the harness links it again into the VM's srv/
+        (serve / f"{target.name}.sha256").write_text(f"{digest}  {target.name}\n")
+        sizes[version] = target.stat().st_size
+    return UpdateImages(serve, (V2, V3), sizes)
+
+
+@pytest.fixture(scope="session")
+def update_images(tmp_path_factory: pytest.TempPathFactory) -> UpdateImages:
+    return make_update_images(tmp_path_factory.mktemp("update-images"))
+
+
+def disk_sectors_written(sh: Callable[..., str]) -> int:
+    """Sectors the guest wrote to vda since boot (/sys/block/vda/stat, field 7)."""
+    return int(sh("cat /sys/block/vda/stat").split()[6])
+
+
+def update_cycle(node: InstalledNode, images: UpdateImages, vm: VM) -> dict[str, Any]:
+    """Boot v1, update to v2 over HTTP, reboot (committed, same identity), then v3 that is unhealthy:
+    back on v2 by itself. Returns the timings and bytes (bench/update.py prints them)."""
+    key = node.key
+    t0 = time.monotonic()
+    vm.start()
+    vm.drain_serial()
+
+    def sh(command: str, timeout: float = 300, check: bool = True) -> str:
+        result = vm_ssh(vm, key, command, timeout=timeout, check=False)
+        if check:
+            assert result.ok, f"$ {command}\nrc={result.returncode}\n{result.stdout}\n{result.stderr}"
+        return result.stdout
+
+    def status() -> dict[str, Any]:
+        data: dict[str, Any] = json.loads(sh("hcinode update status --json"))
+        return data
+
+    def reboot(old_boot: str) -> float:
+        """Reboot and wait for ssh on a new boot; seconds from the reboot to ssh."""
+        sh("sync; (sleep 2; systemctl reboot) </dev/null >/dev/null 2>&1 &")
+        started = time.monotonic()
+        new_boot = old_boot
+        while new_boot == old_boot:
+            time.sleep(5)
+            new_boot = wait_for_ssh(vm, key, timeout=1800, command="cat /proc/sys/kernel/random/boot_id").strip()
+        return time.monotonic() - started
+
+    def url(version: str) -> str:
+        assert vm.http is not None
+        return f"http://10.0.2.2:{vm.http.port}/{images.name(version)}"
+
+    boot_id = wait_for_ssh(vm, key, timeout=1800, command="cat /proc/sys/kernel/random/boot_id").strip()
+    timings: dict[str, Any] = {"boot_v1_to_ssh_s": round(time.monotonic() - t0, 1)}
+    identity = sh(IDENTITY)
+    assert HOSTNAME.split(".")[0] in identity and STATIC_IP in identity, identity
+    assert status()["running"] == V1
+
+    # 1. v1 -> v2 over HTTP
+    written = disk_sectors_written(sh)
+    started = time.monotonic()
+    out = sh(f"hcinode update apply {url(V2)}", timeout=3600)
+    timings["apply_v2_s"] = round(time.monotonic() - started, 1)
+    timings["apply_v2_bytes_written"] = (disk_sectors_written(sh) - written) * 512
+    timings["image_bytes"] = images.sizes[V2]
+    assert f"image {V2} is written and armed" in out, out
+    data = status()
+    assert data["staged"] == [V2] and data["trial"]["state"] == "armed", data
+    started = time.monotonic()
+    timings["reboot_v2_to_ssh_s"] = round(reboot(boot_id), 1)
+    deadline = time.monotonic() + 1200
+    while (data := status())["trial"]["state"] in ("armed", "trying"):
+        assert time.monotonic() < deadline, (data, sh("systemctl --failed; journalctl -b -u hcinode-update-confirm",
+                                                      check=False))
+        time.sleep(5)
+    timings["reboot_v2_to_healthy_s"] = round(time.monotonic() - started, 1)
+    assert data["trial"]["state"] == "committed" and data["running"] == V2 and data["default"] == V2, data
+    assert data["previous"] == V1, data
+    assert sh(VERSION).strip() == V2
+    assert f"root-{V2}" in sh("findmnt -no SOURCE /"), sh("findmnt -no SOURCE /; lvs", check=False)
+    assert sh(IDENTITY) == identity  # and ssh accepted the same host key (known_hosts of this VM)
+    v2_boot = sh("cat /proc/sys/kernel/random/boot_id").strip()
+
+    # 2. v2 -> v3 whose boot comes up unhealthy (a failed unit): rolled back to v2 by itself
+    out = sh(f"hcinode update apply {url(V3)} --trial-bound {V3_BOUND}", timeout=3600)
+    assert f"image {V3} is written and armed" in out, out
+    sh("sync; (sleep 2; systemctl reboot) </dev/null >/dev/null 2>&1 &")
+    started = time.monotonic()
+    seen: dict[str, str] = {}  # boot id -> version, as ssh saw them
+    deadline = time.monotonic() + V3_BOUND + 2400
+    while True:
+        assert time.monotonic() < deadline, f"not back on {V2}: boots seen {seen}"
+        time.sleep(10)
+        result = vm_ssh(vm, key, f"cat /proc/sys/kernel/random/boot_id; {VERSION}", timeout=120, check=False,
+                        connect_timeout=30)
+        lines = result.stdout.split()
+        if not result.ok or len(lines) != 2:
+            continue
+        seen[lines[0]] = lines[1]
+        if lines[0] != v2_boot and lines[1] == V2:
+            break
+    timings["v3_trial_to_back_on_v2_s"] = round(time.monotonic() - started, 1)
+    deadline = time.monotonic() + 600
+    while (data := status())["trial"]["state"] in ("armed", "trying"):  # confirm-boot on v2 records it
+        assert time.monotonic() < deadline, data
+        time.sleep(5)
+    assert data["running"] == V2 and data["default"] == V2, data
+    assert data["trial"]["version"] == V3 and data["trial"]["state"] == "rolled-back", data
+    assert data["trial"]["boots"] == 1, data  # v3 did boot once (confirm-boot counted it there)
+    assert "not healthy" in data["last"] and "failed units" in data["last"], data["last"]
+    text = sh("hcinode update status")
+    assert f"{V3} was rolled back" in text, text
+    assert sh(IDENTITY) == identity
+    timings["boots_seen_during_v3"] = seen
+    timings["total_s"] = round(time.monotonic() - t0, 1)
+    return timings
+
+
+@pytest.mark.e2e
+def test_update_over_http_then_an_unhealthy_image_rolls_back_by_itself(
+        vm_factory: Callable[..., VM], installed_node: InstalledNode, update_images: UpdateImages,
+        tmp_path: Path) -> None:
+    overlay = overlay_of(installed_node, tmp_path / "update.qcow2")
+    # the served directory is linked into the VM's srv/ (pxe_dir); http_files starts the server
+    vm = vm_factory("update", boot="disk", memory=2048, ssh_to=STATIC_IP, allow_reboot=True, disks=[Disk(overlay)],
+                    pxe_dir=update_images.serve_dir, http_files={"README": "hcinode update e2e images\n"})
+    timings = update_cycle(installed_node, update_images, vm)
+    print("e2e update timings:", json.dumps(timings))

@@ -9,9 +9,10 @@ import os
 import sys
 
 from image_recipes.builder import DEBIAN_PROVIDED, _canonical, default_project_dir, python_requirements
-from image_recipes.recipe import load_recipe
+from image_recipes.recipe import PROJECT_PACKAGES, load_recipe
 
-NODE_PACKAGES = ("nodecore", "installer", "node_setup", "tui", "gluster_setup", "hosted_engine", "agent")
+# every package the image ships (one list: recipe.PROJECT_PACKAGES) but the engine's and the builder's
+NODE_PACKAGES = tuple(p for p in PROJECT_PACKAGES if p not in ("engine", "image_recipes"))
 # engine modules are followed by their module-level imports only: the node imports engine.cli
 # (nodecore.cli registers every package's subcommands), engine.auth, .ca, .appliance (seed
 # user_data), .config; the imports inside engine functions are the appliance's own code paths

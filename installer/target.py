@@ -324,7 +324,12 @@ def bzimage_version(path: str) -> str:
 
 
 def _image_kernel_release(target: str) -> str:
-    releases = sorted(os.listdir(os.path.join(target, "usr/lib/modules")))
+    """The one kernel release the image has modules for; '' for an image without kernel modules
+    (a payload that is not a bootable system, e.g. the integration tests' small trees)."""
+    modules = os.path.join(target, "usr/lib/modules")
+    if not os.path.isdir(modules):
+        return ""
+    releases = sorted(os.listdir(modules))
     if len(releases) != 1:
         raise RuntimeError(f"expected the modules of one kernel in the image, found {releases}")
     return releases[0]
@@ -334,6 +339,9 @@ def install_boot_files(runner: Runner, target: str, sources: list[str]) -> None:
     """Put the kernel and initrd of the image's kernel release into the target's /boot, from the
     first source that has both for that release (the kernel's own version string is checked)."""
     release = _image_kernel_release(target)
+    if not release:
+        log.info("the image has no kernel modules: no kernel of its own to install")
+        return
     boot = os.path.join(target, "boot")
     wanted = [os.path.join(boot, name.format(version=release)) for _src, name in BOOT_FILES]
     if all(os.path.isfile(p) for p in wanted):

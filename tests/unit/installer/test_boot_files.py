@@ -117,3 +117,10 @@ def test_copy_payload_takes_them_from_beside_the_squashfs(tmp_path: Path) -> Non
     copy_payload(runner, {"image": str(media / "filesystem.squashfs"), "target": str(target), "root_name": "/"})
     assert bzimage_version(str(target / f"boot/vmlinuz-{RELEASE}")) == RELEASE
     assert (target / f"boot/initrd.img-{RELEASE}").read_bytes() == b"initrd of " + RELEASE.encode()
+
+
+def test_an_image_without_kernel_modules_gets_no_kernel(tmp_path: Path) -> None:
+    """A payload that is not a bootable system (no usr/lib/modules): nothing is looked for or added."""
+    (tmp_path / "etc").mkdir()
+    install_boot_files(LocalRunner(), str(tmp_path), [str(tmp_path / "nowhere")])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["etc"]

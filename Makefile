@@ -57,7 +57,7 @@ integration-vm: setup
 e2e: setup iso appliance
 	# the VM tests exist now: "no tests collected" (pytest exit 5) is a failure, not a pass
 	# plus the hosted-engine deploy (re-run, canary) and the HA failover proof that boot the engine
-	# appliance on namespaced hosts (~13 min); integration_vm tests also marked e2e_full: e2e-full only
+	# appliance on namespaced hosts (~10 min); integration_vm tests also marked e2e_full: e2e-full only
 	$(PYTEST) -q tests/e2e tests/integration -m "(e2e or integration_vm) and not e2e_full"
 
 e2e-full: setup iso appliance

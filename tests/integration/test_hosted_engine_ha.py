@@ -213,11 +213,12 @@ def test_corrupt_and_foreign_metadata_slots_are_reported_and_ignored(ha: Ha) -> 
     engine.python(SLOT_WRITE, metadata, str(corrupt), garbage, timeout=60)
     engine.python(SLOT_WRITE, metadata, str(foreign), foreign_block.hex(), timeout=60)
     try:
-        def reported() -> bool:
-            return all(f"metadata slot {corrupt} is corrupt" in he.ha_log(h, 60) and
-                       f"metadata slot {foreign} is foreign" in he.ha_log(h, 60) for h in c.hosts)
+        def reported() -> bool:  # in the agent's own report (hosted-engine.json: status, console, engine)
+            return all({(corrupt, "corrupt"), (foreign, "foreign")} <= {
+                (p.get("slot"), p.get("status")) for p in he.agent_view(h).get("metadata_problems", [])}
+                for h in c.hosts)
         wait_for("every agent reports the corrupt and the foreign slot", reported, 4 * INTERVAL, poll=2,
-                 detail=lambda: he.ha_log(engine))
+                 detail=lambda: json.dumps({h.index: he.agent_view(h).get("metadata_problems") for h in c.hosts}))
         rows = {r["host_id"]: r for r in he.status(engine)["hosts"]}
         assert rows[corrupt]["problem"].startswith("corrupt"), rows[corrupt]
         assert rows[foreign]["problem"].startswith("foreign"), rows[foreign]

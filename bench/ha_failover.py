@@ -24,7 +24,6 @@ namespaces killed). From that moment, by stage:
 from __future__ import annotations
 
 import argparse
-import fcntl
 import json
 import os
 import sys
@@ -35,7 +34,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-VM_LOCK = "/tmp/hcinode-vm.lock"
 IO_TIMEOUTS = (10, 5)
 # stage -> the mark (seconds after the death, hosted_engine_hosts.watch_failover's) that ends it
 STAGES = (("detection_s", "detection_s"), ("lease_expiry_s", "lease_free_s"), ("vm_start_s", "vm_start_s"),
@@ -88,20 +86,15 @@ def main(argv: list[str] | None = None) -> int:
     if os.geteuid() != 0:
         print(json.dumps({"bench": "ha_failover", "skipped": "needs root"}))
         return 0
-    lock = None
-    if not os.environ.get("HCINODE_VM_LOCK_HELD"):
-        lock = open(VM_LOCK, "w")  # noqa: SIM115 (held until the end)
-        fcntl.flock(lock, fcntl.LOCK_EX)
-    try:
+    from tests.integration import hosted_engine_hosts as he
+
+    with he.vm_lock():
         for io_timeout in args.io_timeout or IO_TIMEOUTS:
             try:
                 print(json.dumps(one(io_timeout)), flush=True)
             except AssertionError as exc:
                 print(json.dumps({"bench": "ha_failover", "io_timeout": io_timeout, "error": str(exc)[-2000:]}))
                 return 1
-    finally:
-        if lock is not None:
-            lock.close()
     return 0
 
 

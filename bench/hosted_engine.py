@@ -23,7 +23,6 @@ issue's stages:
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import sys
@@ -34,7 +33,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-VM_LOCK = "/tmp/hcinode-vm.lock"
 # step title prefixes -> stage (hosted_engine/plan.py's titles)
 STAGES = (
     ("disk_copy_s", ("Download the engine appliance", "Keep the downloaded", "Check the appliance",
@@ -64,30 +62,22 @@ def main() -> int:
         return 0
     from tests.integration import hosted_engine_hosts as he
 
-    lock = None
-    if not os.environ.get("HCINODE_VM_LOCK_HELD"):
-        lock = open(VM_LOCK, "w")  # noqa: SIM115 (held until the end)
-        fcntl.flock(lock, fcntl.LOCK_EX)
-    try:
-        with he.cluster(he.WORKDIR + "-bench") as c:
-            he.make_volume(c)
-            spec = he.write_he_spec(c)
-            started = time.monotonic()
-            result = c.hosts[0].hcinode("hosted-engine", "deploy", spec, "--json", timeout=3600)
-            wall = time.monotonic() - started
-            if result.returncode != 0:
-                print(json.dumps({"bench": "hosted_engine", "error": result.stderr[-2000:]}))
-                return 1
-            out = json.loads(result.stdout)
-            again = time.monotonic()
-            c.hosts[0].hcinode("hosted-engine", "deploy", spec, "--json", timeout=600, check=True)
-            report = {"bench": "hosted_engine", "virtualization": "TCG", **stages(out["timings"], wall, out["seconds"]),
-                      "noop_rerun_s": round(time.monotonic() - again, 1), "steps_done": out["done"],
-                      "loadavg": os.getloadavg()[0]}
-            print(json.dumps(report))
-    finally:
-        if lock is not None:
-            lock.close()
+    with he.vm_lock(), he.cluster(he.WORKDIR + "-bench") as c:
+        he.make_volume(c)
+        spec = he.write_he_spec(c)
+        started = time.monotonic()
+        result = c.hosts[0].hcinode("hosted-engine", "deploy", spec, "--json", timeout=3600)
+        wall = time.monotonic() - started
+        if result.returncode != 0:
+            print(json.dumps({"bench": "hosted_engine", "error": result.stderr[-2000:]}))
+            return 1
+        out = json.loads(result.stdout)
+        again = time.monotonic()
+        c.hosts[0].hcinode("hosted-engine", "deploy", spec, "--json", timeout=600, check=True)
+        report = {"bench": "hosted_engine", "virtualization": "TCG", **stages(out["timings"], wall, out["seconds"]),
+                  "noop_rerun_s": round(time.monotonic() - again, 1), "steps_done": out["done"],
+                  "loadavg": os.getloadavg()[0]}
+        print(json.dumps(report))
     return 0
 
 

@@ -11,12 +11,14 @@ monitor that counts the engine's qemu processes on every host each second.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import shutil
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ from gluster_setup.spec import parse_spec as parse_gluster_spec
 from tests.integration.nshosts import BRIDGE_ADDRESS, REPO, NsCluster, NsHost, spec_data
 
 WORKDIR = "/tmp/hcinode-he-it"
+VM_LOCK = "/tmp/hcinode-vm.lock"
 APPLIANCE = os.environ.get("HCINODE_APPLIANCE") or next(
     (p for p in (os.path.join(REPO, "build", "engine-appliance.qcow2"), "/work/main/build/engine-appliance.qcow2")
      if os.path.exists(p)), os.path.join(REPO, "build", "engine-appliance.qcow2"))
@@ -50,6 +53,18 @@ PYTHON = os.path.join(REPO, ".venv", "bin", "python")
 def host_dead(io_timeout: int) -> int:
     """sanlock's host_dead_seconds: 8 io_timeouts of failed renewals + the watchdog's 60 s (DESIGN.md)."""
     return 8 * io_timeout + 60
+
+
+@contextlib.contextmanager
+def vm_lock() -> Iterator[None]:
+    """The machine's one-VM-test-at-a-time lock for a bench script (pytest runs take it with flock),
+    unless the caller says it holds it already (HCINODE_VM_LOCK_HELD=1)."""
+    if os.environ.get("HCINODE_VM_LOCK_HELD"):
+        yield
+        return
+    with open(VM_LOCK, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def cluster(workdir: str = WORKDIR, io_timeout: int = IO_TIMEOUT) -> NsCluster:

@@ -81,6 +81,15 @@ def register(subparsers: Any) -> None:
         p.add_argument("host", metavar="HOST", help="host UUID or name")
         p.set_defaults(func=_host_action, action=verb)
 
+    he = hosts.add_parser("hosted-engine-maintenance",
+                          help="hosted-engine maintenance for a host's HA agent (queued: its node agent sets it "
+                               "on its next heartbeat, as POST /api/v1/hosts/HOST/hosted-engine/maintenance)")
+    _data_dir(he)
+    add_json(he)
+    he.add_argument("host", metavar="HOST", help="host UUID or name")
+    he.add_argument("mode", choices=("global", "local", "none"))
+    he.set_defaults(func=_host_action, action="he_maintenance")
+
     vms = verbs.add_parser("vms", help="VMs the agents report").add_subparsers(dest="vms_verb", metavar="VERB",
                                                                              required=True)
     vlist = vms.add_parser("list", help="VMs on every host")
@@ -293,6 +302,9 @@ def _host_action(args: argparse.Namespace) -> int:
             service.set_maintenance(session, host)
         elif args.action == "activate":
             service.activate(session, host, opened.config.heartbeat_interval, opened.config.missed_intervals)
+        elif args.action == "he_maintenance":  # the API's function: the same command, event and checks
+            cmd = service.queue_he_maintenance(session, host, args.mode)
+            return {"host": service.host_view(host), "command": {"id": cmd.id, "name": cmd.name}}
         return service.host_view(host, full=args.action == "show")
 
     try:

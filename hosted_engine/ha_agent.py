@@ -36,7 +36,7 @@ from nodecore.runner import LocalRunner, Runner
 
 log = logging.getLogger("hcinode.hosted_engine.ha")
 
-INTERVAL = 10.0
+INTERVAL = states.TICK
 HEALTH_TIMEOUT = 20.0  # oVirt's engine health poll timeout
 STATUS_FILE = HA_FILE  # /run/hcinode/hosted-engine.json: the console and the node agent's heartbeat read it
 LIBVIRT_URI = "qemu:///system"

@@ -46,7 +46,15 @@ TIMEOUTS = {
     State.ENGINE_MAYBE_AWAY: 40.0,  # the VM left this host: give another host time to show it up
     State.ENGINE_UNEXPECTEDLY_DOWN: 560.0,  # score 0 so a better host restarts it
 }
-ALIVE_WINDOW = 60.0  # a peer is alive if its slot sequence changed within this many seconds
+ALIVE_WINDOW = 60.0  # a host whose slot was not rewritten for this many seconds is stale (the bound)
+TICK = 10.0  # the agent's loop (ha_agent.INTERVAL): an observer sees a write up to one tick after it
+# A peer is alive while this observer saw its sequence change less than SEEN_WINDOW s ago. The write
+# happened up to one TICK before the observer saw it, and a verdict is given only at the observer's
+# ticks, so 60 s would make a dead host stale up to 60 + 2 ticks after its last write (measured: 64 s).
+# 45 s gives the verdict at the 5th tick after the observer saw the last change: at most 60 s after
+# the write; the 5 s below 50 absorb the jitter of a tick's start (a Gluster read), so the verdict does
+# not slip a tick. A live host rewrites its slot every tick: 45 s is still 4 missed writes.
+SEEN_WINDOW = ALIVE_WINDOW - TICK - 5.0
 HISTORY_NEEDED = 60.0  # no start before this host has watched the others this long
 
 # actions the agent performs after a step (ha_agent.Actions)
@@ -129,7 +137,7 @@ def update_seen(seen: tuple[Seen, ...], peers: tuple[Peer, ...], now: float) -> 
 def live_peers(machine: Machine, peers: tuple[Peer, ...], now: float) -> tuple[Peer, ...]:
     changed = {s.host_id: s.changed_at for s in machine.seen}
     return tuple(p for p in peers if not p.stopped and p.host_id in changed
-                 and now - changed[p.host_id] < ALIVE_WINDOW)
+                 and now - changed[p.host_id] < SEEN_WINDOW)
 
 
 def _published(state: State, observed: int) -> int:

@@ -46,7 +46,9 @@ BRIDGE = "ovirtmgmt"
 MOUNT = "/run/glusterSD/engine"
 CA = "/var/lib/hcinode/cluster/ca.crt"  # the engine CA every joined host pinned
 HA_UNIT = "hcinode-hosted-engine-ha.service"
-HA_LOG = f"/var/log/hcinode/{HA_UNIT}.log"
+# the units log where a node's do (the nshosts systemctl shim sets HCINODE_LOG_DIR=/var/log/hcinode, the
+# host's own bind-mounted dir): the HA agent's lines are hcinode.hosted_engine's in hcinode.log
+HA_LOG = "/var/log/hcinode/hcinode.log"
 PYTHON = os.path.join(REPO, ".venv", "bin", "python")
 
 
@@ -171,7 +173,7 @@ def qemu_pid(host: NsHost) -> int:
 
 
 def ha_log(host: NsHost, lines: int = 30) -> str:
-    return host.sh(f"tail -{lines} {HA_LOG}", check=False).stdout
+    return host.sh(f"grep -F ' hcinode.hosted_engine' {HA_LOG} | tail -{lines}", check=False).stdout
 
 
 def deploy(c: NsCluster, spec: str) -> dict[str, Any]:

@@ -52,6 +52,8 @@ SYSTEMCTL_SHIM = """#!/bin/sh
 quiet=; now=; verb=
 for a; do case $a in --quiet|-q) quiet=1;; --now) now=1;; -*) ;; *) [ -z "$verb" ] && verb=$a || unit=$a;; esac; done
 d=/run/hcinode-units; mkdir -p $d
+# the units log where a node's do (the host's own /var/log/hcinode), not into the test run's log dir
+export HCINODE_LOG_DIR=/var/log/hcinode
 case $unit in
 {cases}
 *) echo "systemctl shim: unknown unit $unit" >&2; exit 1;;
@@ -298,6 +300,9 @@ class NsCluster:
         v = os.path.join(host.workdir, "virt")
         binds = []
         for target in VIRT_DIRS:
+            # the bind's mount point: a machine without the product installed (or a test that removed
+            # its state) lacks /var/lib/hcinode ("mount point does not exist", seen on this machine)
+            os.makedirs(target, exist_ok=True)
             src = os.path.join(v, target.strip("/").replace("/", "-"))
             _copy_dir_tree(target, src)
             binds.append((src, target))

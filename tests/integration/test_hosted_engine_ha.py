@@ -175,11 +175,18 @@ def test_a_killed_agent_shows_stale_then_live_again(ha: Ha) -> None:
     b = ha.others(engine)[0]
     assert live_in_status(engine, ha.host_id(b))
     he.kill_agent(b)
-    # B's last write is at most one tick before the kill; the observer's agent needs one more tick
-    stale = wait_for(f"host {b.index} stale in status", lambda: not live_in_status(engine, ha.host_id(b)),
-                     ALIVE_WINDOW + 2 * INTERVAL, poll=2)
-    print(f"\nhost {b.index}'s agent killed: stale in status after {stale:.0f} s")
-    assert stale <= ALIVE_WINDOW + 2 * INTERVAL
+    killed = time.monotonic()
+    # the issue's bound: stale within 60 s of the kill (B's last write is at or before it). Timed to
+    # the start of the `status` call that showed it: the report was there before the call's own cost
+    while True:
+        asked = time.monotonic()
+        if not live_in_status(engine, ha.host_id(b)):
+            break
+        assert asked - killed < ALIVE_WINDOW + 2 * INTERVAL, f"host {b.index} not stale in status"
+        time.sleep(2)
+    stale = asked - killed
+    print(f"\nhost {b.index}'s agent killed: stale in status after {stale:.1f} s")
+    assert stale <= ALIVE_WINDOW, stale
     assert ha.engine_host() is engine  # a stale peer changes nothing for the running engine
     he.start_agent(b)
     live = wait_for(f"host {b.index} live again", lambda: live_in_status(engine, ha.host_id(b)), 60, poll=2,

@@ -2,12 +2,16 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
+import os
+from typing import Any
 
 import sqlalchemy as sa
 
 from engine import service
 from engine.db import Host, Token
-from nodecore import pki
+from nodecore import cli, pki
+from nodecore.errors import EXIT_INVALID
 from tests.unit.engine.conftest import PASSWORD, Engine
 
 
@@ -184,6 +188,19 @@ def test_hosted_engine_maintenance_is_a_command_for_the_node_agent(engine: Engin
                               auth=engine.admin).status_code == 404
     engine.client.delete(f"/api/v1/hosts/{body['host_id']}", auth=engine.admin)
     assert engine.client.post(url, json={"mode": "none"}, auth=engine.admin).status_code == 409
+
+
+def test_the_engine_cli_queues_hosted_engine_maintenance_as_the_api_does(engine: Engine, capsys: Any) -> None:
+    body = _joined(engine)
+    code = cli.main(["--log-file", os.devnull, "engine", "hosts", "hosted-engine-maintenance", "--data-dir",
+                     engine.opened.config.data_dir, "node1", "local", "--json"])
+    assert code == 0
+    assert json.loads(capsys.readouterr().out)["command"]["name"] == "he_maintenance_local"
+    beat = engine.client.post("/api/v1/agent/heartbeat", json={}).json()
+    assert [c["name"] for c in beat["commands"]] == ["he_maintenance_local"]
+    engine.client.delete(f"/api/v1/hosts/{body['host_id']}", auth=engine.admin)
+    assert cli.main(["--log-file", os.devnull, "engine", "hosts", "hosted-engine-maintenance", "--data-dir",
+                     engine.opened.config.data_dir, body["host_id"], "none"]) == EXIT_INVALID  # removed: 409
 
 
 def test_dashboard_shows_each_hosts_ha_fields(engine: Engine) -> None:

@@ -69,6 +69,11 @@ def test_hosts_verbs(data_dir: str, capsys: Any) -> None:
     assert code == EXIT_OK and json.loads(out) == []
     code, _, err = _run(capsys, "engine", "hosts", "show", "--data-dir", data_dir, "nohost")
     assert code == EXIT_INVALID and "no host" in err
+    code, _, err = _run(capsys, "engine", "hosts", "hosted-engine-maintenance", "--data-dir", data_dir, "nohost",
+                        "global")
+    assert code == EXIT_INVALID and "no host" in err
+    with pytest.raises(SystemExit):  # argparse: one of global, local, none
+        _run(capsys, "engine", "hosts", "hosted-engine-maintenance", "--data-dir", data_dir, "nohost", "half")
     for verb in (("vms", "list"), ("events",)):
         code, out, _ = _run(capsys, "engine", *verb, "--data-dir", data_dir, "--json")
         assert code == EXIT_OK and json.loads(out) == []

@@ -134,11 +134,13 @@ def test_engine_on_a_live_peer_is_left_alone_and_a_dead_peer_is_not_trusted() ->
     rows: list[Row] = [(t, {**DOWN, "peers": (peer(2, t // 10, vm="up"),)}, S.ENGINE_DOWN, ())
                        for t in range(0, 200, 10)]
     frozen = peer(2, 19, vm="up")
-    rows += [(t, {**DOWN, "peers": (frozen,)}, S.ENGINE_DOWN, ()) for t in range(200, 250, 10)]
-    rows += [(250, {**DOWN, "peers": (frozen,)}, S.ENGINE_START, (START_VM,))]  # 60 s after its last change
+    rows += [(t, {**DOWN, "peers": (frozen,)}, S.ENGINE_DOWN, ()) for t in range(200, 240, 10)]
+    # seen changed at 190: dead at the 5th tick after (SEEN_WINDOW 45 s), <= 60 s after node2's last write
+    rows += [(240, {**DOWN, "peers": (frozen,)}, S.ENGINE_START, (START_VM,))]
     decisions = replay(rows)
     assert "runs on host node2" in decisions[5].reason
-    assert live_peers(decisions[-1].machine, (frozen,), 250) == ()
+    assert live_peers(decisions[-2].machine, (frozen,), 230) == (frozen,)  # 40 s: still alive
+    assert live_peers(decisions[-1].machine, (frozen,), 240) == ()
 
 
 def test_move_a_running_engine_only_for_800_more() -> None:

@@ -11,6 +11,7 @@ import requests
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 
 from tests import engine_harness as h
 from tests.engine_client import join
@@ -43,7 +44,8 @@ def test_dashboard_in_headless_chromium(tmp_path: Any) -> None:
             driver.get(engine.url + "/")
             driver.find_element(By.ID, "password").send_keys(h.PASSWORD)
             driver.find_element(By.ID, "submit").click()
-            rows = driver.find_elements(By.CSS_SELECTOR, "#hosts tbody tr")
+            # the click returns before the dashboard page has loaded: wait for its rows, not a fixed sleep
+            rows = WebDriverWait(driver, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#hosts tbody tr"))
             table = [[td.text for td in row.find_elements(By.TAG_NAME, "td")] for row in rows]
             assert [r[0] for r in table] == ["node1.example.test", "node2.example.test"]
             assert all(r[1] == "Up" for r in table)

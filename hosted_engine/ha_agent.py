@@ -247,22 +247,26 @@ class HttpsHealth:
 
 @dataclass
 class LocalProbe:
-    """This host's score inputs from /proc, /sys and a gateway ping."""
+    """This host's score inputs from /proc, netlink and a gateway ping."""
 
     deployment: DeploymentConfig
     runner: Runner = field(default_factory=lambda: LocalRunner(default_timeout=5, quiet=True))
     proc: str = "/proc"
-    sys_net: str = "/sys/class/net"
     _last_cpu: tuple[int, int] | None = None
 
     def bridge_up(self) -> bool:
+        """The bridge's operstate from netlink (`ip`), not /sys/class/net: sysfs shows the network
+        namespace it was mounted in, which is not this host's in the namespaced test hosts (every
+        host read "no such bridge" and carried the 600 penalty)."""
         if not self.deployment.bridge:
             return True
+        result = self.runner.run(["ip", "-j", "link", "show", "dev", self.deployment.bridge], check=False)
         try:
-            with open(os.path.join(self.sys_net, self.deployment.bridge, "operstate"), encoding="utf-8") as f:
-                return f.read().strip() in ("up", "unknown")  # a bridge without carrier detection says unknown
-        except OSError:
-            return False
+            links = json.loads(result.stdout) if result.ok else []
+        except ValueError:
+            links = []
+        # a bridge without carrier detection says UNKNOWN; a bridge set down says DOWN
+        return any(str(link.get("operstate", "")).upper() in ("UP", "UNKNOWN") for link in links)
 
     def cpu_load(self) -> float:
         """Busy fraction since the previous call, from /proc/stat (0 on the first)."""
@@ -411,7 +415,7 @@ class HaAgent:
         lease = self.locks.lease() if joined else "unknown"
         obs = states.Observation(vm=vm, health=health, score=scoring.compute(inputs),
                                  global_maintenance=md.global_maintenance(reads), local_maintenance=local_maintenance,
-                                 lease=lease, peers=peers)
+                                 lease=lease, peers=peers, penalties=tuple(scoring.penalties(inputs).items()))
         return obs, reads, vm_status, local_maintenance
 
     def perform(self, actions: tuple[str, ...]) -> None:
@@ -473,8 +477,9 @@ class HaAgent:
         write_json(self.status_file, {
             "metadata_problems": problems, "lockspace_problem": getattr(self.locks, "problem", ""),
             "host_id": self.host.host_id, "hostname": self.hostname, "deployment": self.host.deployment,
-            "state": str(decision.state), "score": decision.score, "reason": decision.reason,
-            "engine": {"vm": obs.vm, "health": obs.health}, "lease": obs.lease, "lockspace_joined": joined,
+            "state": str(decision.state), "score": decision.score, "penalties": dict(obs.penalties),
+            "reason": decision.reason, "engine": {"vm": obs.vm, "health": obs.health}, "lease": obs.lease,
+            "lockspace_joined": joined,
             "global_maintenance": obs.global_maintenance, "local_maintenance": obs.local_maintenance,
             "updated_at": format_time_now(self.wall()),
             "hosts": [{"host_id": p.host_id, "hostname": p.hostname, "alive": p.host_id in live, "score": p.score,

@@ -45,22 +45,28 @@ def cpu_penalty(load: float) -> int:
     return int(round((load - CPU_LOAD_MIN) / (CPU_LOAD_MAX - CPU_LOAD_MIN) * CPU_PENALTY, 6))
 
 
+def penalties(inputs: ScoreInputs) -> dict[str, int]:
+    """Each penalty that applies, by name: the status file shows them, so a technician sees why a
+    host scores below 3400 (oVirt's agent only logs the total)."""
+    if inputs.local_maintenance:
+        return {"local_maintenance": BASE}
+    if inputs.failed_starts > FAILED_START_LIMIT:
+        return {"failed_starts": BASE}
+    network_ok = min(1.0, max(0.0, inputs.network_ok))
+    found = {
+        "vm_config": 0 if inputs.vm_config_ok else STALE_VM_CONFIG_PENALTY,
+        "network": int((1.0 - network_ok) * NETWORK_PENALTY),
+        "bridge": 0 if inputs.bridge_up else BRIDGE_PENALTY,
+        "cpu": cpu_penalty(inputs.cpu_load),
+        "memory": MEMORY_PENALTY if not inputs.engine_runs_here and inputs.free_memory < inputs.vm_memory else 0,
+        "failed_starts": FAILED_START_PENALTY * max(0, inputs.failed_starts),
+    }
+    return {name: points for name, points in found.items() if points}
+
+
 def compute(inputs: ScoreInputs) -> int:
     """0..3400."""
-    if inputs.local_maintenance or inputs.failed_starts > FAILED_START_LIMIT:
-        return 0
-    score = BASE
-    if not inputs.vm_config_ok:
-        score -= STALE_VM_CONFIG_PENALTY
-    network_ok = min(1.0, max(0.0, inputs.network_ok))
-    score -= int((1.0 - network_ok) * NETWORK_PENALTY)
-    if not inputs.bridge_up:
-        score -= BRIDGE_PENALTY
-    score -= cpu_penalty(inputs.cpu_load)
-    if not inputs.engine_runs_here and inputs.free_memory < inputs.vm_memory:
-        score -= MEMORY_PENALTY
-    score -= FAILED_START_PENALTY * max(0, inputs.failed_starts)
-    return max(0, score)
+    return max(0, BASE - sum(penalties(inputs).values()))
 
 
 def failed_start_count(failures: tuple[float, ...], now: float) -> int:

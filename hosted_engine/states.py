@@ -92,6 +92,7 @@ class Observation:
     local_maintenance: bool = False
     lease: str = "free"  # the VM lease: free / mine / other / unknown
     peers: tuple[Peer, ...] = ()
+    penalties: tuple[tuple[str, int], ...] = ()  # score.penalties(): shown in the status, not decided on
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,7 @@ class HostRow:
     sequence: int = 0
     changed_ago: float | None = None  # s since our agent saw the sequence change (None: not from the agent)
     unix_timestamp: float = 0.0
+    penalties: dict[str, int] | None = None  # this host's own row only (from its agent): why below 3400
 
     @property
     def stale(self) -> bool:
@@ -82,6 +83,7 @@ def collect(metadata_path: str, deployment: str | None = None, *, my_host_id: in
     alive_by_agent: dict[int, bool] | None = None
     changed_ago: dict[int, float | None] = {}
     problems: list[str] = []
+    my_penalties: dict[str, int] | None = None
     if agent is not None:
         try:
             age = wall() - os.stat(agent_file or status_path()).st_mtime
@@ -96,6 +98,7 @@ def collect(metadata_path: str, deployment: str | None = None, *, my_host_id: in
                         for p in agent.get("metadata_problems") or []]
             if agent.get("lockspace_problem"):
                 problems.append(f"lockspace: {agent['lockspace_problem']}")
+            my_penalties = {str(k): int(v) for k, v in (agent.get("penalties") or {}).items()}
     rows = []
     for r in reads[1:]:
         if r.status == "empty":
@@ -113,7 +116,8 @@ def collect(metadata_path: str, deployment: str | None = None, *, my_host_id: in
         rows.append(HostRow(s.host_id, s.hostname, {"vm": s.engine_vm, "health": s.engine_health, "detail": detail},
                             s.score, s.state, s.stopped, s.local_maintenance, _when(s.timestamp),
                             fresh and not s.stopped, sequence=s.sequence, changed_ago=changed_ago.get(s.host_id),
-                            unix_timestamp=s.timestamp))
+                            unix_timestamp=s.timestamp,
+                            penalties=my_penalties if s.host_id == my_host_id else None))
     return Status(md.global_maintenance(reads), "agent" if alive_by_agent is not None else "wall clock",
                   tuple(rows), tuple(problems))
 
@@ -128,7 +132,11 @@ def render_text(status: Status) -> str:
         stale = "" if h.up_to_date else " (stale)"
         lines += [f"{'Host ID':34s} : {h.host_id}", f"{'Hostname':34s} : {h.hostname}",
                   f"{'Engine status':34s} : {json.dumps(h.engine_status, sort_keys=True)}",
-                  f"{'Score':34s} : {h.score}", f"{'stopped':34s} : {h.stopped}",
+                  f"{'Score':34s} : {h.score}"]
+        if h.penalties is not None:
+            lines.append(f"{'Score penalties':34s} : "
+                         + (", ".join(f"{name} -{points}" for name, points in sorted(h.penalties.items())) or "none"))
+        lines += [f"{'stopped':34s} : {h.stopped}",
                   f"{'Local maintenance':34s} : {h.local_maintenance}", f"{'State':34s} : {h.state}",
                   f"{'Host timestamp':34s} : {h.timestamp}{stale}",
                   f"{'Metadata sequence':34s} : {h.sequence}"

@@ -15,6 +15,7 @@ from hosted_engine.ha_agent import DeploymentConfig, HaAgent, HostConfig
 from hosted_engine.score import ScoreInputs
 from hosted_engine.states import State
 from nodecore.errors import InvalidInput
+from nodecore.runner import RecordingRunner
 
 DEPLOYMENT = "11111111-2222-4333-8444-555555555555"
 GIB = 1 << 30
@@ -250,21 +251,25 @@ def test_deployment_config_defaults(tmp_path: Path) -> None:
 
 
 def test_local_probe(tmp_path: Path) -> None:
-    proc, net = tmp_path / "proc", tmp_path / "net"
-    (net / "br0").mkdir(parents=True)
-    (net / "br0" / "operstate").write_text("up\n")
+    proc = tmp_path / "proc"
     proc.mkdir()
     (proc / "meminfo").write_text("MemTotal: 100 kB\nMemAvailable:  2048 kB\n")
     (proc / "stat").write_text("cpu  100 0 100 800 0 0 0 0 0 0\n")
     cfg = DeploymentConfig("e", "u", GIB, 10, 512, "br0", "")
-    probe = ha_agent.LocalProbe(cfg, proc=str(proc), sys_net=str(net))
+    runner = RecordingRunner()
+    runner.respond(["ip", "-j", "link", "show", "dev", "br0"], stdout='[{"ifname": "br0", "operstate": "UP"}]')
+    probe = ha_agent.LocalProbe(cfg, runner=runner, proc=str(proc))
     first = probe.score_inputs()
     assert first.bridge_up and first.free_memory == 2048 * 1024 and first.network_ok == 1.0
     (proc / "stat").write_text("cpu  400 0 100 1100 0 0 0 0 0 0\n")
     assert probe.cpu_load() == pytest.approx(0.5)
-    (net / "br0" / "operstate").write_text("down\n")
+    runner.responses.clear()
+    runner.respond(["ip", "-j", "link", "show", "dev", "br0"], stdout='[{"ifname": "br0", "operstate": "DOWN"}]')
     assert not probe.bridge_up()
-    assert not ha_agent.LocalProbe(DeploymentConfig("e", "u", GIB, 10, 512, "nope", ""), sys_net=str(net)).bridge_up()
+    # no such bridge: ip fails, the bridge counts as down
+    runner.responses.clear()
+    runner.respond(["ip", "-j", "link", "show", "dev", "br0"], returncode=1, stderr='Device "br0" does not exist.')
+    assert not probe.bridge_up()
 
 
 def test_libvirt_vm_adapter_with_a_fake_module() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hosted_engine.score import ScoreInputs, compute, cpu_penalty, failed_start_count
+from hosted_engine.score import ScoreInputs, compute, cpu_penalty, failed_start_count, penalties
 
 GIB = 1 << 30
 OK = dict(free_memory=8 * GIB, vm_memory=4 * GIB)
@@ -33,6 +33,15 @@ OK = dict(free_memory=8 * GIB, vm_memory=4 * GIB)
 ])
 def test_score_table(changes: dict[str, object], expected: int) -> None:
     assert compute(ScoreInputs(**{**OK, **changes})) == expected  # type: ignore[arg-type]
+
+
+def test_penalties_name_what_the_score_lost() -> None:
+    assert penalties(ScoreInputs(**OK)) == {}  # type: ignore[arg-type]
+    assert penalties(ScoreInputs(**{**OK, "bridge_up": False, "cpu_load": 0.5})) == \
+        {"bridge": 600, "cpu": 200}  # type: ignore[arg-type]
+    assert penalties(ScoreInputs(**{**OK, "local_maintenance": True, "bridge_up": False})) == \
+        {"local_maintenance": 3400}  # type: ignore[arg-type]
+    assert penalties(ScoreInputs(**{**OK, "failed_starts": 4})) == {"failed_starts": 3400}  # type: ignore[arg-type]
 
 
 def test_cpu_penalty_is_linear_and_bounded() -> None:

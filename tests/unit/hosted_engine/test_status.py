@@ -95,7 +95,8 @@ def test_rows_carry_sequence_stale_maintenance_and_the_agents_problems(tmp_path:
     agent_file.write_text(json.dumps({
         "hosts": [{"host_id": 2, "alive": False, "changed_ago": 75.0}],
         "metadata_problems": [{"slot": 7, "status": "corrupt", "error": "host slot field missing"}],
-        "lockspace_problem": "sanlock inq_lockspace: read failure [-223]"}))
+        "lockspace_problem": "sanlock inq_lockspace: read failure [-223]",
+        "penalties": {"bridge": 600, "cpu": 200}}))
     os.utime(agent_file, (NOW, NOW))
     status = collect(meta.path, DEPLOYMENT, my_host_id=1, agent_file=str(agent_file), wall=lambda: NOW,
                      allow_buffered=True)
@@ -104,10 +105,14 @@ def test_rows_carry_sequence_stale_maintenance_and_the_agents_problems(tmp_path:
     assert (one["sequence"], one["stale"], one["maintenance"], one["changed_ago"]) == (9, False, "global", None)
     assert (two["stale"], two["maintenance"], two["changed_ago"]) == (True, "local", 75.0)
     assert one["unix_timestamp"] == NOW - 5
+    # the agent's penalties explain this host's own score; a peer's are not known here
+    assert (one["penalties"], two["penalties"]) == ({"bridge": 600, "cpu": 200}, None)
     assert data["agent_problems"] == ["metadata slot 7 is corrupt: host slot field missing",
                                       "lockspace: sanlock inq_lockspace: read failure [-223]"]
     text = render_text(status)
     assert "Metadata sequence                  : 3 (changed 75 s ago)" in text
+    assert "Score penalties                    : bridge -600, cpu -200" in text
+    assert text.count("Score penalties") == 1
     assert "Agent here says: lockspace: sanlock inq_lockspace: read failure [-223] (not acted on)" in text
 
 

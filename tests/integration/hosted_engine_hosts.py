@@ -27,6 +27,7 @@ import yaml
 
 from gluster_setup import ops
 from gluster_setup.spec import parse_spec as parse_gluster_spec
+from nodecore.errors import CommandFailed
 from tests.integration.nshosts import BRIDGE_ADDRESS, REPO, NsCluster, NsHost, spec_data
 
 WORKDIR = "/tmp/hcinode-he-it"
@@ -193,9 +194,16 @@ def wait_host_up(c: NsCluster, host: NsHost, sanlock_id: int, via: NsHost | None
     """The engine's record of `host` once the node agent's heartbeat made it Up."""
     deadline = time.monotonic() + timeout
     while True:
-        status, hosts = admin_api(c, "GET", "/api/v1/hosts", via=via)
-        assert status == 200, hosts
-        mine = [h for h in hosts if h.get("address") == host.address or h.get("sanlock_host_id") == sanlock_id]
+        try:
+            status, hosts = admin_api(c, "GET", "/api/v1/hosts", via=via)
+        except CommandFailed as exc:
+            # seen once right after a deploy: the engine healthy, then a minute of "connection refused"
+            # (the engine restarting under TCG): not an answer yet, the deadline decides
+            status, hosts = 0, [f"no answer: {exc.stderr.strip().splitlines()[-1:]}"]
+        else:
+            assert status == 200, hosts
+        mine = [h for h in hosts if isinstance(h, dict) and
+                (h.get("address") == host.address or h.get("sanlock_host_id") == sanlock_id)]
         if mine and mine[0].get("status") == "Up":
             return dict(mine[0])
         assert time.monotonic() < deadline, f"host {host.index} not Up in the engine after {timeout:.0f} s: {hosts}"

@@ -19,10 +19,13 @@ POLL = 10.0
 
 
 def health(runner: Runner, joined: bool) -> Health:
-    system = runner.run(["systemctl", "is-system-running"], check=False).stdout.strip() == "running"
+    state = runner.run(["systemctl", "is-system-running"], check=False).stdout.strip()
+    failed = runner.run(["systemctl", "list-units", "--failed", "--plain", "--no-legend", "--no-pager"],
+                        check=False).stdout.split("\n")
     network = runner.run(["nmcli", "-t", "-f", "STATE", "general"], check=False).stdout.strip() == "connected"
     agent = runner.run(["systemctl", "is-active", "hcinode-agent.service"], check=False).stdout.strip() == "active"
-    return Health(system, network, joined, agent)
+    return Health(state == "running", network, joined, agent, state,
+                  tuple(line.split()[0] for line in failed if line.strip()))
 
 
 def uptime() -> float:

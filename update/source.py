@@ -21,7 +21,12 @@ from nodecore.report import ValidationReport
 from nodecore.runner import Runner
 from nodecore.secrets import mask_url, register_url
 
-ISO_SQUASHFS = "/live/filesystem.squashfs"  # where image_recipes.isoboot puts it
+ISO_LIVE = "/live"  # where image_recipes.isoboot puts the squashfs, the kernel and the initrd
+SQUASHFS_NAME = "filesystem.squashfs"
+# The squashfs leaves out the kernel and initrd (the boot media carry them beside it): an update needs
+# both beside the image it writes, from the same build (installer.target.install_boot_files checks the
+# kernel release against the image's modules)
+BOOT_FILES = ("vmlinuz", "initrd.img")
 CHECKSUM_MAX_BYTES = 4 * 1024 * 1024
 SQUASHFS_SUPERBLOCK = 96
 
@@ -30,7 +35,7 @@ SQUASHFS_SUPERBLOCK = 96
 class Source:
     given: str  # as typed (a URL's credentials masked)
     kind: str  # iso | squashfs
-    path: str  # the local file (downloaded if SOURCE is a URL)
+    path: str  # the local file (downloaded if SOURCE is a URL; vmlinuz + initrd.img beside a squashfs)
     checksum: str  # the expected sha256
     checksum_from: str  # where it came from, for the plan
 
@@ -141,8 +146,10 @@ def resolve(value: str, checksum: str, work: str, report: ValidationReport) -> S
                                                  " (none beside it, no manifest.json)"), hint)
         return None
     if is_url(value):
-        os.makedirs(work, exist_ok=True)
-        path = os.path.join(work, "download-" + digest[:16])
+        # its own directory: the kernel and initrd are fetched beside the image, as the build serves them
+        directory = os.path.join(work, "download-" + digest[:16])
+        os.makedirs(directory, exist_ok=True)
+        path = os.path.join(directory, os.path.basename(value.split("?", 1)[0]) or SQUASHFS_NAME)
         if not os.path.exists(path):
             try:
                 download(value, path)
@@ -168,23 +175,67 @@ def resolve(value: str, checksum: str, work: str, report: ValidationReport) -> S
         if short:
             report.error("SOURCE", f"{given}: {short}", "fetch the image again")
             return None
+        if not boot_files_beside(value, path, checksum, report):
+            return None
     return Source(given, kind, path, digest, where)
 
 
+def boot_files_beside(value: str, path: str, checksum: str, report: ValidationReport) -> bool:
+    """vmlinuz and initrd.img beside the squashfs (a URL's are fetched beside the download), each
+    checked against the checksum source when it names them (a build's manifest.json or SHA256SUMS
+    does). False with an error per missing or bad file: found before anything on the node changes."""
+    base = value.split("?", 1)[0].rsplit("/", 1)[0] if "/" in value else "."
+    directory = os.path.dirname(path)
+    ok = True
+    for name in BOOT_FILES:
+        local = os.path.join(directory, name)
+        where = f"{mask_url(base) if is_url(value) else base}/{name}"
+        if is_url(value) and not os.path.exists(local):
+            try:
+                download(f"{base}/{name}", local, attempts=3, deadline=900.0)
+            except SourceError as exc:
+                report.error("SOURCE", f"no {name} beside {mask_url(value)}: {exc}",
+                             f"serve the build's pxe/{name} in the same directory as the squashfs")
+                ok = False
+                continue
+        if not os.path.isfile(local):
+            report.error("SOURCE", f"no {name} beside {value} (the squashfs carries no kernel of its own)",
+                         f"put the build's pxe/{name} beside it, or give the node ISO")
+            ok = False
+            continue
+        digest, _from = find_checksum(f"{base}/{name}", checksum if checksum and not
+                                      re.fullmatch(r"[0-9a-fA-F]{64}", checksum) else "")
+        if digest and sha256_file(local) != digest:
+            report.error("SOURCE", f"the sha256 of {where} is not the one its checksum file names",
+                         "fetch the image again: the kernel and initrd must be from the same build")
+            if is_url(value):
+                os.remove(local)
+            ok = False
+    return ok
+
+
 def squashfs_of(source: Source, runner: Runner, work: str, report: ValidationReport) -> str:
-    """The squashfs to write: the file itself, or the one inside the ISO (extracted once)."""
+    """The squashfs to write: the file itself, or the one inside the ISO, extracted once together with
+    the ISO's kernel and initrd into one directory (copy_payload takes them from beside the image)."""
     if source.kind == "squashfs":
         return source.path
-    out = os.path.join(work, f"iso-{source.checksum[:16]}.squashfs")
+    directory = os.path.join(work, f"iso-{source.checksum[:16]}")
+    out = os.path.join(directory, SQUASHFS_NAME)
     if not os.path.exists(out):
-        os.makedirs(work, exist_ok=True)
-        result = runner.run(["xorriso", "-osirrox", "on", "-indev", source.path, "-extract", ISO_SQUASHFS,
-                             out + ".part"], check=False, timeout=1800)
-        if not result.ok or not os.path.exists(out + ".part"):
-            report.error("SOURCE", f"{source.given} has no {ISO_SQUASHFS}: not a node ISO",
-                         "give build/node.iso or the PXE directory's filesystem.squashfs")
+        part = directory + ".part"
+        runner.run(["rm", "-rf", part], check=False)
+        os.makedirs(part)
+        argv = ["xorriso", "-osirrox", "on", "-indev", source.path]
+        for name in (SQUASHFS_NAME, *BOOT_FILES):
+            argv += ["-extract", f"{ISO_LIVE}/{name}", os.path.join(part, name)]
+        result = runner.run(argv, check=False, timeout=1800)
+        missing = [f"{ISO_LIVE}/{n}" for n in (SQUASHFS_NAME, *BOOT_FILES) if not os.path.exists(os.path.join(part, n))]
+        if not result.ok or missing:
+            report.error("SOURCE", f"{source.given} has no {', '.join(missing) or ISO_LIVE}: not a node ISO",
+                         "give build/node.iso or the PXE directory's filesystem.squashfs with its kernel")
             return ""
-        os.replace(out + ".part", out)
+        runner.run(["rm", "-rf", directory], check=False)
+        os.replace(part, directory)
     short = squashfs_truncated(out)
     if short:
         report.error("SOURCE", f"the squashfs in {source.given}: {short}", "build the ISO again")

@@ -79,6 +79,8 @@ class Health:
     network_up: bool  # the management network has its address (NetworkManager connected)
     joined: bool
     agent_up: bool  # only counts when joined
+    system_state: str = ""  # what `systemctl is-system-running` printed (starting, degraded, ...)
+    failed_units: tuple[str, ...] = ()  # `systemctl --failed`: named in the reason
 
     @property
     def healthy(self) -> bool:
@@ -87,7 +89,11 @@ class Health:
     def missing(self) -> list[str]:
         out = []
         if not self.system_running:
-            out.append("the system is not running (failed units)")
+            # what systemd said: "starting" (boot not done) is not "degraded" (a unit failed)
+            said = f"the system is {self.system_state or 'not running'}"
+            if self.failed_units:
+                said += f" (failed units: {', '.join(self.failed_units)})"
+            out.append(said)
         if not self.network_up:
             out.append("the management network is not up")
         if self.joined and not self.agent_up:

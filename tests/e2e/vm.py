@@ -177,6 +177,13 @@ class HttpServer:
             self.httpd.access_log.close()  # type: ignore[attr-defined]
 
 
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
 @dataclass
 class VM:
     name: str
@@ -218,13 +225,10 @@ class VM:
                 target = d / item.name
                 if target.exists():
                     continue
-                if item.is_dir():
-                    shutil.copytree(item, target)
+                if item.is_dir():  # the update e2e's per-version directories: 170 MB images, linked too
+                    shutil.copytree(item, target, copy_function=_link_or_copy)
                     continue
-                try:
-                    os.link(item, target)
-                except OSError:
-                    shutil.copy2(item, target)
+                _link_or_copy(str(item), str(target))
         for name, content in self.http_files.items():
             path = d / name
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,5 +1,5 @@
-"""bench/update.py's names for the e2e cycle's timings; the e2e test's variant recipe is a valid
-node recipe with one more overlay (what builds the unhealthy v3)."""
+"""bench/update.py's names for the e2e cycle's timings; the e2e test's v2/v3 are the session's image
+with another version (v3: and a unit that fails at boot), served with the kernel and initrd beside."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from image_recipes.recipe import load_recipe
-from tests.e2e.test_update import BROKEN_UNIT, NODE_RECIPE, variant_recipe
+from installer.target import sha256_file
+from tests.e2e.test_update import BROKEN_UNIT, V2, V3, make_update_images
 
 BENCH = Path(__file__).resolve().parents[3] / "bench" / "update.py"
 
@@ -36,13 +36,28 @@ def test_bench_without_vm_says_what_it_needs() -> None:
     assert json.loads(out)["skipped"].startswith("needs --vm")
 
 
-def test_variant_recipe_adds_an_overlay_to_the_node_recipe(tmp_path) -> None:
-    directory = variant_recipe(tmp_path, "broken", {
-        "etc/systemd/system/x.service": BROKEN_UNIT,
-        "etc/systemd/system/multi-user.target.wants/x.service": "->../x.service"})
-    recipe = load_recipe(str(directory / "recipe.yaml"))
-    node = load_recipe("node")
-    assert recipe.overlay_dirs() == [str(NODE_RECIPE / "overlay"), str(directory / "extra")]
-    assert recipe.packages == node.packages and recipe.prune == node.prune
-    assert (directory / "extra/etc/systemd/system/multi-user.target.wants/x.service").readlink() == Path("../x.service")
-    variant_recipe(tmp_path, "broken", {"etc/systemd/system/x.service": BROKEN_UNIT})  # again: replaces
+def test_update_images_are_the_session_image_with_a_version_change_and_the_kernel_beside(tmp_path) -> None:
+    pxe = tmp_path / "pxe"
+    (pxe / "root/usr/share/hcinode").mkdir(parents=True)
+    (pxe / "root/usr/share/hcinode/image.json").write_text(json.dumps({"version": "0.1.0", "architecture": "amd64"}))
+    subprocess.run(["mksquashfs", str(pxe / "root"), str(pxe / "filesystem.squashfs"), "-quiet", "-no-progress"],
+                   check=True)
+    for name in ("vmlinuz", "initrd.img"):
+        (pxe / name).write_text(name)
+    images = make_update_images(tmp_path / "work", pxe)
+    for version in (V2, V3):
+        directory = images.serve_dir / version
+        unpacked = tmp_path / f"check-{version}"
+        subprocess.run(["unsquashfs", "-q", "-d", str(unpacked), str(directory / "filesystem.squashfs")], check=True,
+                       capture_output=True)
+        assert json.loads((unpacked / "usr/share/hcinode/image.json").read_text())["version"] == version
+        broken = unpacked / "etc/systemd/system/multi-user.target.wants/hcinode-e2e-broken.service"
+        assert broken.is_symlink() == (version == V3)
+        sums = (directory / "SHA256SUMS").read_text()
+        for name in ("filesystem.squashfs", "vmlinuz", "initrd.img"):
+            assert f"{sha256_file(str(directory / name))}  {name}\n" in sums
+        assert (directory / "vmlinuz").stat().st_ino == (pxe / "vmlinuz").stat().st_ino  # a hard link
+    assert BROKEN_UNIT.count("ExecStart=/bin/false") == 1
+    before = (images.serve_dir / V2 / "filesystem.squashfs").stat().st_mtime_ns
+    assert make_update_images(tmp_path / "work", pxe).sizes == images.sizes  # the same image: not made again
+    assert (images.serve_dir / V2 / "filesystem.squashfs").stat().st_mtime_ns == before

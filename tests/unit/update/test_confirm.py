@@ -47,10 +47,12 @@ def test_an_unhealthy_trial_reboots_into_the_previous_image(tmp_path):
     paths = setup_state(tmp_path)
     runner = Files()
     runner.respond(["systemctl", "is-system-running"], stdout="degraded\n")
+    runner.respond(["systemctl", "list-units"], stdout="broken.service loaded failed failed Broken\n")
     runner.respond(["nmcli"], stdout="connected\n")
     times = iter([10.0, 70.0])
     decision = confirm_boot(runner, paths, "0.2.0", "b1", False, clock=lambda: next(times), sleep=lambda s: None)
-    assert decision.action == "rollback" and "not running" in decision.reason
+    assert decision.action == "rollback"
+    assert "the system is degraded (failed units: broken.service)" in decision.reason
     assert ("systemctl", "reboot") in runner.argvs
     assert not any(a[:4] == ("grub-editenv", "/boot/grub/grubenv", "set", "saved_entry=hcinode-0.2.0")
                    for a in runner.argvs)

@@ -49,3 +49,12 @@ def test_state_round_trips_and_describes():
     assert TrialState.from_dict(state.to_dict()) == state
     assert describe(state) == "0.2.0 failed its trial: because"
     assert describe(None) == "no update tried on this node"
+
+
+def test_the_reason_says_what_systemd_said_and_names_the_failed_units():
+    starting = Health(False, True, joined=False, agent_up=False, system_state="starting")
+    assert starting.missing() == ["the system is starting"]
+    degraded = Health(False, True, joined=False, agent_up=False, system_state="degraded",
+                      failed_units=("broken.service",))
+    assert degraded.missing() == ["the system is degraded (failed units: broken.service)"]
+    assert Health(False, True, joined=False, agent_up=False).missing() == ["the system is not running"]

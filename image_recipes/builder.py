@@ -144,6 +144,8 @@ def build_plan(recipe: Recipe, options: BuildOptions, python_requirements: list[
                               "module_dirs": list(recipe.prune.kernel_module_dirs),
                               "paths": list(recipe.prune.paths), "icu_data_stub": recipe.prune.icu_data_stub,
                               "python_bytecode_only": list(recipe.prune.python_bytecode_only),
+                              "glibc_gconv_extra": recipe.prune.glibc_gconv_extra,
+                              "cuts": [to_data(c) for c in recipe.prune.cuts],
                               "initramfs_modules": recipe.initramfs.modules,
                               "initramfs_compress": recipe.initramfs.compress,
                               "initramfs_compress_level": recipe.initramfs.compress_level,
@@ -355,6 +357,19 @@ def prepare_base(runner: Runner, p: Mapping[str, Any]) -> None:
             size = _dir_size(m) if os.path.isdir(m) else os.lstat(m).st_size
             pruned.append({"path": "/" + os.path.relpath(m, root), "bytes": size})
         _rm(runner, *matches)
+    for cut in p.get("cuts", []):
+        for pattern in cut["paths"]:
+            matches = sorted(glob.glob(os.path.join(root, pattern)))
+            if not matches:
+                # a cut that matches nothing is stale (a package moved the file): say so, do not hide it
+                raise RuntimeError(f"prune cut {pattern!r} matches nothing in the root")
+            for m in matches:
+                size = _dir_size(m) if os.path.isdir(m) else os.lstat(m).st_size
+                pruned.append({"path": "/" + os.path.relpath(m, root), "bytes": size,
+                               "removes": cut["removes"], "proven_by": cut["proven_by"]})
+            _rm(runner, *matches)
+    if p.get("glibc_gconv_extra"):
+        pruned.append(gconv_extra(runner, root))
     if p.get("icu_data_stub"):
         pruned.append(icu_data_stub(runner, root))
     for rel in p.get("python_bytecode_only", []):
@@ -439,6 +454,49 @@ def icu_data_stub(runner: Runner, root: str) -> dict[str, Any]:
                        "only for encodings glibc's iconv lacks; UTF-8 and every iconv encoding work unchanged",
             "proven_by": "tests/unit/image_recipes/test_icu_stub.py (xmllint and virsh with the stub) and the "
                          "VM tests (libvirt domain XML, gluster)"}
+
+
+GCONV_DIR = "usr/lib/x86_64-linux-gnu/gconv"
+GCONV_EXTRA_CONF = "gconv-modules.d/gconv-modules-extra.conf"
+
+
+def _gconv_module_files(conf: str) -> set[str]:
+    """The module files (4th field of `module FROM TO FILE COST`) a gconv-modules file names."""
+    names = set()
+    for line in _read(conf).splitlines():
+        fields = line.split("#", 1)[0].split()
+        if len(fields) >= 4 and fields[0] == "module":
+            names.add(fields[3])
+    return names
+
+
+def gconv_extra(runner: Runner, root: str) -> dict[str, Any]:
+    """Remove glibc's extra iconv modules (those only gconv-modules-extra.conf names, and the CJK
+    helper libraries they link) and rebuild gconv-modules.cache from what is left."""
+    gconv = os.path.join(root, GCONV_DIR)
+    extra_conf = os.path.join(gconv, GCONV_EXTRA_CONF)
+    if not os.path.isfile(extra_conf):
+        raise RuntimeError(f"prune.glibc_gconv_extra: {extra_conf} not found")
+    keep = _gconv_module_files(os.path.join(gconv, "gconv-modules"))
+    drop = sorted(_gconv_module_files(extra_conf) - keep)
+    paths = [os.path.join(gconv, f"{name}.so") for name in drop]
+    # helpers of the CJK modules only (libJIS.so, libGB.so, libKSC.so, libCNS.so, libISOIR165.so, ...)
+    paths += sorted(glob.glob(os.path.join(gconv, "lib*.so")))
+    paths = [x for x in paths if os.path.lexists(x)] + [extra_conf]
+    saved = sum(os.lstat(x).st_size for x in paths)
+    _rm(runner, *paths)
+    cache = os.path.join(gconv, "gconv-modules.cache")
+    before = os.path.getsize(cache) if os.path.isfile(cache) else 0
+    runner.run(["chroot", root, "iconvconfig"])
+    saved += before - (os.path.getsize(cache) if os.path.isfile(cache) else 0)
+    return {"path": f"/{GCONV_DIR}/*.so", "bytes": saved, "files": len(paths),
+            "removes": "glibc's extra iconv converters (CJK, IBM/EBCDIC, Mac, old national sets: "
+                       f"{len(drop)} modules and their helper libraries); gconv-modules.cache rebuilt. UTF-8 "
+                       "(built into glibc), UTF-16/32/7, UCS-2/4, ISO-8859-1/15, CP1252, ANSI_X3.110 stay. Our "
+                       "code decodes with Python's own codecs; libxml2 (libvirt, gluster XML) and glib "
+                       "(NetworkManager) only convert UTF-8/ASCII XML and D-Bus strings",
+            "proven_by": "tests/unit/image_recipes/test_gconv_extra.py (iconv in a pruned copy) and the VM "
+                         "tests (libvirt domain XML, NetworkManager, the console)"}
 
 
 def python_bytecode_only(root: str, rel: str) -> dict[str, Any]:

@@ -495,7 +495,8 @@ def gconv_extra(runner: Runner, root: str) -> dict[str, Any]:
                        "(built into glibc), UTF-16/32/7, UCS-2/4, ISO-8859-1/15, CP1252, ANSI_X3.110 stay. Our "
                        "code decodes with Python's own codecs; libxml2 (libvirt, gluster XML) and glib "
                        "(NetworkManager) only convert UTF-8/ASCII XML and D-Bus strings",
-            "proven_by": "tests/unit/image_recipes/test_gconv_extra.py (iconv in a pruned copy) and the VM "
+            "proven_by": "tests/unit/image_recipes/test_gconv_extra.py (which modules go, the cache rebuilt); "
+                         "in the pruned root iconv UTF-8 -> ISO-8859-1 works and SHIFT_JIS is refused; the VM "
                          "tests (libvirt domain XML, NetworkManager, the console)"}
 
 

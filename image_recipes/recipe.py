@@ -196,6 +196,9 @@ class Python:
     packages: tuple[str, ...] = field(default=(), metadata={"check": _check_project_packages})
     # roots of the pinned dependency closure, by name from pyproject's `dependencies` (default: all)
     dependencies: tuple[str, ...] = ()
+    # the third-party wheels as bytecode only, their extension modules stripped (the project keeps
+    # its sources): image_recipes.builder.slim_dependencies
+    slim_dependencies: bool = False
 
 
 @dataclass(frozen=True)

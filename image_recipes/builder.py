@@ -144,6 +144,8 @@ def build_plan(recipe: Recipe, options: BuildOptions, python_requirements: list[
                               "module_dirs": list(recipe.prune.kernel_module_dirs),
                               "paths": list(recipe.prune.paths), "icu_data_stub": recipe.prune.icu_data_stub,
                               "python_bytecode_only": list(recipe.prune.python_bytecode_only),
+                              "glibc_gconv_extra": recipe.prune.glibc_gconv_extra,
+                              "cuts": [to_data(c) for c in recipe.prune.cuts],
                               "initramfs_modules": recipe.initramfs.modules,
                               "initramfs_compress": recipe.initramfs.compress,
                               "initramfs_compress_level": recipe.initramfs.compress_level,
@@ -166,6 +168,7 @@ def build_plan(recipe: Recipe, options: BuildOptions, python_requirements: list[
                               "overlays": recipe.overlay_dirs(), "hostname": recipe.hostname,
                               "enable": list(recipe.services.enable), "disable": list(recipe.services.disable),
                               "mask": list(recipe.services.mask), "epoch": epoch,
+                              "slim_dependencies": recipe.python.slim_dependencies,
                               "image_version": o.image_version}, timeout=LONG))
     if recipe.kind == "live-iso":
         squashfs = os.path.join(work, "filesystem.squashfs")
@@ -202,6 +205,7 @@ def build_plan(recipe: Recipe, options: BuildOptions, python_requirements: list[
                               "out": os.path.join(build, "manifest.json"),
                               "packages_file": os.path.join(rootfs_dir, "packages.tsv"),
                               "pruned_file": os.path.join(base_dir, "pruned.json"),
+                              "stage_pruned_file": staged + ".pruned.json",
                               "sizes_file": os.path.join(work, "sizes.json") if recipe.kind == "live-iso" else "",
                               "root": staged,
                               "iso_staging": os.path.join(work, "iso") if recipe.outputs.iso else "",
@@ -355,6 +359,19 @@ def prepare_base(runner: Runner, p: Mapping[str, Any]) -> None:
             size = _dir_size(m) if os.path.isdir(m) else os.lstat(m).st_size
             pruned.append({"path": "/" + os.path.relpath(m, root), "bytes": size})
         _rm(runner, *matches)
+    for cut in p.get("cuts", []):
+        for pattern in cut["paths"]:
+            matches = sorted(glob.glob(os.path.join(root, pattern)))
+            if not matches:
+                # a cut that matches nothing is stale (a package moved the file): say so, do not hide it
+                raise RuntimeError(f"prune cut {pattern!r} matches nothing in the root")
+            for m in matches:
+                size = _dir_size(m) if os.path.isdir(m) else os.lstat(m).st_size
+                pruned.append({"path": "/" + os.path.relpath(m, root), "bytes": size,
+                               "removes": cut["removes"], "proven_by": cut["proven_by"]})
+            _rm(runner, *matches)
+    if p.get("glibc_gconv_extra"):
+        pruned.append(gconv_extra(runner, root))
     if p.get("icu_data_stub"):
         pruned.append(icu_data_stub(runner, root))
     for rel in p.get("python_bytecode_only", []):
@@ -441,6 +458,50 @@ def icu_data_stub(runner: Runner, root: str) -> dict[str, Any]:
                          "VM tests (libvirt domain XML, gluster)"}
 
 
+GCONV_DIR = "usr/lib/x86_64-linux-gnu/gconv"
+GCONV_EXTRA_CONF = "gconv-modules.d/gconv-modules-extra.conf"
+
+
+def _gconv_module_files(conf: str) -> set[str]:
+    """The module files (4th field of `module FROM TO FILE COST`) a gconv-modules file names."""
+    names = set()
+    for line in _read(conf).splitlines():
+        fields = line.split("#", 1)[0].split()
+        if len(fields) >= 4 and fields[0] == "module":
+            names.add(fields[3])
+    return names
+
+
+def gconv_extra(runner: Runner, root: str) -> dict[str, Any]:
+    """Remove glibc's extra iconv modules (those only gconv-modules-extra.conf names, and the CJK
+    helper libraries they link) and rebuild gconv-modules.cache from what is left."""
+    gconv = os.path.join(root, GCONV_DIR)
+    extra_conf = os.path.join(gconv, GCONV_EXTRA_CONF)
+    if not os.path.isfile(extra_conf):
+        raise RuntimeError(f"prune.glibc_gconv_extra: {extra_conf} not found")
+    keep = _gconv_module_files(os.path.join(gconv, "gconv-modules"))
+    drop = sorted(_gconv_module_files(extra_conf) - keep)
+    paths = [os.path.join(gconv, f"{name}.so") for name in drop]
+    # helpers of the CJK modules only (libJIS.so, libGB.so, libKSC.so, libCNS.so, libISOIR165.so, ...)
+    paths += sorted(glob.glob(os.path.join(gconv, "lib*.so")))
+    paths = [x for x in paths if os.path.lexists(x)] + [extra_conf]
+    saved = sum(os.lstat(x).st_size for x in paths)
+    _rm(runner, *paths)
+    cache = os.path.join(gconv, "gconv-modules.cache")
+    before = os.path.getsize(cache) if os.path.isfile(cache) else 0
+    runner.run(["chroot", root, "iconvconfig"])
+    saved += before - (os.path.getsize(cache) if os.path.isfile(cache) else 0)
+    return {"path": f"/{GCONV_DIR}/*.so", "bytes": saved, "files": len(paths),
+            "removes": "glibc's extra iconv converters (CJK, IBM/EBCDIC, Mac, old national sets: "
+                       f"{len(drop)} modules and their helper libraries); gconv-modules.cache rebuilt. UTF-8 "
+                       "(built into glibc), UTF-16/32/7, UCS-2/4, ISO-8859-1/15, CP1252, ANSI_X3.110 stay. Our "
+                       "code decodes with Python's own codecs; libxml2 (libvirt, gluster XML) and glib "
+                       "(NetworkManager) only convert UTF-8/ASCII XML and D-Bus strings",
+            "proven_by": "tests/unit/image_recipes/test_gconv_extra.py (which modules go, the cache rebuilt); "
+                         "in the pruned root iconv UTF-8 -> ISO-8859-1 works and SHIFT_JIS is refused; the VM "
+                         "tests (libvirt domain XML, NetworkManager, the console)"}
+
+
 def python_bytecode_only(root: str, rel: str) -> dict[str, Any]:
     """X.py -> X.pyc (from __pycache__/X.<tag>.pyc) under root/rel; the sources that had bytecode go."""
     top = os.path.join(root, rel)
@@ -499,11 +560,17 @@ def wheelhouse(runner: Runner, p: Mapping[str, Any]) -> None:
 CONSOLE_SSH_KEYGEN_UNIT = """[Unit]
 Description=Generate this node's SSH host keys (the image ships none)
 Before=ssh.service
+# off the console's path: the RSA key took 16-38 s of TCG CPU while the console started; ssh waits
+# for the keys, the console does not (it starts first and keeps the CPU)
+After=getty.target
 ConditionPathExists=!/etc/ssh/ssh_host_ed25519_key
 
 [Service]
 Type=oneshot
 ExecStart=/usr/bin/ssh-keygen -A
+Nice=19
+CPUSchedulingPolicy=idle
+IOSchedulingClass=idle
 
 [Install]
 WantedBy=multi-user.target
@@ -517,7 +584,7 @@ def stage(runner: Runner, p: Mapping[str, Any]) -> None:
         log.info("staged root is current: %s", dest)
         return
     tmp = dest + ".tmp"
-    _rm(runner, tmp, marker)
+    _rm(runner, tmp, marker, dest + ".pruned.json")
     os.makedirs(os.path.dirname(dest), exist_ok=True)
     runner.run(["cp", "-a", "--reflink=auto", os.path.join(p["base"], "root"), tmp], timeout=LONG)
     env = {"SOURCE_DATE_EPOCH": str(p["epoch"]), "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
@@ -535,6 +602,8 @@ def stage(runner: Runner, p: Mapping[str, Any]) -> None:
         runner.run(["chroot", tmp, "python3", "-m", "compileall", "-q", "-j", "2",
                     "--invalidation-mode", "checked-hash", "/usr/local/lib"], env=env, timeout=600,
                    check=False)  # .pyc files only save start-up time; a file that fails is read from source
+        if p.get("slim_dependencies"):
+            runner.write_file(dest + ".pruned.json", json.dumps(slim_dependencies(runner, tmp), indent=1))
     for overlay in p["overlays"]:
         runner.run(["cp", "-a", "--no-preserve=ownership", overlay + "/.", tmp])
     if p["hostname"]:
@@ -552,6 +621,36 @@ def stage(runner: Runner, p: Mapping[str, Any]) -> None:
         runner.run(["systemctl", "--root", tmp, "mask", *p["mask"]])
     _publish_dir(runner, tmp, dest)
     runner.write_file(marker, p["key"])
+
+
+SITE_PACKAGES = "usr/local/lib/python3.11/dist-packages"
+
+
+def slim_dependencies(runner: Runner, root: str) -> list[dict[str, Any]]:
+    """The third-party wheels in /usr/local as bytecode only, their extension modules stripped.
+
+    The project's own packages keep their sources (readable tracebacks in our code). --strip-unneeded
+    drops symbol tables only (the wheels carry no debug info): same code, and the same bytes each build."""
+    site = os.path.join(root, SITE_PACKAGES)
+    pruned = []
+    for name in sorted(os.listdir(site)):
+        path = os.path.join(site, name)
+        if name in PROJECT_PACKAGES or name.endswith(".dist-info") or not os.path.isdir(path) \
+                or name == "__pycache__" or not glob.glob(os.path.join(path, "**", "*.py"), recursive=True):
+            continue
+        entry = python_bytecode_only(root, os.path.join(SITE_PACKAGES, name))
+        entry["proven_by"] = ("tests/unit/image_recipes/test_slim_dependencies.py, test_bytecode_only.py and "
+                              "every VM test (the console, installer and agents import these wheels)")
+        pruned.append(entry)
+    libs = sorted(glob.glob(os.path.join(site, "**", "*.so"), recursive=True))
+    before = sum(os.lstat(x).st_size for x in libs)
+    if libs:
+        runner.run(["strip", "--strip-unneeded", *libs])
+    pruned.append({"path": "/" + SITE_PACKAGES + "/**/*.so", "bytes": before - sum(os.lstat(x).st_size for x in libs),
+                   "removes": "symbol tables of the wheels' extension modules (strip --strip-unneeded: "
+                              "dynamic symbols stay, the code is unchanged)",
+                   "proven_by": "every VM test (cryptography, PyYAML, MarkupSafe, cffi load at start-up)"})
+    return pruned
 
 
 def write_identity(runner: Runner, root: str, version: str, build_id: str, epoch: int) -> None:
@@ -742,7 +841,9 @@ class Builder:
                 name, version = line.split("\t", 1)
                 packages[name] = version
         pruned = json.loads(_read(p["pruned_file"]) or "{}")
-        excluded = excluded_items(p.get("root", ""), p.get("squashfs_exclude", [])) if p.get("root") else []
+        staged_pruned = json.loads(_read(p.get("stage_pruned_file", "")) or "[]") if p.get("stage_pruned_file") else []
+        excluded = staged_pruned
+        excluded += excluded_items(p.get("root", ""), p.get("squashfs_exclude", [])) if p.get("root") else []
         biggest = json.loads(_read(p.get("sizes_file", "")) or "null") if p.get("sizes_file") else None
         artifacts = {}
         for path in p["artifacts"]:

@@ -43,7 +43,9 @@ def grub_cfg(cmdline: str, version: str) -> str:
 serial --unit=0 --speed=115200
 terminal_input console serial
 terminal_output console serial
-set timeout=5
+# one second: the menu shows (any key stops the countdown) without adding seconds to every boot
+set timeout_style=menu
+set timeout=1
 set default=0
 
 menuentry "Install hcinode" {{
@@ -169,7 +171,9 @@ source $prefix/hcinode.cfg
 serial --unit=0 --speed=115200
 terminal_input console serial
 terminal_output console serial
-set timeout=5
+# one second: the menu shows (any key stops the countdown) without adding seconds to every boot
+set timeout_style=menu
+set timeout=1
 set default=0
 if [ -z "$hcinode_base" ]; then
     set hcinode_base=http://$net_default_server
@@ -196,7 +200,7 @@ menuentry "Install hcinode (network, serial console)" {{
     pxelinux = f"""# hcinode BIOS PXE boot (pxelinux.0). Replace PXE_SERVER with the IP address of the HTTP server
 # that serves this directory (live-boot's fetch= needs an address, not a name).
 DEFAULT hcinode
-TIMEOUT 50
+TIMEOUT 10
 PROMPT 1
 SERIAL 0 115200
 # IPAPPEND 2 (per label) appends BOOTIF=01-<MAC of the booting NIC>, as in boot.ipxe

@@ -117,6 +117,15 @@ class Services:
 
 
 @dataclass(frozen=True)
+class PruneCut:
+    """Paths the image does without, with what they are and the proof the node works without them."""
+
+    paths: tuple[str, ...] = field(metadata={"check": _check_prune_paths})
+    removes: str
+    proven_by: str
+
+
+@dataclass(frozen=True)
 class Prune:
     # directories under /usr/lib/modules/<version>/kernel/ that a server node never needs
     kernel_module_dirs: tuple[str, ...] = field(default=(), metadata={"check": _check_module_dirs})
@@ -129,6 +138,13 @@ class Prune:
     # exists, the .pyc moves to X.pyc (Python imports a sourceless X.pyc from there); tracebacks
     # keep file and line, not the source line
     python_bytecode_only: tuple[str, ...] = field(default=(), metadata={"check": _check_prune_paths})
+    # glibc's extra iconv converters (CJK, IBM/EBCDIC, ...: the modules only gconv-modules.d/
+    # gconv-modules-extra.conf names) go and gconv-modules.cache is rebuilt; UTF-*, UCS-*, ISO-8859-1/15,
+    # CP1252 stay (image_recipes.builder.gconv_extra)
+    glibc_gconv_extra: bool = False
+    # path globs removed with what they remove and why that is safe (the manifest's `pruned` entries
+    # carry both); kernel modules as usr/lib/modules/*/kernel/... (depmod runs afterwards)
+    cuts: tuple[PruneCut, ...] = ()
 
 
 def _check_exclude_glob(path: str) -> str | None:
@@ -180,6 +196,9 @@ class Python:
     packages: tuple[str, ...] = field(default=(), metadata={"check": _check_project_packages})
     # roots of the pinned dependency closure, by name from pyproject's `dependencies` (default: all)
     dependencies: tuple[str, ...] = ()
+    # the third-party wheels as bytecode only, their extension modules stripped (the project keeps
+    # its sources): image_recipes.builder.slim_dependencies
+    slim_dependencies: bool = False
 
 
 @dataclass(frozen=True)

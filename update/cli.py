@@ -104,7 +104,11 @@ def prepare_apply(runner: Runner, source_text: str, *, checksum: str = "", allow
     except ManifestError as exc:
         report.error("SOURCE", f"{source.given}: {exc}", "give a node image built by `make iso` or `make pxe`")
         raise InvalidInput(report) from None
-    facts = _facts(runner)
+    try:
+        facts = _facts(runner)
+    except ManifestError as exc:  # run on a host that is not a node (not an error in the image)
+        report.error("running system", str(exc), "run `hcinode update` on an installed hcinode node")
+        raise InvalidInput(report) from None
     cluster = collect_cluster(runner, state_dir())
     report = update_plan.validate_apply(facts, image, cluster, squashfs_bytes=os.path.getsize(squashfs),
                                         allow_downgrade=allow_downgrade, force=force)

@@ -624,6 +624,9 @@ def stage(runner: Runner, p: Mapping[str, Any]) -> None:
 
 
 SITE_PACKAGES = "usr/local/lib/python3.11/dist-packages"
+# wheels that find their own modules by listing *.py files: bytecode only breaks them
+# (pykickstart.handlers.control scans for f*.py/rhel*.py: every kickstart parse failed, KeyError 46000)
+KEEP_SOURCES = frozenset({"pykickstart"})
 
 
 def slim_dependencies(runner: Runner, root: str) -> list[dict[str, Any]]:
@@ -635,7 +638,7 @@ def slim_dependencies(runner: Runner, root: str) -> list[dict[str, Any]]:
     pruned = []
     for name in sorted(os.listdir(site)):
         path = os.path.join(site, name)
-        if name in PROJECT_PACKAGES or name.endswith(".dist-info") or not os.path.isdir(path) \
+        if name in PROJECT_PACKAGES or name in KEEP_SOURCES or name.endswith(".dist-info") or not os.path.isdir(path) \
                 or name == "__pycache__" or not glob.glob(os.path.join(path, "**", "*.py"), recursive=True):
             continue
         entry = python_bytecode_only(root, os.path.join(SITE_PACKAGES, name))

@@ -24,7 +24,7 @@ REPRODUCIBILITY_NOTE = (
     "squashfs, initrd and ISO are bit-reproducible for the same inputs; no bytes are known to differ. "
     "Measured: dev builds of one source tree, the second from an empty cache (fresh mmdebstrap), and "
     "two --release builds of one tree (staged root, xz squashfs and ISO redone) gave identical sha256. "
-    "Pinned: SOURCE_DATE_EPOCH (mmdebstrap, mkinitramfs, pip, compileall checked-hash .pyc), "
+    "Pinned: SOURCE_DATE_EPOCH (mmdebstrap, mkinitramfs, pip, compileall unchecked-hash .pyc), "
     "mksquashfs -all-time/-mkfs-time, mkfs.fat --invariant, every ISO file and directory mtime, "
     "xorriso --modification-date. The engine appliance qcow2 is not checked (qemu-img convert -c).")
 

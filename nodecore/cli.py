@@ -3,6 +3,11 @@
 A package's cli module has `register(subparsers)`, which adds its verbs and sets `func` on each
 parser: func(args) -> exit code. nodecore finds them by name at run time, so it never imports
 another project package statically and packages that do not exist yet are simply absent.
+
+`COMMANDS` says which package owns which verb, so a command line that names a verb imports only
+that package's cli (`hcinode tui` is the node console's start: importing every package's cli and
+its dependencies cost it ~0.4 s natively, ~10 s under TCG). Help, no verb and an unknown verb
+register every package, so they list every verb as before.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import logging.handlers
 import os
 import stat
 import sys
+import typing
 from collections.abc import Callable, Mapping, Sequence
 
 from nodecore import __version__, pipeline
@@ -28,8 +34,21 @@ from nodecore.plan import Plan
 from nodecore.runner import Runner
 from nodecore.secrets import redact
 
-COMMAND_PACKAGES = ("image_recipes", "installer", "node_setup", "tui", "gluster_setup",
-                    "hosted_engine", "agent", "engine", "update")
+# verb -> the package whose cli.py registers it (a unit test checks this against every register()).
+# The order is the order of `hcinode --help`.
+COMMANDS: dict[str, str] = {
+    "image": "image_recipes",
+    "install": "installer",
+    "network": "node_setup", "node": "node_setup",
+    "tui": "tui",
+    "gluster": "gluster_setup",
+    "hosted-engine": "hosted_engine",
+    "join": "agent", "agent": "agent", "leave": "agent",
+    "engine": "engine",
+    "update": "update",
+}
+COMMAND_PACKAGES = tuple(dict.fromkeys(COMMANDS.values()))
+OWN_COMMANDS = ("facts",)  # nodecore's own: they need no package's cli
 
 log = logging.getLogger("hcinode")
 
@@ -159,13 +178,58 @@ def render_facts(host: HostFacts) -> str:
     return "\n".join(lines)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hcinode", description="hyperconverged virtualization node")
-    parser.add_argument("--version", action="version", version=f"hcinode {__version__}")
+def _add_global_options(parser: argparse.ArgumentParser, *, scanning: bool = False) -> None:
+    if scanning:  # the same option names (so the same abbreviations), without the printing
+        parser.add_argument("--version", action="store_true")
+    else:
+        parser.add_argument("--version", action="version", version=f"hcinode {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="log DEBUG lines (never keys or typed values), to stderr as well as the log file")
     parser.add_argument("--log-file", help="log file (default: /var/log/hcinode/hcinode.log, or "
                         "~/.local/state/hcinode/log/ when not root)")
+
+
+class _Undecided(Exception):
+    pass
+
+
+class _VerbScanner(argparse.ArgumentParser):
+    """The top-level options and the verb, parsed as the real parser parses them (same option
+    names, so the same abbreviations), but it never prints or exits: what it cannot read, the
+    real parser with every verb registered reports."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        raise _Undecided(message)
+
+    def exit(self, status: int = 0, message: str | None = None) -> typing.NoReturn:
+        raise _Undecided(message)
+
+
+def command_packages(argv: Sequence[str] | None) -> tuple[str, ...]:
+    """The packages whose cli a command line needs: the one that owns its verb, or all of them
+    (no argv, no verb, an unknown verb, or -h/--help before the verb: the top-level help lists
+    every verb)."""
+    if argv is None:
+        return COMMAND_PACKAGES
+    scanner = _VerbScanner(prog="hcinode", add_help=False)
+    _add_global_options(scanner, scanning=True)
+    scanner.add_argument("-h", "--help", action="store_true")
+    scanner.add_argument("command", nargs="?")
+    scanner.add_argument("rest", nargs=argparse.REMAINDER)  # the verb's own options, -h included
+    try:
+        ns, _ = scanner.parse_known_args(list(argv))
+    except _Undecided:
+        return COMMAND_PACKAGES
+    if ns.help or (ns.command not in COMMANDS and ns.command not in OWN_COMMANDS):
+        return COMMAND_PACKAGES
+    return (COMMANDS[ns.command],) if ns.command in COMMANDS else ()
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser for `argv`: with only the package that owns its verb registered (see
+    `command_packages`), or with every verb when argv is None."""
+    parser = argparse.ArgumentParser(prog="hcinode", description="hyperconverged virtualization node")
+    _add_global_options(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     facts_parser = sub.add_parser("facts", help="show this machine's disks, NICs, CPU, memory, firmware")
@@ -174,7 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
                               help="boot a tiny guest under KVM to find out whether KVM really works")
     facts_parser.set_defaults(func=_cmd_facts)
 
-    for package in COMMAND_PACKAGES:
+    for package in command_packages(argv):
         if importlib.util.find_spec(package) is None or importlib.util.find_spec(f"{package}.cli") is None:
             continue
         importlib.import_module(f"{package}.cli").register(sub)
@@ -182,14 +246,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] | None = getattr(args, "func", None)
     if func is None:
         parser.print_help()
         return EXIT_INVALID
     args.log_path = setup_logging(args.verbose, args.log_file)
-    log.info("hcinode %s: %s", __version__, redact(" ".join(sys.argv[1:] if argv is None else argv)))
+    log.info("hcinode %s: %s", __version__, redact(" ".join(argv)))
     try:
         code = func(args)
         sys.stdout.flush()  # inside the try: a closed pipe shows here, not at interpreter exit

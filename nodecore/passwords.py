@@ -17,7 +17,6 @@ import re
 import secrets
 
 import crypt_r
-from zxcvbn import zxcvbn
 
 from nodecore import rules
 from nodecore.secrets import stable_salt
@@ -34,6 +33,8 @@ _YESCRYPT_PARAMS = "j9T"  # libxcrypt's default cost, what `passwd` on Debian 12
 
 
 def _estimate(plain: str, user_inputs: tuple[str, ...]) -> dict[str, object]:
+    from zxcvbn import zxcvbn  # 25-50 ms of import (its dictionaries): only when a password is typed
+
     result: dict[str, object] = zxcvbn(plain[:ZXCVBN_MAX], user_inputs=list(user_inputs))
     return result
 

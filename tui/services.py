@@ -13,7 +13,6 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from node_setup.nettest import test_network
 from nodecore.errors import HcinodeError
 from nodecore.paths import log_dir
 from nodecore.runner import LocalRunner, Runner
@@ -198,6 +197,8 @@ class Services:
     def network_test(self, gateways: Sequence[str], hosts: Sequence[str],
                      name: str) -> list[tuple[str, str, bool, str]]:
         """(check, target, ok, detail) for: ping each gateway, ping each host, resolve the name."""
+        from node_setup.nettest import test_network  # node_setup's import is the console's start's biggest
+
         return [(r.check, r.target, r.ok, r.detail) for r in test_network(self.runner, gateways, hosts, name)]
 
     def password_hash(self, user: str) -> str | None:

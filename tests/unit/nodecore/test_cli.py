@@ -93,3 +93,92 @@ def test_a_plan_piped_into_head_exits_quietly(tmp_path) -> None:
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 141
     assert "Traceback" not in err and "BrokenPipeError" not in err and "Exception ignored" not in err
+
+
+def _registered_verbs(package: str) -> list[str]:
+    import argparse
+    import importlib
+
+    sub = argparse.ArgumentParser().add_subparsers()
+    importlib.import_module(f"{package}.cli").register(sub)
+    return list(sub.choices)
+
+
+def test_the_verb_table_names_exactly_what_each_package_registers() -> None:
+    import importlib.util
+    from pathlib import Path
+
+    from nodecore.cli import COMMAND_PACKAGES, COMMANDS
+
+    root = Path(__file__).resolve().parents[3]
+    with_cli = {p.parent.name for p in root.glob("*/cli.py")} - {"nodecore"}
+    assert set(COMMAND_PACKAGES) == with_cli
+    for package in COMMAND_PACKAGES:
+        assert importlib.util.find_spec(f"{package}.cli") is not None
+        assert _registered_verbs(package) == [verb for verb, owner in COMMANDS.items() if owner == package]
+
+
+@pytest.mark.parametrize(("argv", "packages"), [
+    (["tui", "--dry-run"], ("tui",)),
+    (["tui", "--help"], ("tui",)),
+    (["tui", "-h"], ("tui",)),
+    (["-v", "--log-file", "/tmp/x", "network", "show"], ("node_setup",)),
+    (["--log-file=/tmp/x", "node", "set", "hostname", "n1"], ("node_setup",)),
+    (["--log", "tui", "hosted-engine", "status"], ("hosted_engine",)),  # an abbreviation, as argparse reads it
+    (["-x", "join", "--help"], ("agent",)),
+    (["-vv", "update", "status"], ("update",)),
+    (["facts", "--json"], ()),
+])
+def test_a_named_verb_loads_only_its_package(argv, packages) -> None:
+    from nodecore.cli import command_packages
+
+    assert command_packages(argv) == packages
+
+
+@pytest.mark.parametrize("argv", [
+    None, [], ["--help"], ["-h", "tui"], ["-vh", "tui"], ["--he"], ["bogus"], ["--log-file"], ["--version"],
+    ["--v", "tui"],
+])
+def test_help_no_verb_unknown_verbs_and_unreadable_lines_load_every_package(argv) -> None:
+    from nodecore.cli import COMMAND_PACKAGES, command_packages
+
+    assert command_packages(argv) == COMMAND_PACKAGES
+
+
+def test_help_still_lists_every_verb(capsys) -> None:
+    from nodecore.cli import COMMANDS
+
+    with pytest.raises(SystemExit) as info:
+        main(["--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    for verb in ("facts", *COMMANDS):
+        assert f"\n    {verb} " in out
+
+
+def test_an_unknown_verb_is_refused_with_every_verb_listed(capsys) -> None:
+    from nodecore.cli import COMMANDS
+
+    with pytest.raises(SystemExit) as info:
+        main(["bogus"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "invalid choice: 'bogus'" in err and all(repr(verb) in err for verb in COMMANDS)
+
+
+def test_the_console_start_imports_no_other_package(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    # a fresh interpreter: this one has imported every package already
+    probe = ("import contextlib, io, sys\nfrom nodecore.cli import main\n"
+             "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
+             "    main(['tui', '--help'])\n"
+             "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                         env={"HCINODE_LOG_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}).stdout
+    loaded = set(out.split())
+    assert "tui" in loaded
+    others = {"agent", "engine", "gluster_setup", "hosted_engine", "image_recipes", "installer", "node_setup",
+              "update", "requests", "cryptography", "blivet", "pykickstart", "jinja2", "sqlalchemy"}
+    assert not loaded & others

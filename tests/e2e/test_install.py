@@ -73,7 +73,9 @@ def run_install(vm: VM) -> dict[str, float]:
     vm.start()
     vm.expect(r"hcinode: unattended install from inst\.ks=", timeout=BOOT_TIMEOUT)
     started = vm.seconds_since_start()
-    vm.expect(r"hcinode installed on /dev/vda", timeout=INSTALL_TIMEOUT)
+    # an installer that fails says so on the serial line and waits there: stop at once, not at the timeout
+    match = vm.expect([r"hcinode installed on /dev/vda", r"hcinode: INSTALL FAILED[^\r\n]*"], timeout=INSTALL_TIMEOUT)
+    assert match is None or b"FAILED" not in match.group(0), f"{match.group(0).decode()}\n{vm.tail(4000)}"
     installed = vm.seconds_since_start()
     steps = {}
     vm.expect(r"\ds  Unmount /run/hcinode/target", timeout=120)  # the last line of the step timings

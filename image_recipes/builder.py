@@ -353,23 +353,22 @@ def prepare_base(runner: Runner, p: Mapping[str, Any]) -> None:
             size = _dir_size(path) if os.path.isdir(path) else os.lstat(path).st_size
             pruned.append({"path": f"/usr/lib/modules/{version}/kernel/{rel}", "bytes": size})
             _rm(runner, path)
-    for pattern in p["paths"]:
+
+    def prune_glob(pattern: str, **why: str) -> int:
         matches = sorted(glob.glob(os.path.join(root, pattern)))
         for m in matches:
             size = _dir_size(m) if os.path.isdir(m) else os.lstat(m).st_size
-            pruned.append({"path": "/" + os.path.relpath(m, root), "bytes": size})
+            pruned.append({"path": "/" + os.path.relpath(m, root), "bytes": size, **why})
         _rm(runner, *matches)
+        return len(matches)
+
+    for pattern in p["paths"]:
+        prune_glob(pattern)
     for cut in p.get("cuts", []):
         for pattern in cut["paths"]:
-            matches = sorted(glob.glob(os.path.join(root, pattern)))
-            if not matches:
+            if not prune_glob(pattern, removes=cut["removes"], proven_by=cut["proven_by"]):
                 # a cut that matches nothing is stale (a package moved the file): say so, do not hide it
                 raise RuntimeError(f"prune cut {pattern!r} matches nothing in the root")
-            for m in matches:
-                size = _dir_size(m) if os.path.isdir(m) else os.lstat(m).st_size
-                pruned.append({"path": "/" + os.path.relpath(m, root), "bytes": size,
-                               "removes": cut["removes"], "proven_by": cut["proven_by"]})
-            _rm(runner, *matches)
     if p.get("glibc_gconv_extra"):
         pruned.append(gconv_extra(runner, root))
     if p.get("icu_data_stub"):
@@ -849,8 +848,7 @@ class Builder:
                 packages[name] = version
         pruned = json.loads(_read(p["pruned_file"]) or "{}")
         staged_pruned = json.loads(_read(p.get("stage_pruned_file", "")) or "[]") if p.get("stage_pruned_file") else []
-        excluded = staged_pruned
-        excluded += excluded_items(p.get("root", ""), p.get("squashfs_exclude", [])) if p.get("root") else []
+        excluded = staged_pruned + (excluded_items(p["root"], p.get("squashfs_exclude", [])) if p.get("root") else [])
         biggest = json.loads(_read(p.get("sizes_file", "")) or "null") if p.get("sizes_file") else None
         artifacts = {}
         for path in p["artifacts"]:

@@ -220,9 +220,11 @@ def command_packages(argv: Sequence[str] | None) -> tuple[str, ...]:
         ns, _ = scanner.parse_known_args(list(argv))
     except _Undecided:
         return COMMAND_PACKAGES
-    if ns.help or (ns.command not in COMMANDS and ns.command not in OWN_COMMANDS):
+    if ns.help:
         return COMMAND_PACKAGES
-    return (COMMANDS[ns.command],) if ns.command in COMMANDS else ()
+    if ns.command in OWN_COMMANDS:
+        return ()
+    return (COMMANDS[ns.command],) if ns.command in COMMANDS else COMMAND_PACKAGES
 
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:

@@ -24,8 +24,7 @@ def health(runner: Runner, joined: bool) -> Health:
                         check=False).stdout.split("\n")
     network = runner.run(["nmcli", "-t", "-f", "STATE", "general"], check=False).stdout.strip() == "connected"
     agent = runner.run(["systemctl", "is-active", "hcinode-agent.service"], check=False).stdout.strip() == "active"
-    return Health(state == "running", network, joined, agent, state,
-                  tuple(line.split()[0] for line in failed if line.strip()))
+    return Health(state, network, joined, agent, tuple(line.split()[0] for line in failed if line.strip()))
 
 
 def uptime() -> float:

@@ -75,12 +75,15 @@ def load(path: str) -> TrialState | None:
 
 @dataclass(frozen=True)
 class Health:
-    system_running: bool  # `systemctl is-system-running` says running
+    system_state: str  # what `systemctl is-system-running` printed (running, starting, degraded, ...)
     network_up: bool  # the management network has its address (NetworkManager connected)
     joined: bool
     agent_up: bool  # only counts when joined
-    system_state: str = ""  # what `systemctl is-system-running` printed (starting, degraded, ...)
     failed_units: tuple[str, ...] = ()  # `systemctl --failed`: named in the reason
+
+    @property
+    def system_running(self) -> bool:
+        return self.system_state == "running"
 
     @property
     def healthy(self) -> bool:

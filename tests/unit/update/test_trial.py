@@ -1,7 +1,7 @@
 from update.trial import Health, TrialState, decide, describe
 
-HEALTHY = Health(system_running=True, network_up=True, joined=True, agent_up=True)
-NO_AGENT = Health(system_running=True, network_up=True, joined=True, agent_up=False)
+HEALTHY = Health(system_state="running", network_up=True, joined=True, agent_up=True)
+NO_AGENT = Health(system_state="running", network_up=True, joined=True, agent_up=False)
 ARMED = TrialState("0.2.0", "0.1.0", bound=300)
 
 
@@ -40,8 +40,8 @@ def test_back_on_the_previous_image_records_a_failed_trial():
 
 
 def test_agent_counts_only_when_joined():
-    assert Health(True, True, joined=False, agent_up=False).healthy
-    assert not Health(True, False, joined=False, agent_up=True).healthy
+    assert Health("running", True, joined=False, agent_up=False).healthy
+    assert not Health("running", False, joined=False, agent_up=True).healthy
 
 
 def test_state_round_trips_and_describes():
@@ -52,9 +52,9 @@ def test_state_round_trips_and_describes():
 
 
 def test_the_reason_says_what_systemd_said_and_names_the_failed_units():
-    starting = Health(False, True, joined=False, agent_up=False, system_state="starting")
+    starting = Health("starting", True, joined=False, agent_up=False)
     assert starting.missing() == ["the system is starting"]
-    degraded = Health(False, True, joined=False, agent_up=False, system_state="degraded",
+    degraded = Health("degraded", True, joined=False, agent_up=False,
                       failed_units=("broken.service",))
     assert degraded.missing() == ["the system is degraded (failed units: broken.service)"]
-    assert Health(False, True, joined=False, agent_up=False).missing() == ["the system is not running"]
+    assert Health("", True, joined=False, agent_up=False).missing() == ["the system is not running"]

@@ -16,9 +16,11 @@ import sys
 import time
 from typing import Any
 
+from nodecore import __version__
 from nodecore.cli import add_dry_run
 from nodecore.errors import EXIT_INVALID
 from nodecore.facts import HostFacts
+from nodecore.image_version import running_version
 
 
 def register(subparsers: Any) -> None:
@@ -52,6 +54,7 @@ def build_app(args: argparse.Namespace) -> Any:
     # captured facts describe another machine: this one's network and settings must not show
     ctx = Context(facts=facts, services=Services(read_system=not args.facts), dry_run=args.dry_run,
                   lock_timeout=args.lock_timeout, live=not args.facts,
+                  version=__version__ if args.facts else running_version(),
                   collect_facts=None if args.facts else collect_facts)
     return App(ctx, mode=mode)
 

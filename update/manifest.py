@@ -18,10 +18,11 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from nodecore import image_version
 from nodecore.report import ValidationReport
 from nodecore.runner import Runner
 
-IMAGE_JSON = "usr/share/hcinode/image.json"
+IMAGE_JSON = image_version.IMAGE_JSON.lstrip("/")
 DIST_INFO_GLOB = "usr/local/lib/python3*/dist-packages/hcinode-*.dist-info/METADATA"
 ELF_PROBE = "usr/bin/dash"
 # ELF e_machine -> Debian architecture name

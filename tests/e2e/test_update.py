@@ -14,6 +14,7 @@ disk), over HTTP from the harness's server, with real reboots (issue 16):
    system comes up "degraded"; no test hook in the product). Applied with `--trial-bound 300`: its
    trial boot is not healthy when the bound passes, confirm-boot reboots, GRUB's saved default is v2
    again; `hcinode update status` says v3 was rolled back and names the failed unit.
+3. `hcinode update rollback --to` v1 by hand on v2: after the reboot v1 runs, with the same identity.
 
 The images are made into build/update-e2e/ per session (about a minute). `update_cycle` is also what
 bench/update.py times.
@@ -228,6 +229,15 @@ def update_cycle(node: InstalledNode, images: UpdateImages, vm: VM) -> dict[str,
     assert f"{V3} was rolled back" in text, text
     assert sh(IDENTITY) == identity
     timings["boots_seen_during_v3"] = seen
+
+    # 3. by hand, v2 -> v1 (`update rollback --to`): the default changes, the reboot runs v1
+    out = sh(f"hcinode update rollback --to {V1}")
+    assert f"{V1} is the default" in out, out
+    assert status()["default"] == V1
+    timings["rollback_v1_to_ssh_s"] = round(reboot(sh("cat /proc/sys/kernel/random/boot_id").strip()), 1)
+    data = status()
+    assert data["running"] == V1 and data["default"] == V1, data
+    assert sh(VERSION).strip() == V1 and sh(IDENTITY) == identity
     timings["total_s"] = round(time.monotonic() - t0, 1)
     return timings
 
@@ -243,3 +253,60 @@ def test_update_over_http_then_an_unhealthy_image_rolls_back_by_itself(
                     pxe_dir=update_images.serve_dir, http_files={"README": "hcinode update e2e images\n"})
     timings = update_cycle(installed_node, update_images, vm)
     print("e2e update timings:", json.dumps(timings))
+
+
+@pytest.mark.e2e
+@pytest.mark.e2e_full
+def test_a_power_cut_during_apply_leaves_v1_running_and_a_rerun_completes(
+        vm_factory: Callable[..., VM], installed_node: InstalledNode, update_images: UpdateImages,
+        tmp_path: Path) -> None:
+    overlay = overlay_of(installed_node, tmp_path / "powercut.qcow2")
+    key = installed_node.key
+    t0 = time.monotonic()
+
+    def boot(name: str) -> VM:
+        vm = vm_factory(name, boot="disk", memory=2048, ssh_to=STATIC_IP, allow_reboot=True, disks=[Disk(overlay)],
+                        pxe_dir=update_images.serve_dir, http_files={"README": "hcinode update e2e images\n"})
+        vm.start()
+        vm.drain_serial()
+        wait_for_ssh(vm, key, timeout=1800)
+        return vm
+
+    def sh(vm: VM, command: str, timeout: float = 300) -> str:
+        result = vm_ssh(vm, key, command, timeout=timeout, check=False)
+        assert result.ok, f"$ {command}\nrc={result.returncode}\n{result.stdout}\n{result.stderr}"
+        return result.stdout
+
+    def url(vm: VM) -> str:
+        assert vm.http is not None
+        return f"http://10.0.2.2:{vm.http.port}/{update_images.name(V2)}"
+
+    first = boot("powercut")
+    sh(first, f"nohup hcinode update apply {url(first)} --force >/root/apply.log 2>&1 </dev/null &")
+    deadline = time.monotonic() + 1800
+    while "Write image" not in (log := sh(first, "cat /root/apply.log")):
+        assert time.monotonic() < deadline and "rror" not in log, log
+        time.sleep(5)
+    time.sleep(15)  # the payload copy is writing the new root now
+    log = sh(first, "cat /root/apply.log")
+    assert "written and armed" not in log, f"the apply finished before the power cut; test is void\n{log}"
+    first.kill()  # the power cut: QEMU quits, nothing is synced or unmounted
+    cut_s = time.monotonic() - t0
+
+    second = boot("after-the-cut")
+    data = json.loads(sh(second, "hcinode update status --json"))
+    assert data["running"] == V1 and data["default"] == V1 and not data["staged"], data
+    assert sh(second, VERSION).strip() == V1
+    out = sh(second, f"hcinode update apply {url(second)} --force", timeout=3600)
+    assert f"image {V2} is written and armed" in out, out
+    sh(second, "sync; (sleep 2; systemctl reboot) </dev/null >/dev/null 2>&1 &")
+    deadline = time.monotonic() + 1800
+    while True:
+        assert time.monotonic() < deadline, "v2 did not come up after the re-run"
+        time.sleep(10)
+        result = vm_ssh(second, key, "hcinode update status --json", timeout=120, check=False, connect_timeout=30)
+        if result.ok and (data := json.loads(result.stdout))["running"] == V2 and \
+                data["trial"]["state"] == "committed":
+            break
+    print("e2e update power cut timings:", json.dumps({"power_cut_after_s": round(cut_s, 1),
+                                                       "total_s": round(time.monotonic() - t0, 1)}))

@@ -1,9 +1,10 @@
 """The executor: runs a Plan step by step through runners, with progress and a journal.
 
-The journal is an append-only JSON-lines file, fsynced after every finished step, keyed by step
-id. A re-run of the same plan skips what the journal (or a step's own check) says is done, so an
-apply interrupted by a crash or a power cut completes on the next run. Where journals live and
-when they are closed is `nodecore.pipeline`'s policy; the executor only reads and appends.
+The journal is an append-only JSON-lines file, keyed by step id; a finished step's record is
+written after os.sync() (its writes are durable) and fsynced. A re-run of the same plan skips what
+the journal (or a step's own check) says is done, so an apply interrupted by a crash or a power cut
+completes on the next run. Where journals live and when they are closed is `nodecore.pipeline`'s
+policy; the executor only reads and appends.
 
 Every exception a step raises (a failed command, blivet's StorageError, an InvalidInput found
 by an action, a bug) becomes that step's failure: journaled as "failed", reported as "failed"
@@ -86,6 +87,11 @@ class Journal:
 
     def record(self, step: Step, state: str, **extra: Any) -> None:
         os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
+        if state in ("done", "ran") and not extra.get("skipped"):
+            # what the step wrote must be on disk before the journal says so: after a power cut a
+            # re-run trusts "done" (found by the update e2e: a copy journaled done 20 s before the
+            # cut had left the new root's kernel and initrd empty)
+            os.sync()
         entry = {"id": step.id, "title": step.title, "state": state, "time": round(time.time(), 3), **extra}
         with open(self.path, "a", encoding="utf-8") as f:
             f.write(json.dumps(entry) + "\n")

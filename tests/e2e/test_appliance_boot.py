@@ -186,7 +186,7 @@ def test_engine_appliance_serves_and_a_pxe_installed_node_joins_at_first_boot(
     try:
         node.start()
         node.drain_serial()  # from the start: an unread serial line fills the pty and stalls the boot
-        wait_for_ssh(node, installed_node.key, timeout=1200)
+        wait_for_ssh(node, installed_node.key, timeout=900)
         boot_s = node.seconds_since_start()
         deadline, agent = time.monotonic() + 600, {}
         while time.monotonic() < deadline:

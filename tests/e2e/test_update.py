@@ -287,7 +287,8 @@ def test_a_power_cut_during_apply_leaves_v1_running_and_a_rerun_completes(
     sh(first, f"PYTHONUNBUFFERED=1 nohup hcinode update apply {url(first)} --force >/root/apply.log 2>&1 "
               "</dev/null &")
     deadline = time.monotonic() + 1800
-    while "running  Write image" not in (log := sh(first, "cat /root/apply.log")):
+    # progress to a file has "done" lines only: the copy starts when the new root is mounted
+    while "done     Mount the new root" not in (log := sh(first, "cat /root/apply.log")):
         assert time.monotonic() < deadline and "rror" not in log, log
         time.sleep(2)
     time.sleep(20)  # the payload copy (about 100 s of guest time) is writing the new root now

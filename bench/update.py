@@ -63,7 +63,7 @@ def run_vm(work: Path, installed: Path | None) -> None:
             disks=[Disk(overlay_of(node, work / "update.qcow2"))], pxe_dir=images.serve_dir,
             http_files={"README": "hcinode update bench images\n"})
     try:
-        timings = update_cycle(node, images, vm)
+        timings = update_cycle(node.key, images, vm)
     finally:
         vm.kill()
     for name, value in measurements(timings).items():

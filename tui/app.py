@@ -35,6 +35,9 @@ log = logging.getLogger("hcinode.tui")
 MIN_COLS, MIN_ROWS = 70, 20
 MENU_WIDTH = 22
 CLOCK_WIDTH = 21
+# the live pages' re-reads slow down once nobody has pressed a key for ACTIVE_WINDOW seconds
+ACTIVE_WINDOW = 120
+IDLE_REFRESH = 60
 
 
 def shorten_hostname(hostname: str, room: int) -> str:
@@ -474,18 +477,26 @@ class App:
         self.quit_requested = True
         raise urwid.ExitMainLoop()
 
-    def _every(self, seconds: float, fn: Callable[[], None]) -> None:
+    def _every(self, seconds: float, fn: Callable[[], bool | None]) -> None:
         def tick(loop: urwid.MainLoop, _data: Any) -> None:
             try:
-                fn()
+                changed = fn()
             except Exception as exc:  # noqa: BLE001
                 log.exception("timer failed")
                 self.show_error("Timer failed", exc)
-            self.redraw()  # a timer changes what is shown (clocks, countdowns, followed logs)
+                changed = True
+            if changed:
+                self.redraw()
             loop.set_alarm_in(seconds, tick)
 
         assert self.loop is not None
         self.loop.set_alarm_in(seconds, tick)
+
+    def refresh_every(self, seconds: int) -> int:
+        """How often a live page re-reads the machine: every `seconds` while someone uses the
+        console, IDLE_REFRESH once nobody pressed a key for ACTIVE_WINDOW. A console nobody looks at
+        must not take the node's CPU (two of them re-reading every 10 s took a third of a TCG vCPU)."""
+        return seconds if time.monotonic() - self.last_key < ACTIVE_WINDOW else max(seconds, IDLE_REFRESH)
 
     def run(self, colors: str = "auto", screen: urwid.BaseScreen | None = None) -> None:
         screen = screen or SerialSafeScreen()
@@ -502,13 +513,17 @@ class App:
         finally:
             self.ctx.worker.detach(self.loop)
 
-    def tick(self) -> None:
-        """Once a second: dialogs with a countdown, pages that follow live data."""
-        for dialog in list(self.dialogs):
-            if isinstance(dialog, dialogs.CountdownDialog):
-                dialog.tick()
+    def tick(self) -> bool:
+        """Once a second: dialogs with a countdown, pages that follow live data. True when the whole
+        screen must be drawn afresh (a countdown may end in another dialog); a clock's set_text
+        invalidates its own canvas, and a background read redraws when its result is in (worker),
+        so a second that only moved a clock draws only the clock."""
+        countdowns = [d for d in self.dialogs if isinstance(d, dialogs.CountdownDialog)]
+        for dialog in countdowns:
+            dialog.tick()
         if self.lock_screen is not None:
             self.lock_screen.tick()
         tick = getattr(self.current, "tick", None)
         if tick is not None:
             tick()
+        return bool(countdowns)

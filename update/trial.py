@@ -5,8 +5,10 @@ before booting), and trial.json (state dir, on /var: every image sees it) says "
 boot `hcinode update confirm-boot` reads it with the health facts and `decide` says:
 
 - commit: the trial image reached healthy within the bound: it becomes GRUB's saved default;
-- rollback: the trial image runs but is not healthy when the bound passes: reboot; the next boot
-  is the saved default, the previous image (nothing has to be undone: the trial never became it);
+- rollback: the trial image runs but is not healthy when the bound passes, or its boot finished
+  with failed units ("degraded": waiting changes nothing, systemd says so only when the boot's
+  jobs are done and a failed unit stays failed): reboot; the next boot is the saved default, the
+  previous image (nothing has to be undone: the trial never became it);
 - failed: we run the previous image although a trial was armed or trying: the trial boot panicked,
   hung (a watchdog or a power cut reset it) or was rolled back; record why, once;
 - wait: the trial image runs, not healthy yet, time is left;
@@ -129,6 +131,9 @@ def decide(trial: TrialState | None, running: str, health: Health, uptime: float
         return Decision("rollback", replace(trying, state="rolled-back", reason=reason), reason)
     if health.healthy:
         return Decision("commit", replace(trying, state="committed", reason=""), f"{trial.version} is healthy")
+    if health.system_state == "degraded":
+        reason = f"{trial.version} finished its boot unhealthy: " + "; ".join(health.missing())
+        return Decision("rollback", replace(trying, state="rolled-back", reason=reason), reason)
     if uptime >= trial.bound:
         reason = (f"{trial.version} was not healthy {trial.bound:.0f}s after boot: " + "; ".join(health.missing()))
         return Decision("rollback", replace(trying, state="rolled-back", reason=reason), reason)

@@ -35,8 +35,8 @@ import pytest
 from installer.target import sha256_file
 from nodecore import __version__
 from nodecore.runner import LocalRunner
-from tests.e2e.test_install import HOSTNAME, STATIC_IP, InstalledNode, overlay_of
-from tests.e2e.vm import BUILD, PXE_DIR, VM, Disk, vm_ssh, wait_for_ssh
+from tests.e2e.test_install import HOSTNAME, STATIC_IP, InstalledNode, check_disk_boot, overlay_of
+from tests.e2e.vm import BUILD, PXE_DIR, VM, Disk, SshKey, vm_ssh, wait_for_ssh
 
 V1, V2, V3 = __version__, "0.1.1", "0.1.2"
 V3_BOUND = 300  # seconds from the trial boot to healthy before v3 is rolled back
@@ -135,83 +135,112 @@ def disk_sectors_written(sh: Callable[..., str]) -> int:
     return int(sh("cat /sys/block/vda/stat").split()[6])
 
 
-def update_cycle(node: InstalledNode, images: UpdateImages, vm: VM) -> dict[str, Any]:
-    """Boot v1, update to v2 over HTTP, reboot (committed, same identity), then v3 that is unhealthy:
-    back on v2 by itself. Returns the timings and bytes (bench/update.py prints them)."""
-    key = node.key
-    t0 = time.monotonic()
-    vm.start()
-    vm.drain_serial()
+@dataclass
+class UpdateNode:
+    """An overlay of the installed node booted for updates: ssh as root, `update status`, reboots."""
 
-    def sh(command: str, timeout: float = 300, check: bool = True) -> str:
-        result = vm_ssh(vm, key, command, timeout=timeout, check=False)
+    vm: VM
+    key: SshKey
+    images: UpdateImages
+
+    def sh(self, command: str, timeout: float = 300, check: bool = True) -> str:
+        result = vm_ssh(self.vm, self.key, command, timeout=timeout, check=False)
         if check:
             assert result.ok, f"$ {command}\nrc={result.returncode}\n{result.stdout}\n{result.stderr}"
         return result.stdout
 
-    def status() -> dict[str, Any]:
-        data: dict[str, Any] = json.loads(sh("hcinode update status --json"))
+    def status(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads(self.sh("hcinode update status --json"))
         return data
 
-    def reboot(old_boot: str) -> float:
+    def boot_id(self) -> str:
+        return self.sh("cat /proc/sys/kernel/random/boot_id").strip()
+
+    def url(self, version: str) -> str:
+        assert self.vm.http is not None
+        return f"http://10.0.2.2:{self.vm.http.port}/{self.images.name(version)}"
+
+    def apply(self, version: str, *options: str) -> str:
+        out = self.sh(f"hcinode update apply {self.url(version)} --force {' '.join(options)}", timeout=3600)
+        assert f"image {version} is written and armed" in out, out
+        return out
+
+    def reboot(self) -> None:
+        self.sh("sync; (sleep 2; systemctl reboot) </dev/null >/dev/null 2>&1 &")
+
+    def reboot_and_wait(self) -> float:
         """Reboot and wait for ssh on a new boot; seconds from the reboot to ssh."""
-        sh("sync; (sleep 2; systemctl reboot) </dev/null >/dev/null 2>&1 &")
+        old = self.boot_id()
+        self.reboot()
         started = time.monotonic()
-        new_boot = old_boot
-        while new_boot == old_boot:
+        new = old
+        while new == old:
             time.sleep(5)
-            new_boot = wait_for_ssh(vm, key, timeout=1800, command="cat /proc/sys/kernel/random/boot_id").strip()
+            new = wait_for_ssh(self.vm, self.key, timeout=1800, command="cat /proc/sys/kernel/random/boot_id").strip()
         return time.monotonic() - started
 
-    def url(version: str) -> str:
-        assert vm.http is not None
-        return f"http://10.0.2.2:{vm.http.port}/{images.name(version)}"
+    def wait_trial_settled(self, timeout: float) -> dict[str, Any]:
+        """`update status` once confirm-boot has decided (the trial no longer armed or trying)."""
+        deadline = time.monotonic() + timeout
+        while (data := self.status())["trial"]["state"] in ("armed", "trying"):
+            assert time.monotonic() < deadline, (data, self.sh("systemctl --failed; journalctl -b -u "
+                                                               "hcinode-update-confirm", check=False))
+            time.sleep(5)
+        return data
 
-    boot_id = wait_for_ssh(vm, key, timeout=1800, command="cat /proc/sys/kernel/random/boot_id").strip()
-    timings: dict[str, Any] = {"boot_v1_to_ssh_s": round(time.monotonic() - t0, 1)}
-    identity = sh(IDENTITY)
+
+def update_vm(vm_factory: Callable[..., VM], name: str, overlay: Path, images: UpdateImages, **kwargs: Any) -> VM:
+    # the served directory is linked into the VM's srv/ (pxe_dir); http_files starts the server
+    return vm_factory(name, boot="disk", memory=2048, ssh_to=STATIC_IP, allow_reboot=True, disks=[Disk(overlay)],
+                      pxe_dir=images.serve_dir, http_files={"README": "hcinode update e2e images\n"}, **kwargs)
+
+
+def first_boot(node: UpdateNode, timings: dict[str, Any]) -> str:
+    """v1 is up (ssh): returns its identity block."""
+    wait_for_ssh(node.vm, node.key, timeout=1800)
+    timings["boot_v1_to_ssh_s"] = round(node.vm.seconds_since_start(), 1)
+    identity = node.sh(IDENTITY)
     assert HOSTNAME.split(".")[0] in identity and STATIC_IP in identity, identity
-    assert status()["running"] == V1
+    assert node.status()["running"] == V1
+    return identity
 
-    # 1. v1 -> v2 over HTTP
-    written = disk_sectors_written(sh)
+
+def update_to_v2(node: UpdateNode, identity: str, timings: dict[str, Any]) -> None:
+    """v1 -> v2 over HTTP, reboot: committed, the root is v2's LV, the same identity."""
+    written = disk_sectors_written(node.sh)
     started = time.monotonic()
-    out = sh(f"hcinode update apply {url(V2)} --force", timeout=3600)
+    node.apply(V2)
     timings["apply_v2_s"] = round(time.monotonic() - started, 1)
-    timings["apply_v2_bytes_written"] = (disk_sectors_written(sh) - written) * 512
-    timings["image_bytes"] = images.sizes[V2]
-    assert f"image {V2} is written and armed" in out, out
-    data = status()
+    timings["apply_v2_bytes_written"] = (disk_sectors_written(node.sh) - written) * 512
+    timings["image_bytes"] = node.images.sizes[V2]
+    data = node.status()
     assert data["staged"] == [V2] and data["trial"]["state"] == "armed", data
     started = time.monotonic()
-    timings["reboot_v2_to_ssh_s"] = round(reboot(boot_id), 1)
-    deadline = time.monotonic() + 1200
-    while (data := status())["trial"]["state"] in ("armed", "trying"):
-        assert time.monotonic() < deadline, (data, sh("systemctl --failed; journalctl -b -u hcinode-update-confirm",
-                                                      check=False))
-        time.sleep(5)
+    timings["reboot_v2_to_ssh_s"] = round(node.reboot_and_wait(), 1)
+    data = node.wait_trial_settled(1200)
     timings["reboot_v2_to_healthy_s"] = round(time.monotonic() - started, 1)
     assert data["trial"]["state"] == "committed" and data["running"] == V2 and data["default"] == V2, data
     assert data["previous"] == V1, data
-    assert sh(VERSION).strip() == V2
+    assert node.sh(VERSION).strip() == V2
     # device-mapper doubles the dashes of VG and LV names: onn/root-0.1.1 is /dev/mapper/onn-root--0.1.1
-    assert sh("lvs --noheadings -o lv_name $(findmnt -no SOURCE /)").strip() == f"root-{V2}", \
-        sh("findmnt -no SOURCE /; lvs", check=False)
-    assert sh(IDENTITY) == identity  # and ssh accepted the same host key (known_hosts of this VM)
-    v2_boot = sh("cat /proc/sys/kernel/random/boot_id").strip()
+    assert node.sh("lvs --noheadings -o lv_name $(findmnt -no SOURCE /)").strip() == f"root-{V2}", \
+        node.sh("findmnt -no SOURCE /; lvs", check=False)
+    assert node.sh(IDENTITY) == identity  # and ssh accepted the same host key (known_hosts of this VM)
 
-    # 2. v2 -> v3 whose boot comes up unhealthy (a failed unit): rolled back to v2 by itself
-    out = sh(f"hcinode update apply {url(V3)} --force --trial-bound {V3_BOUND}", timeout=3600)
-    assert f"image {V3} is written and armed" in out, out
-    sh("sync; (sleep 2; systemctl reboot) </dev/null >/dev/null 2>&1 &")
+
+def unhealthy_v3_rolls_back(node: UpdateNode, identity: str, timings: dict[str, Any]) -> None:
+    """v2 -> v3 whose boot finishes with a failed unit: confirm-boot reboots, v2 runs again by itself."""
+    v2_boot = node.boot_id()
+    node.apply(V3, f"--trial-bound {V3_BOUND}")
+    node.reboot()
     started = time.monotonic()
     seen: dict[str, str] = {}  # boot id -> version, as ssh saw them
     deadline = time.monotonic() + V3_BOUND + 2400
     while True:
         assert time.monotonic() < deadline, f"not back on {V2}: boots seen {seen}"
         time.sleep(10)
-        result = vm_ssh(vm, key, f"cat /proc/sys/kernel/random/boot_id; {VERSION}", timeout=120, check=False,
-                        connect_timeout=30)
+        result = vm_ssh(node.vm, node.key, f"cat /proc/sys/kernel/random/boot_id; {VERSION}", timeout=120,
+                        check=False, connect_timeout=30)
         lines = result.stdout.split()
         if not result.ok or len(lines) != 2:
             continue
@@ -219,41 +248,69 @@ def update_cycle(node: InstalledNode, images: UpdateImages, vm: VM) -> dict[str,
         if lines[0] != v2_boot and lines[1] == V2:
             break
     timings["v3_trial_to_back_on_v2_s"] = round(time.monotonic() - started, 1)
-    deadline = time.monotonic() + 600
-    while (data := status())["trial"]["state"] in ("armed", "trying"):  # confirm-boot on v2 records it
-        assert time.monotonic() < deadline, data
-        time.sleep(5)
+    data = node.wait_trial_settled(600)  # confirm-boot on v2 records it
     assert data["running"] == V2 and data["default"] == V2, data
     assert data["trial"]["version"] == V3 and data["trial"]["state"] == "rolled-back", data
     assert data["trial"]["boots"] == 1, data  # v3 did boot once (confirm-boot counted it there)
-    assert "not healthy" in data["last"] and "hcinode-e2e-broken.service" in data["last"], data["last"]
-    text = sh("hcinode update status")
+    # the boot finished "degraded": rolled back at once, not when the bound passed
+    assert "finished its boot unhealthy" in data["last"] and "hcinode-e2e-broken.service" in data["last"], \
+        data["last"]
+    text = node.sh("hcinode update status")
     assert f"{V3} was rolled back" in text, text
-    assert sh(IDENTITY) == identity
+    assert node.sh(IDENTITY) == identity
     timings["boots_seen_during_v3"] = seen
 
-    # 3. by hand, v2 -> v1 (`update rollback --to`): the default changes, the reboot runs v1
-    out = sh(f"hcinode update rollback --to {V1}")
+
+def rollback_by_hand_to_v1(node: UpdateNode, identity: str, timings: dict[str, Any]) -> None:
+    """v2 -> v1 (`update rollback --to`): the default changes, the reboot runs v1."""
+    out = node.sh(f"hcinode update rollback --to {V1}")
     assert f"{V1} is the default" in out, out
-    assert status()["default"] == V1
-    timings["rollback_v1_to_ssh_s"] = round(reboot(sh("cat /proc/sys/kernel/random/boot_id").strip()), 1)
-    data = status()
+    assert node.status()["default"] == V1
+    timings["rollback_v1_to_ssh_s"] = round(node.reboot_and_wait(), 1)
+    data = node.status()
     assert data["running"] == V1 and data["default"] == V1, data
-    assert sh(VERSION).strip() == V1 and sh(IDENTITY) == identity
-    timings["total_s"] = round(time.monotonic() - t0, 1)
+    assert node.sh(VERSION).strip() == V1 and node.sh(IDENTITY) == identity
+
+
+def update_cycle(key: SshKey, images: UpdateImages, vm: VM) -> dict[str, Any]:
+    """Boot v1, update to v2 over HTTP, reboot (committed, same identity), v3 that is unhealthy:
+    back on v2 by itself, then back to v1 by hand. Returns the timings and bytes (bench/update.py
+    prints them)."""
+    node = UpdateNode(vm, key, images)
+    timings: dict[str, Any] = {}
+    vm.start()
+    vm.drain_serial()
+    identity = first_boot(node, timings)
+    update_to_v2(node, identity, timings)
+    unhealthy_v3_rolls_back(node, identity, timings)
+    rollback_by_hand_to_v1(node, identity, timings)
+    timings["total_s"] = round(vm.seconds_since_start(), 1)
     return timings
 
 
 @pytest.mark.e2e
-@pytest.mark.e2e_full  # 28 min under TCG (passed 3 Dec 2026): more than make e2e's budget has left
+def test_uefi_boot_then_update_and_an_unhealthy_image_rolls_back_by_itself(
+        vm_factory: Callable[..., VM], installed_node: InstalledNode, update_images: UpdateImages,
+        tmp_path: Path) -> None:
+    """make e2e's update proof, on the installed disk's UEFI boot (test_install.py's checks first):
+    one update that commits and one that rolls back by itself."""
+    vm = update_vm(vm_factory, "update-uefi", overlay_of(installed_node, tmp_path / "update.qcow2"), update_images,
+                   firmware="uefi")
+    node = UpdateNode(vm, installed_node.key, update_images)
+    timings: dict[str, Any] = dict(check_disk_boot(vm, installed_node, "uefi"))
+    identity = first_boot(node, timings)
+    update_to_v2(node, identity, timings)
+    unhealthy_v3_rolls_back(node, identity, timings)
+    print("e2e update timings:", json.dumps(timings))
+
+
+@pytest.mark.e2e
+@pytest.mark.e2e_full  # the whole cycle under BIOS, with the rollback by hand: 28 min under TCG
 def test_update_over_http_then_an_unhealthy_image_rolls_back_by_itself(
         vm_factory: Callable[..., VM], installed_node: InstalledNode, update_images: UpdateImages,
         tmp_path: Path) -> None:
-    overlay = overlay_of(installed_node, tmp_path / "update.qcow2")
-    # the served directory is linked into the VM's srv/ (pxe_dir); http_files starts the server
-    vm = vm_factory("update", boot="disk", memory=2048, ssh_to=STATIC_IP, allow_reboot=True, disks=[Disk(overlay)],
-                    pxe_dir=update_images.serve_dir, http_files={"README": "hcinode update e2e images\n"})
-    timings = update_cycle(installed_node, update_images, vm)
+    vm = update_vm(vm_factory, "update", overlay_of(installed_node, tmp_path / "update.qcow2"), update_images)
+    timings = update_cycle(installed_node.key, update_images, vm)
     print("e2e update timings:", json.dumps(timings))
 
 
@@ -263,52 +320,41 @@ def test_a_power_cut_during_apply_leaves_v1_running_and_a_rerun_completes(
         vm_factory: Callable[..., VM], installed_node: InstalledNode, update_images: UpdateImages,
         tmp_path: Path) -> None:
     overlay = overlay_of(installed_node, tmp_path / "powercut.qcow2")
-    key = installed_node.key
     t0 = time.monotonic()
 
-    def boot(name: str) -> VM:
-        vm = vm_factory(name, boot="disk", memory=2048, ssh_to=STATIC_IP, allow_reboot=True, disks=[Disk(overlay)],
-                        pxe_dir=update_images.serve_dir, http_files={"README": "hcinode update e2e images\n"})
-        vm.start()
-        vm.drain_serial()
-        wait_for_ssh(vm, key, timeout=1800)
-        return vm
-
-    def sh(vm: VM, command: str, timeout: float = 300) -> str:
-        result = vm_ssh(vm, key, command, timeout=timeout, check=False)
-        assert result.ok, f"$ {command}\nrc={result.returncode}\n{result.stdout}\n{result.stderr}"
-        return result.stdout
-
-    def url(vm: VM) -> str:
-        assert vm.http is not None
-        return f"http://10.0.2.2:{vm.http.port}/{update_images.name(V2)}"
+    def boot(name: str) -> UpdateNode:
+        node = UpdateNode(update_vm(vm_factory, name, overlay, update_images), installed_node.key, update_images)
+        node.vm.start()
+        node.vm.drain_serial()
+        wait_for_ssh(node.vm, node.key, timeout=1800)
+        return node
 
     first = boot("powercut")
-    sh(first, f"PYTHONUNBUFFERED=1 nohup hcinode update apply {url(first)} --force >/root/apply.log 2>&1 "
-              "</dev/null &")
+    first.sh(f"PYTHONUNBUFFERED=1 nohup hcinode update apply {first.url(V2)} --force >/root/apply.log 2>&1 "
+             "</dev/null &")
     deadline = time.monotonic() + 1800
     # progress to a file has "done" lines only: the copy starts when the new root is mounted
-    while "done     Mount the new root" not in (log := sh(first, "cat /root/apply.log")):
+    while "done     Mount the new root" not in (log := first.sh("cat /root/apply.log")):
         assert time.monotonic() < deadline and "rror" not in log, log
         time.sleep(2)
     time.sleep(20)  # the payload copy (about 100 s of guest time) is writing the new root now
-    log = sh(first, "cat /root/apply.log")
+    log = first.sh("cat /root/apply.log")
     assert "done     Write image" not in log, f"the copy finished before the power cut; test is void\n{log}"
-    first.kill()  # the power cut: QEMU quits, nothing is synced or unmounted
+    first.vm.kill()  # the power cut: QEMU quits, nothing is synced or unmounted
     cut_s = time.monotonic() - t0
 
     second = boot("after-the-cut")
-    data = json.loads(sh(second, "hcinode update status --json"))
+    data = second.status()
     assert data["running"] == V1 and data["default"] == V1 and not data["staged"], data
-    assert sh(second, VERSION).strip() == V1
-    out = sh(second, f"hcinode update apply {url(second)} --force", timeout=3600)
-    assert f"image {V2} is written and armed" in out, out
-    sh(second, "sync; (sleep 2; systemctl reboot) </dev/null >/dev/null 2>&1 &")
+    assert second.sh(VERSION).strip() == V1
+    second.apply(V2)
+    second.reboot()
     deadline = time.monotonic() + 1800
     while True:
         assert time.monotonic() < deadline, "v2 did not come up after the re-run"
         time.sleep(10)
-        result = vm_ssh(second, key, "hcinode update status --json", timeout=120, check=False, connect_timeout=30)
+        result = vm_ssh(second.vm, second.key, "hcinode update status --json", timeout=120, check=False,
+                        connect_timeout=30)
         if result.ok and (data := json.loads(result.stdout))["running"] == V2 and \
                 data["trial"]["state"] == "committed":
             break

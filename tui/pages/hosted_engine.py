@@ -240,7 +240,7 @@ class HostedEnginePage(Page):
 
     def tick(self) -> None:
         self._ticks += 1
-        if self._ticks % REFRESH_EVERY == 0:
+        if self._ticks % self.app.refresh_every(REFRESH_EVERY) == 0:
             self.on_show()
 
     def _keep_values(self) -> None:

@@ -93,7 +93,7 @@ class StatusPage(Page):
     def tick(self) -> None:
         self.clock.set_text(("value", self.ctx.clock().strftime("%Y-%m-%d %H:%M:%S UTC")))
         self._ticks += 1
-        if self._ticks % REFRESH_EVERY == 0:
+        if self._ticks % self.app.refresh_every(REFRESH_EVERY) == 0:
             self.on_show()
 
     def content(self) -> urwid.Widget:

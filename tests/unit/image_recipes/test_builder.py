@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -129,3 +130,22 @@ def test_python_requirements_are_pinned_and_skip_debian_bindings() -> None:
 def test_packages_all_is_sorted_and_unique() -> None:
     sets = PackageSets(base=("b", "a"), tools=("a", "c"))
     assert sets.all() == ("a", "b", "c")
+
+
+def test_the_build_records_which_initrds_activate_a_thin_lvm_root(tmp_path: Path) -> None:
+    import hashlib
+
+    from installer.target import INITRD_RECORD
+
+    (tmp_path / "boot").mkdir()
+    (tmp_path / "boot/initrd.img-6.1").write_bytes(b"full")
+    (tmp_path / "boot/initrd-medium.img-6.1").write_bytes(b"medium")
+    runner = RecordingRunner()
+    runner.respond(["chroot", str(tmp_path), "lsinitramfs", "/boot/initrd.img-6.1"],
+                   stdout="usr/sbin/lvm\nusr/lib/modules/6.1/kernel/drivers/md/dm-mod.ko\n"
+                          "usr/lib/modules/6.1/kernel/drivers/md/dm-thin-pool.ko\n")
+    runner.respond(["chroot", str(tmp_path), "lsinitramfs", "/boot/initrd-medium.img-6.1"], stdout="usr/sbin/lvm\n")
+    builder.record_initrds(runner, str(tmp_path), ["/boot/initrd.img-6.1", "/boot/initrd-medium.img-6.1"])
+    record = json.loads(runner.files[str(tmp_path / INITRD_RECORD)])
+    assert record == {hashlib.sha256(b"full").hexdigest(): {"name": "initrd.img-6.1", "thin_lvm_root": True},
+                      hashlib.sha256(b"medium").hexdigest(): {"name": "initrd-medium.img-6.1", "thin_lvm_root": False}}

@@ -208,6 +208,30 @@ def test_initramfs_is_rebuilt_only_when_it_cannot_mount_a_thin_root(tmp_path: Pa
     assert ("chroot", str(tmp_path), "update-initramfs", "-u", "-k", "6.1.0-28-amd64") in lacks.argvs
 
 
+def test_an_initrd_the_image_build_listed_is_not_listed_again(tmp_path: Path) -> None:
+    import hashlib
+    import json
+
+    from nodecore.runner import RecordingRunner
+
+    (tmp_path / "boot").mkdir()
+    (tmp_path / "boot/vmlinuz-6.1.0-28-amd64").write_text("")
+    (tmp_path / "boot/initrd.img-6.1.0-28-amd64").write_bytes(b"the initrd")
+    record = tmp_path / target.INITRD_RECORD
+    record.parent.mkdir(parents=True)
+    record.write_text(json.dumps({hashlib.sha256(b"the initrd").hexdigest(): {"name": "initrd.img-6.1.0-28-amd64",
+                                                                            "thin_lvm_root": True}}))
+    runner = RecordingRunner()
+    target.make_initramfs(runner, {"target": str(tmp_path)})
+    assert not any("lsinitramfs" in a or "update-initramfs" in a for a in runner.argvs)
+    # another initrd (not the build's bytes) is listed as before
+    (tmp_path / "boot/initrd.img-6.1.0-28-amd64").write_bytes(b"rebuilt on the node")
+    runner = RecordingRunner()
+    runner.respond(["chroot", str(tmp_path), "lsinitramfs"], stdout="usr/sbin/lvm\n")
+    target.make_initramfs(runner, {"target": str(tmp_path)})
+    assert ("chroot", str(tmp_path), "update-initramfs", "-u", "-k", "6.1.0-28-amd64") in runner.argvs
+
+
 def test_reset_identity_gives_each_node_its_own_ids(tmp_path: Path) -> None:
     from nodecore.runner import LocalRunner
 

@@ -282,3 +282,13 @@ def test_status_rereads_facts_so_new_addresses_show() -> None:
     for _ in range(10):
         app.tick()
     assert "eno2 198.51.100.77/24" in render_text(app.root, 80, 24)
+
+
+def test_an_idle_console_rereads_less_and_a_clock_second_draws_no_full_screen() -> None:
+    from tui.app import ACTIVE_WINDOW, IDLE_REFRESH
+
+    app = make_app("node")
+    assert app.refresh_every(10) == 10  # someone is at the console
+    app.last_key -= ACTIVE_WINDOW + 1
+    assert app.refresh_every(10) == IDLE_REFRESH
+    assert app.tick() is False  # the Status page's clock: its own canvas only, no CanvasCache.clear()

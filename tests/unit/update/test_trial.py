@@ -58,3 +58,12 @@ def test_the_reason_says_what_systemd_said_and_names_the_failed_units():
                       failed_units=("broken.service",))
     assert degraded.missing() == ["the system is degraded (failed units: broken.service)"]
     assert Health("", True, joined=False, agent_up=False).missing() == ["the system is not running"]
+
+
+def test_a_boot_that_finished_with_failed_units_rolls_back_at_once():
+    degraded = Health("degraded", True, joined=False, agent_up=False, failed_units=("broken.service",))
+    back = decide(ARMED, "0.2.0", degraded, 40, "b1")
+    assert back.action == "rollback" and back.state is not None and back.state.state == "rolled-back"
+    assert back.reason == "0.2.0 finished its boot unhealthy: the system is degraded (failed units: broken.service)"
+    # still starting (units may fail and restart): wait for the bound
+    assert decide(ARMED, "0.2.0", Health("starting", True, joined=False, agent_up=False), 40, "b1").action == "wait"

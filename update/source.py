@@ -10,9 +10,11 @@ Downloads land in the update work dir (never beside the running root) and are re
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import struct
+import time
 from dataclasses import dataclass
 
 from installer.sources import SourceError, download, fetch_http
@@ -29,6 +31,7 @@ SQUASHFS_NAME = "filesystem.squashfs"
 BOOT_FILES = ("vmlinuz", "initrd.img")
 CHECKSUM_MAX_BYTES = 4 * 1024 * 1024
 SQUASHFS_SUPERBLOCK = 96
+log = logging.getLogger("hcinode.update")
 
 
 @dataclass(frozen=True)
@@ -151,11 +154,13 @@ def resolve(value: str, checksum: str, work: str, report: ValidationReport) -> S
         os.makedirs(directory, exist_ok=True)
         path = os.path.join(directory, os.path.basename(value.split("?", 1)[0]) or SQUASHFS_NAME)
         if not os.path.exists(path):
+            started = time.monotonic()
             try:
                 download(value, path)
             except SourceError as exc:
                 report.error("SOURCE", str(exc), "check the URL and that the server is reachable from this node")
                 return None
+            log.info("downloaded %s (%d bytes) in %.1fs", given, os.path.getsize(path), time.monotonic() - started)
     else:
         path = os.path.abspath(value)
     kind = kind_of(path)
@@ -163,7 +168,9 @@ def resolve(value: str, checksum: str, work: str, report: ValidationReport) -> S
         report.error("SOURCE", f"{given} is neither a node ISO nor a squashfs", "give build/node.iso or "
                      "build/pxe/filesystem.squashfs")
         return None
+    started = time.monotonic()
     actual = sha256_file(path)
+    log.info("sha256 of %s in %.1fs", path, time.monotonic() - started)
     if actual != digest:
         report.error("SOURCE", f"the sha256 of {given} is {actual}, {where} says {digest}: the image is "
                      "corrupt, truncated or not the one the checksum is for", "fetch the image again")

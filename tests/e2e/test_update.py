@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -189,6 +190,19 @@ class UpdateNode:
         return data
 
 
+def apply_phases(node: UpdateNode) -> dict[str, float]:
+    """Seconds of the last apply's download and checksum (hcinode.log) and of each step (its journal)."""
+    phases: dict[str, float] = {}
+    log = node.sh("grep -E 'update: (downloaded|sha256 of)' /var/log/hcinode/hcinode.log | tail -2", check=False)
+    for m in re.finditer(r"(downloaded|sha256 of) \S+ .*?in ([\d.]+)s", log):
+        phases[m.group(1)] = float(m.group(2))
+    journal = node.sh("cat $(ls -t /var/lib/hcinode/journal/done/update-*.jsonl | head -1)", check=False)
+    for line in journal.splitlines():
+        record = json.loads(line)
+        phases[record["title"][:40]] = record.get("seconds", 0.0)
+    return phases
+
+
 def update_vm(vm_factory: Callable[..., VM], name: str, overlay: Path, images: UpdateImages, **kwargs: Any) -> VM:
     # the served directory is linked into the VM's srv/ (pxe_dir); http_files starts the server
     return vm_factory(name, boot="disk", memory=2048, ssh_to=STATIC_IP, allow_reboot=True, disks=[Disk(overlay)],
@@ -199,6 +213,8 @@ def first_boot(node: UpdateNode, timings: dict[str, Any]) -> str:
     """v1 is up (ssh): returns its identity block."""
     wait_for_ssh(node.vm, node.key, timeout=1800)
     timings["boot_v1_to_ssh_s"] = round(node.vm.seconds_since_start(), 1)
+    # the consoles' start-up (issue 17: the TUI's own time to its first screen, from hcinode.log)
+    timings["console_ready"] = node.sh("grep -h 'console ready' /var/log/hcinode/hcinode.log", check=False).strip()
     identity = node.sh(IDENTITY)
     assert HOSTNAME.split(".")[0] in identity and STATIC_IP in identity, identity
     assert node.status()["running"] == V1
@@ -213,6 +229,7 @@ def update_to_v2(node: UpdateNode, identity: str, timings: dict[str, Any]) -> No
     timings["apply_v2_s"] = round(time.monotonic() - started, 1)
     timings["apply_v2_bytes_written"] = (disk_sectors_written(node.sh) - written) * 512
     timings["image_bytes"] = node.images.sizes[V2]
+    timings["apply_v2_phases"] = apply_phases(node)
     data = node.status()
     assert data["staged"] == [V2] and data["trial"]["state"] == "armed", data
     started = time.monotonic()

@@ -131,11 +131,10 @@ def decide(trial: TrialState | None, running: str, health: Health, uptime: float
         return Decision("rollback", replace(trying, state="rolled-back", reason=reason), reason)
     if health.healthy:
         return Decision("commit", replace(trying, state="committed", reason=""), f"{trial.version} is healthy")
-    if health.system_state == "degraded":
-        reason = f"{trial.version} finished its boot unhealthy: " + "; ".join(health.missing())
-        return Decision("rollback", replace(trying, state="rolled-back", reason=reason), reason)
-    if uptime >= trial.bound:
-        reason = (f"{trial.version} was not healthy {trial.bound:.0f}s after boot: " + "; ".join(health.missing()))
+    if health.system_state == "degraded" or uptime >= trial.bound:
+        why = ("finished its boot unhealthy" if health.system_state == "degraded" else
+               f"was not healthy {trial.bound:.0f}s after boot")
+        reason = f"{trial.version} {why}: " + "; ".join(health.missing())
         return Decision("rollback", replace(trying, state="rolled-back", reason=reason), reason)
     return Decision("wait", trying, "; ".join(health.missing()))
 

@@ -136,6 +136,8 @@ def apply_layout(layout: Layout) -> dict[str, dict[str, str]]:
     for lv in (lv for lv in layout.lvs if lv.pool):
         kwargs = {"parents": [lvs[(lv.vg, lv.pool)]], "name": lv.name, "size": mib(lv.size_mib),
                   "thin_volume": True, "fmt_type": lv.fstype}
+        if lv.fstype == "ext4":
+            kwargs["fmt_args"] = {"create_options": " ".join(THIN_EXT4_OPTIONS)}
         if lv.mountpoint:
             kwargs["mountpoint"] = lv.mountpoint
         dev = b.new_lv(**kwargs)
@@ -154,6 +156,12 @@ def apply_layout(layout: Layout) -> dict[str, dict[str, str]]:
         out[f"{lv.vg}/{lv.name}"] = {"path": lvs[(lv.vg, lv.name)].path, "fstype": lv.fstype,
                                      "mountpoint": lv.mountpoint, "options": lv.fsoptions}
     return out
+
+
+# A new thin LV reads as zeros until written, so mke2fs (e2fsprogs >= 1.47) need not write the
+# journal and inode tables nor leave the kernel's lazy init zeroing them after the mount: 64 MiB
+# and 96 MiB for a 6 GiB root, written (and provisioned in the pool) for nothing otherwise.
+THIN_EXT4_OPTIONS = ("-E", "assume_storage_prezeroed=1")
 
 
 # --- mounting ----------------------------------------------------------------------------------
@@ -224,11 +232,12 @@ def fetch_payload(runner: Runner, params: Mapping[str, Any]) -> None:
 
     dest = params["image"]
     url = params.get("url", "")
+    downloaded = ""  # the sha256 of a download made now (hashed as it arrived)
     if url.startswith("file://"):
         src = url[len("file://"):]
     elif url:
         if not os.path.exists(dest):
-            download(url, dest)
+            downloaded = download(url, dest)
         src = dest
     else:
         src = find_live_image()
@@ -239,7 +248,7 @@ def fetch_payload(runner: Runner, params: Mapping[str, Any]) -> None:
         os.symlink(src, dest)
     checksum = params.get("checksum", "")
     if checksum:
-        actual = sha256_file(dest)
+        actual = downloaded or sha256_file(dest)
         if actual != checksum:
             raise RuntimeError(f"the image checksum does not match: expected {checksum}, got {actual} ({src})")
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, replace
 
+from installer.target import THIN_EXT4_OPTIONS
 from nodecore.config import human_size
 from nodecore.plan import Plan, Step
 from nodecore.report import ValidationReport
@@ -102,7 +103,7 @@ def apply_plan(facts: UpdateFacts, image: ImageManifest, *, squashfs: str, sourc
     running = facts.running.version
     registry = facts.registry.with_image(new)
     mkfs = (["mkfs.xfs", "-q", "-f", new.device] if facts.root_fstype == "xfs"
-            else ["mkfs.ext4", "-q", "-F", new.device])
+            else ["mkfs.ext4", "-q", "-F", *THIN_EXT4_OPTIONS, new.device])
     trial = TrialState(image.version, running, bound=bound)
     steps = [
         Step(f"Create the thin LV {root.vg}/{lv} ({human_size(size)}) in {root.vg}/{root.pool}",

@@ -137,6 +137,7 @@ def resolve(value: str, checksum: str, work: str, report: ValidationReport) -> S
     given = mask_url(value) if is_url(value) else value
     if is_url(value):
         register_url(value)
+    downloaded = ""  # the sha256 of a download made now
     if not is_url(value) and not os.path.isfile(value):
         report.error("SOURCE", f"{value}: no such file", "give an ISO, a squashfs or an http(s) URL")
         return None
@@ -156,7 +157,7 @@ def resolve(value: str, checksum: str, work: str, report: ValidationReport) -> S
         if not os.path.exists(path):
             started = time.monotonic()
             try:
-                download(value, path)
+                downloaded = download(value, path)
             except SourceError as exc:
                 report.error("SOURCE", str(exc), "check the URL and that the server is reachable from this node")
                 return None
@@ -168,9 +169,11 @@ def resolve(value: str, checksum: str, work: str, report: ValidationReport) -> S
         report.error("SOURCE", f"{given} is neither a node ISO nor a squashfs", "give build/node.iso or "
                      "build/pxe/filesystem.squashfs")
         return None
-    started = time.monotonic()
-    actual = sha256_file(path)
-    log.info("sha256 of %s in %.1fs", path, time.monotonic() - started)
+    actual = downloaded
+    if not actual:  # a local file, or a download a re-run reuses
+        started = time.monotonic()
+        actual = sha256_file(path)
+        log.info("sha256 of %s in %.1fs", path, time.monotonic() - started)
     if actual != digest:
         report.error("SOURCE", f"the sha256 of {given} is {actual}, {where} says {digest}: the image is "
                      "corrupt, truncated or not the one the checksum is for", "fetch the image again")

@@ -305,8 +305,7 @@ def update_cycle(key: SshKey, images: UpdateImages, vm: VM) -> dict[str, Any]:
     return timings
 
 
-@pytest.mark.e2e
-@pytest.mark.e2e_full  # 16.3 min of TCG: with it make e2e took 58 min here before the build and the join (CI > 90)
+@pytest.mark.e2e  # make e2e's update proof; it also stands for test_install.py's UEFI disk boot
 def test_uefi_boot_then_update_and_an_unhealthy_image_rolls_back_by_itself(
         vm_factory: Callable[..., VM], installed_node: InstalledNode, update_images: UpdateImages,
         tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ servers on loopback in a thread."""
 from __future__ import annotations
 
 import gzip
+import hashlib
 import http.server
 import threading
 import time
@@ -125,8 +126,9 @@ def test_image_downloads_are_bounded_too(server: str, tmp_path) -> None:
     _fails_fast(lambda: sources.download(f"{server}/endless", str(dest), limit=1024**2, backoff=0), "limit", 10)
     _fails_fast(lambda: sources.download(f"{server}/trickle", str(dest), deadline=2.5, attempts=1), "too slow", 6)
     assert not dest.exists() and not list(tmp_path.iterdir())  # no .part left behind
-    sources.download(f"{server}/ok", str(dest))
+    digest = sources.download(f"{server}/ok", str(dest))
     assert dest.read_bytes() == b"rootpw --lock\n"
+    assert digest == hashlib.sha256(b"rootpw --lock\n").hexdigest()  # hashed as it arrived
 
 
 def test_a_normal_kickstart_still_fetches(server: str) -> None:

@@ -15,7 +15,7 @@ install of build/pxe (tests/e2e harness), then tests/e2e/test_update.py's `updat
 - `boot_v1_to_ssh_s`, `total_s`.
 
 Without `--vm` it prints what it would need and exits 0 (`make bench` runs every bench).
-Run: `.venv/bin/python bench/update.py --vm [--installed DIR]` (DIR: keep/reuse the install, as
+Run: `.venv/bin/python bench/update.py --vm [--installed DIR] [--cpus N]` (DIR: keep/reuse the install, as
 HCINODE_E2E_INSTALLED does for the tests).
 """
 
@@ -43,7 +43,7 @@ def measurements(timings: dict[str, object]) -> dict[str, object]:
             "total_s": timings["total_s"]}
 
 
-def run_vm(work: Path, installed: Path | None) -> None:
+def run_vm(work: Path, installed: Path | None, cpus: int) -> None:
     from tests.e2e.test_install import STATIC_IP, InstalledNode, overlay_of, pxe_install
     from tests.e2e.test_update import make_update_images, update_cycle
     from tests.e2e.vm import PXE_DIR, VM, Disk, make_ssh_key
@@ -59,7 +59,7 @@ def run_vm(work: Path, installed: Path | None) -> None:
         target = installed or work / "installed"
         node = pxe_install(target)
         (target / "installed.json").write_text(json.dumps(node.timings))
-    vm = VM("update-bench", work / "vm", boot="disk", memory=2048, ssh_to=STATIC_IP, allow_reboot=True,
+    vm = VM("update-bench", work / "vm", boot="disk", memory=2048, cpus=cpus, ssh_to=STATIC_IP, allow_reboot=True,
             disks=[Disk(overlay_of(node, work / "update.qcow2"))], pxe_dir=images.serve_dir,
             http_files={"README": "hcinode update bench images\n"})
     try:
@@ -67,7 +67,7 @@ def run_vm(work: Path, installed: Path | None) -> None:
     finally:
         vm.kill()
     for name, value in measurements(timings).items():
-        emit(name, value, accel=vm.accel)
+        emit(name, value, accel=vm.accel, cpus=cpus)
     emit("goal_apply_under_120s", timings["apply_v2_s"] <= 120)  # type: ignore[operator]
 
 
@@ -75,12 +75,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--vm", action="store_true", help="install a VM and update it (minutes, root)")
     parser.add_argument("--installed", type=Path, help="keep the installed disk here and reuse it")
+    parser.add_argument("--cpus", type=int, default=1, help="the updated VM's vCPUs (the e2e tests use 1)")
     args = parser.parse_args()
     if not args.vm:
         emit("update", None, skipped="needs --vm (a PXE-installed VM under the VM lock)")
         return 0
     with tempfile.TemporaryDirectory(prefix="hcinode-bench-update-") as tmp:
-        run_vm(Path(tmp), args.installed)
+        run_vm(Path(tmp), args.installed, args.cpus)
     return 0
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -16,6 +18,8 @@ from nodecore.plan import Plan
 from nodecore.report import ValidationReport
 from nodecore.runner import LocalRunner, Runner
 from update.trial import DEFAULT_BOUND
+
+log = logging.getLogger("hcinode.update")
 
 if TYPE_CHECKING:
     from update.facts import UpdateFacts
@@ -94,9 +98,18 @@ def prepare_apply(runner: Runner, source_text: str, *, checksum: str = "", allow
     from update.source import resolve, squashfs_of
 
     paths = _paths()
+    seconds: dict[str, float] = {}  # where the time before the plan goes (logged: bench/update.py reads it)
+    started = time.monotonic()
+
+    def lap(name: str) -> None:
+        nonlocal started
+        seconds[name] = round(time.monotonic() - started, 1)
+        started = time.monotonic()
+
     report = ValidationReport("update apply")
     source = resolve(source_text, checksum, paths.work, report)
     squashfs = squashfs_of(source, runner, paths.work, report) if source else ""
+    lap("source")
     report.raise_if_errors()
     assert source is not None
     try:
@@ -104,12 +117,16 @@ def prepare_apply(runner: Runner, source_text: str, *, checksum: str = "", allow
     except ManifestError as exc:
         report.error("SOURCE", f"{source.given}: {exc}", "give a node image built by `make iso` or `make pxe`")
         raise InvalidInput(report) from None
+    lap("manifest")
     try:
         facts = _facts(runner)
     except ManifestError as exc:  # run on a host that is not a node (not an error in the image)
         report.error("running system", str(exc), "run `hcinode update` on an installed hcinode node")
         raise InvalidInput(report) from None
+    lap("facts")
     cluster = collect_cluster(runner, state_dir())
+    lap("cluster facts")
+    log.info("apply prepared: %s", ", ".join(f"{name} {value}s" for name, value in seconds.items()))
     report = update_plan.validate_apply(facts, image, cluster, squashfs_bytes=os.path.getsize(squashfs),
                                         allow_downgrade=allow_downgrade, force=force)
     report.raise_if_errors()

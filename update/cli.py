@@ -98,7 +98,7 @@ def prepare_apply(runner: Runner, source_text: str, *, checksum: str = "", allow
     from update.source import resolve, squashfs_of
 
     paths = _paths()
-    seconds: dict[str, float] = {}  # where the time before the plan goes (logged: bench/update.py reads it)
+    seconds: dict[str, float] = {}  # where the time before the plan goes (logged; the e2e phases read it)
     started = time.monotonic()
 
     def lap(name: str) -> None:

@@ -200,9 +200,10 @@ def boot_files_beside(value: str, path: str, checksum: str, report: ValidationRe
     for name in BOOT_FILES:
         local = os.path.join(directory, name)
         where = f"{mask_url(base) if is_url(value) else base}/{name}"
+        fetched = ""  # the sha256 of a download made now (hashed as it arrived)
         if is_url(value) and not os.path.exists(local):
             try:
-                download(f"{base}/{name}", local, attempts=3, deadline=900.0)
+                fetched = download(f"{base}/{name}", local, attempts=3, deadline=900.0)
             except SourceError as exc:
                 report.error("SOURCE", f"no {name} beside {mask_url(value)}: {exc}",
                              f"serve the build's pxe/{name} in the same directory as the squashfs")
@@ -215,7 +216,7 @@ def boot_files_beside(value: str, path: str, checksum: str, report: ValidationRe
             continue
         digest, _from = find_checksum(f"{base}/{name}", checksum if checksum and not
                                       re.fullmatch(r"[0-9a-fA-F]{64}", checksum) else "")
-        if digest and sha256_file(local) != digest:
+        if digest and (fetched or sha256_file(local)) != digest:
             report.error("SOURCE", f"the sha256 of {where} is not the one its checksum file names",
                          "fetch the image again: the kernel and initrd must be from the same build")
             if is_url(value):

@@ -114,6 +114,14 @@ def test_a_url_without_its_kernel_or_initrd_beside_is_refused(served, tmp_path, 
     assert f"no {name} beside http://127.0.0.1" in report.render_text(), report.render_text()
 
 
+def test_a_downloaded_kernel_that_is_not_the_one_the_checksum_file_names_is_refused_and_removed(served, tmp_path):
+    (tmp_path / "vmlinuz").write_bytes(b"another build's kernel")  # served; SHA256SUMS names the first one
+    report = ValidationReport()
+    assert resolve(f"{served.base}/filesystem.squashfs", "", str(tmp_path / "work"), report) is None
+    assert "sha256 of http://127.0.0.1" in report.render_text() and "vmlinuz" in report.render_text()
+    assert not list((tmp_path / "work").glob("download-*/vmlinuz"))  # not kept for the re-run
+
+
 def make_iso(tmp_path, squashfs, names):
     tree = tmp_path / "iso-tree"
     (tree / "live").mkdir(parents=True)

@@ -15,6 +15,10 @@
   appears, then systemd-analyze time/blame/critical-chain read on the serial console (the TUI's
   "Rescue shell" -> the console's root shell). `--boot-only build/node.iso` boots an existing ISO
   (sizes from the manifest.json beside it). Boots belong under `flock /tmp/hcinode-vm.lock`.
+- boot to console of an installed disk with `--installed DIR` (DIR/disk0.qcow2 and DIR/id_ed25519,
+  as HCINODE_E2E_INSTALLED keeps a test session's PXE install): an overlay of it booted alone until
+  the node console's header, then systemd-analyze of the installed system over ssh.
+- every VM gets the e2e harness's vCPUs (`cpus` in each boot's output: both cores here).
 """
 
 from __future__ import annotations
@@ -129,8 +133,37 @@ def boot_to_console(iso: Path, workdir: Path, firmware: str, analyze: bool = Tru
                 extra["systemd_analyze"] = systemd_analyze(vm)
             except Exception as exc:  # noqa: BLE001 - the boot time stands; say why the analysis is missing
                 extra["systemd_analyze_error"] = f"{type(exc).__name__}: {str(exc)[-400:]}"
-        emit(f"boot_to_console_{firmware}", seconds, "s", accel=vm.accel, first_screen_s=first_screen,
+        emit(f"boot_to_console_{firmware}", seconds, "s", accel=vm.accel, cpus=vm.cpus, first_screen_s=first_screen,
              iso=str(iso), **extra)
+    finally:
+        vm.kill()
+
+
+def boot_installed_to_console(installed: Path, workdir: Path, firmware: str, analyze: bool = True) -> None:
+    """An installed disk (DIR of bench/update.py --installed or HCINODE_E2E_INSTALLED: disk0.qcow2 and
+    the kickstart's key) booted alone from an overlay, power-on to its console's first screen (the
+    node pages' header), then systemd-analyze of the installed system over ssh."""
+    from tests.e2e.test_install import HOSTNAME, STATIC_IP
+    from tests.e2e.vm import VM, Disk, make_disk, make_ssh_key, vm_ssh, wait_for_ssh
+
+    work = workdir / f"installed-{firmware}"
+    work.mkdir(parents=True, exist_ok=True)
+    overlay = make_disk(work / "overlay.qcow2", "20G", backing=installed / "disk0.qcow2")
+    vm = VM(f"bench-installed-{firmware}", work, boot="disk", firmware=firmware, ssh_to=STATIC_IP,
+            disks=[Disk(overlay)])
+    vm.start()
+    try:
+        vm.expect(rf"hcinode \d+\.\d+\.\d+ \| {HOSTNAME}", timeout=900)
+        seconds = round(vm.seconds_since_start(), 1)
+        vm.drain_serial()
+        extra: dict[str, object] = {}
+        if analyze:
+            key = make_ssh_key(installed)
+            wait_for_ssh(vm, key, timeout=900)
+            vm_ssh(vm, key, "timeout 600 systemctl is-system-running --wait", timeout=660, check=False)
+            extra["systemd_analyze"] = {
+                name: vm_ssh(vm, key, command, timeout=120, check=False).stdout for name, command in ANALYZE.items()}
+        emit(f"boot_to_console_installed_{firmware}", seconds, "s", accel=vm.accel, cpus=vm.cpus, **extra)
     finally:
         vm.kill()
 
@@ -147,6 +180,9 @@ def main() -> int:
     parser.add_argument("--boot-only", metavar="ISO", help="no builds: boot this ISO (under the VM lock) and "
                         "report boot to console and systemd-analyze; its manifest.json beside it gives sizes")
     parser.add_argument("--no-analyze", action="store_true", help="boot times only (no systemd-analyze)")
+    parser.add_argument("--installed", metavar="DIR", type=Path,
+                        help="also boot this installed disk (DIR/disk0.qcow2 and its key, as HCINODE_E2E_INSTALLED "
+                        "or bench/update.py --installed keep it) to its console under each --firmware")
     args = parser.parse_args()
     firmwares = [f for f in args.firmware.split(",") if f]
     if unknown := sorted(set(firmwares) - {"bios", "uefi"}):
@@ -160,6 +196,8 @@ def main() -> int:
         with tempfile.TemporaryDirectory(prefix="hcinode-bench-", dir="/var/tmp") as tmp_name:
             for firmware in firmwares:
                 boot_to_console(iso, Path(tmp_name), firmware, analyze=not args.no_analyze)
+                if args.installed:
+                    boot_installed_to_console(args.installed, Path(tmp_name), firmware, analyze=not args.no_analyze)
         return 0
     previous = size_figures(json.loads(Path(args.previous).read_text())) if args.previous else {}
     shared_cache = Path(os.environ.get("HCINODE_CACHE") or "/var/cache/hcinode")
@@ -192,6 +230,8 @@ def main() -> int:
         if not args.skip_boot:
             for firmware in firmwares:
                 boot_to_console(iso, tmp / "vm", firmware, analyze=not args.no_analyze)
+                if args.installed:
+                    boot_installed_to_console(args.installed, tmp / "vm", firmware, analyze=not args.no_analyze)
         if args.keep_cache and cache != shared_cache:
             kept = Path(tempfile.mkdtemp(prefix="hcinode-bench-cache-", dir="/var/tmp"))
             cache.rename(kept / "cache")

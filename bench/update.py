@@ -43,10 +43,12 @@ def measurements(timings: dict[str, object]) -> dict[str, object]:
             "total_s": timings["total_s"]}
 
 
-def run_vm(work: Path, installed: Path | None, cpus: int) -> None:
+def run_vm(work: Path, installed: Path | None, cpus: int | None) -> None:
     from tests.e2e.test_install import STATIC_IP, InstalledNode, overlay_of, pxe_install
     from tests.e2e.test_update import make_update_images, update_cycle
-    from tests.e2e.vm import PXE_DIR, VM, Disk, make_ssh_key
+    from tests.e2e.vm import PXE_DIR, VM, VM_CPUS, Disk, make_ssh_key
+
+    cpus = cpus or VM_CPUS
 
     if not (PXE_DIR / "boot.ipxe").exists():
         emit("update", None, skipped=f"{PXE_DIR} missing: run make pxe")
@@ -75,7 +77,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--vm", action="store_true", help="install a VM and update it (minutes, root)")
     parser.add_argument("--installed", type=Path, help="keep the installed disk here and reuse it")
-    parser.add_argument("--cpus", type=int, default=1, help="the updated VM's vCPUs (the e2e tests use 1)")
+    parser.add_argument("--cpus", type=int, help="the updated VM's vCPUs (default: as the e2e tests, VM_CPUS)")
     args = parser.parse_args()
     if not args.vm:
         emit("update", None, skipped="needs --vm (a PXE-installed VM under the VM lock)")

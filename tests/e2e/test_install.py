@@ -192,9 +192,11 @@ def install_and_boot(work: Path, *, firmware: str = "bios", also_uefi: bool = Fa
 
 
 # make e2e boots the installed disk under BIOS in the join and network tests (overlays of this
-# install): here only UEFI; the BIOS variant, with the same checks, is make e2e-full's
+# install) and under UEFI with these checks (check_disk_boot) in test_update.py's make e2e proof:
+# both variants here are make e2e-full's
 @pytest.mark.e2e
-@pytest.mark.parametrize("firmware", [pytest.param("bios", marks=pytest.mark.e2e_full), "uefi"])
+@pytest.mark.e2e_full
+@pytest.mark.parametrize("firmware", ["bios", "uefi"])
 def test_pxe_install_then_boot_from_disk(installed_node: InstalledNode, tmp_path: Path, firmware: str) -> None:
     """The installed disk (PXE install, BIOS) boots alone; under UEFI OVMF with an empty variable
     store finds EFI/BOOT/BOOTX64.EFI (shim -> grub) on the ESP."""

@@ -308,9 +308,7 @@ def update_cycle(key: SshKey, images: UpdateImages, vm: VM) -> dict[str, Any]:
     return timings
 
 
-@pytest.mark.e2e
-# 20.3 min of TCG: make e2e ran 74.9 min with it here on 4 Dec (plus the build: CI would pass 90)
-@pytest.mark.e2e_full
+@pytest.mark.e2e  # make e2e's update proof; it also stands for test_install.py's UEFI disk boot
 def test_uefi_boot_then_update_and_an_unhealthy_image_rolls_back_by_itself(
         vm_factory: Callable[..., VM], installed_node: InstalledNode, update_images: UpdateImages,
         tmp_path: Path) -> None:
@@ -327,7 +325,7 @@ def test_uefi_boot_then_update_and_an_unhealthy_image_rolls_back_by_itself(
 
 
 @pytest.mark.e2e
-@pytest.mark.e2e_full  # the whole cycle under BIOS, with the rollback by hand: 28 min under TCG
+@pytest.mark.e2e_full  # the whole cycle under BIOS, with the rollback by hand
 def test_update_over_http_then_an_unhealthy_image_rolls_back_by_itself(
         vm_factory: Callable[..., VM], installed_node: InstalledNode, update_images: UpdateImages,
         tmp_path: Path) -> None:

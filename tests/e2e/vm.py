@@ -44,6 +44,7 @@ How another test uses it (see tests/e2e/conftest.py for the fixtures)::
   known_hosts file private to the VM (first contact accepts the guest's key, later ones verify it).
   While a test talks ssh only, `vm.drain_serial()` keeps reading the console so the guest never
   blocks on a full serial line (the log stays complete).
+- `cpus`: the host's cores, at most 2 (`VM_CPUS`); TCG gives each vCPU a host thread.
 - `allow_reboot=True` drops `-no-reboot`: a guest reboot restarts the guest in the same QEMU.
 - KVM is used only when nodecore.kvmprobe says it really boots guests here; otherwise TCG.
 - `vm.poweroff()` asks ACPI for a power-off and kills QEMU after a timeout; `vm.kill()` at once.
@@ -82,6 +83,10 @@ OVMF_CODE = "/usr/share/OVMF/OVMF_CODE_4M.fd"
 OVMF_VARS = "/usr/share/OVMF/OVMF_VARS_4M.fd"
 QEMU = "qemu-system-x86_64"
 TCG_CPU = "max,erms=off,fsrm=off"
+# Each guest gets both of this machine's cores (TCG runs one host thread per vCPU): one vCPU
+# serialized unsquashfs's threads, writeback and every boot unit (the update proof took 20 min
+# with 1, about 9 with 2). The VM tests run one at a time (flock /tmp/hcinode-vm.lock).
+VM_CPUS = min(2, os.cpu_count() or 1)
 
 KEYS = {"enter": "\r", "up": "\x1b[A", "down": "\x1b[B", "right": "\x1b[C", "left": "\x1b[D",
         "tab": "\t", "esc": "\x1b", "backspace": "\x7f", "f2": "\x1bOQ", "f10": "\x1b[21~",
@@ -196,7 +201,7 @@ class VM:
     http_files: dict[str, str | bytes] = field(default_factory=dict)
     disks: Sequence[Disk] = ()
     memory: int = 1536
-    cpus: int = 1
+    cpus: int = VM_CPUS
     nics: int = 1
     extra_qemu: Sequence[str] = ()
     seed_iso: Path | None = None  # cloud-init NoCloud "cidata" image, attached as a read-only virtio disk

@@ -348,6 +348,12 @@ class NsCluster:
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, 9)
+        # SIGKILL is asynchronous: a brick still exiting holds its pidfile's lock, and a glusterd
+        # started at that moment takes the brick for running and never restarts it (a heal that
+        # then waited 120 s for a brick that was not there, once in make test)
+        deadline = time.monotonic() + 30
+        while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+            time.sleep(0.1)
         return pids
 
     # ------------------------------------------------------------ cleanup
@@ -447,3 +453,12 @@ def spec_data(cluster: NsCluster, hosts: Sequence[NsHost], volumes: Sequence[dic
         "fstab": "/run/fstab",
         "ssh": {"identity": cluster.identity, "known_hosts": "", "connect_timeout": 5},
     }
+
+
+def _alive(pid: int) -> bool:
+    """The process exists and is not a zombie (a zombie has let go of its files and locks)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False

@@ -164,9 +164,21 @@ class SquashfsExclude:
     proven_by: str
 
 
+_MODULE_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*(\.\*)?")
+
+
+def _check_module_names(names: tuple[str, ...]) -> str | None:
+    bad = [n for n in names if not _MODULE_NAME_RE.fullmatch(n)]
+    return f"not a Python module name: {', '.join(bad)} (tui.app, or tui.pages.* for a package and its modules)" \
+        if bad else None
+
+
 @dataclass(frozen=True)
 class Squashfs:
     exclude: tuple[SquashfsExclude, ...] = ()
+    # Python modules imported, in this order, in a chroot of the staged root; the files they load go
+    # first in the squashfs in that order (mksquashfs -sort): image_recipes.builder.first_files
+    first_imports: tuple[str, ...] = field(default=(), metadata={"check": _check_module_names})
 
 
 @dataclass(frozen=True)

@@ -498,7 +498,8 @@ class App:
         must not take the node's CPU (two of them re-reading every 10 s took a third of a TCG vCPU)."""
         return seconds if time.monotonic() - self.last_key < ACTIVE_WINDOW else max(seconds, IDLE_REFRESH)
 
-    def run(self, colors: str = "auto", screen: urwid.BaseScreen | None = None) -> None:
+    def run(self, colors: str = "auto", screen: urwid.BaseScreen | None = None,
+            after_first_screen: Callable[[], None] | None = None) -> None:
         screen = screen or SerialSafeScreen()
         screen.set_terminal_properties(colors=pick_colors(colors))
         if not self.ctx.dry_run:
@@ -508,6 +509,11 @@ class App:
         self.ctx.worker.attach(self.loop)
         self._every(5, self.check_idle)
         self._every(1, self.tick)
+        if after_first_screen is not None:
+            # due at once, this alarm runs before MainLoop.start()'s own first draw: draw here
+            # (that one then finds nothing to send)
+            loop = self.loop
+            loop.set_alarm_in(0, lambda *_: (loop.draw_screen(), after_first_screen()))
         try:
             self.loop.run()
         finally:

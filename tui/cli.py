@@ -74,6 +74,17 @@ def ensure_terminal_size(fd: int, default: tuple[int, int] = (24, 80)) -> None:
         pass
 
 
+def normal_priority() -> None:
+    """Back to nice 0 once the first screen is drawn, when the console's unit started it ahead of
+    the boot (Nice=-10 in the getty drop-ins): what the console runs from then on (installs, the
+    facts refresh, shells) runs at the normal priority. In the main thread: on Linux a nice value
+    is per thread, and threads started later inherit it."""
+    import os
+
+    if os.getpriority(os.PRIO_PROCESS, 0) < 0:
+        os.setpriority(os.PRIO_PROCESS, 0, 0)
+
+
 def run(args: argparse.Namespace) -> int:
     if not sys.stdin.isatty() or not sys.stdout.isatty():
         print("hcinode tui needs a terminal (run it on a console, over ssh -t, or in tmux)", file=sys.stderr)
@@ -90,5 +101,5 @@ def run(args: argparse.Namespace) -> int:
     from tui.quiet import stderr_to_log
 
     with stderr_to_log():  # GLib/libblockdev warnings and tool output must not tear the screen
-        app.run(colors=args.colors)
+        app.run(colors=args.colors, after_first_screen=normal_priority)
     return int(app.exit_code)  # 3: the technician chose "Rescue shell" (the console service opens one)

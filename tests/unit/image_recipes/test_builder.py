@@ -149,3 +149,36 @@ def test_the_build_records_which_initrds_activate_a_thin_lvm_root(tmp_path: Path
     record = json.loads(runner.files[str(tmp_path / INITRD_RECORD)])
     assert record == {hashlib.sha256(b"full").hexdigest(): {"name": "initrd.img-6.1", "thin_lvm_root": True},
                       hashlib.sha256(b"medium").hexdigest(): {"name": "initrd-medium.img-6.1", "thin_lvm_root": False}}
+
+
+def test_first_files_lists_what_the_console_start_loads_in_load_order() -> None:
+    """FIRST_FILES_PY run for real (this python, not a chroot): the files come in load order, the
+    bytecode where there is some, and urwid's optional event loops stay out (tui/__init__.py)."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-B", "-W", "ignore", "-c", builder.FIRST_FILES_PY,
+                          "nodecore.cli", "tui.app", "tui.pages.*"], capture_output=True, text=True, check=True,
+                         cwd=builder.default_project_dir()).stdout.splitlines()
+    names = [Path(p).name for p in out]
+    assert any(n.startswith("cli.") for n in names) and any(n.startswith("install.") for n in names)
+    loaded = "\n".join(out)
+    assert "/urwid/" in loaded and "/tui/pages/" in loaded
+    assert "/gi/" not in loaded and "/trio/" not in loaded  # blocked: nothing of them is read
+    cli = next(i for i, p in enumerate(out) if p.endswith(("nodecore/cli.py", "cli.cpython-311.pyc"))
+               and "nodecore" in p)
+    assert cli < next(i for i, p in enumerate(out) if "/urwid/" in p)  # nodecore.cli was imported first
+
+
+def test_the_squashfs_step_puts_the_first_files_first(tmp_path: Path) -> None:
+    runner = RecordingRunner()
+    runner.respond(["chroot"], stdout="/usr/lib/python3.11/os.pyc\n/usr/local/lib/a.pyc\n/usr/lib/python3.11/os.pyc\n")
+    out = tmp_path / "filesystem.squashfs"
+    (tmp_path / "filesystem.squashfs.tmp").write_bytes(b"")  # what mksquashfs would write
+    builder.squashfs(runner, {"root": "/r", "out": str(out), "compression": "xz", "key": "k", "epoch": 1,
+                              "first_imports": ["tui.app"]})
+    chroot, mksquashfs = runner.argvs[-2], runner.argvs[-1]
+    assert chroot[:5] == ("chroot", "/r", "python3", "-B", "-I") and chroot[-1] == "tui.app"
+    assert mksquashfs[mksquashfs.index("-sort") + 1] == f"{out}.sort"
+    assert runner.files[f"{out}.sort"] == b"usr/lib/python3.11/os.pyc 32767\nusr/local/lib/a.pyc 32766\n"
+    assert b"first tui.app" in runner.files[f"{out}.key"]

@@ -292,3 +292,35 @@ def test_an_idle_console_rereads_less_and_a_clock_second_draws_no_full_screen() 
     app.last_key -= ACTIVE_WINDOW + 1
     assert app.refresh_every(10) == IDLE_REFRESH
     assert app.tick() is False  # the Status page's clock: its own canvas only, no CanvasCache.clear()
+
+
+def test_after_first_screen_runs_once_the_first_screen_is_on_the_terminal() -> None:
+    """tui.cli puts the console back to nice 0 there: it must come after the first screen was sent."""
+    import fcntl
+    import struct
+    import termios
+
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("hhhh", 24, 80, 0, 0))
+    os.set_blocking(master, False)
+    seen: list[bytes] = []
+
+    def first_screen() -> None:
+        chunks = []
+        try:
+            while chunk := os.read(master, 65536):
+                chunks.append(chunk)
+        except BlockingIOError:
+            pass
+        seen.append(b"".join(chunks))
+        raise urwid.ExitMainLoop()
+
+    app = make_app("node")
+    with os.fdopen(os.dup(slave), "rb", buffering=0) as tty_in, os.fdopen(os.dup(slave), "w") as tty_out:
+        try:
+            app.run(colors="mono", screen=urwid.display.raw.Screen(input=tty_in, output=tty_out),
+                    after_first_screen=first_screen)
+        finally:
+            os.close(master)
+            os.close(slave)
+    assert len(seen) == 1 and b"hcinode 0.1.0" in seen[0]

@@ -69,7 +69,7 @@ def test_the_console_command_runs_the_app_with_stderr_in_the_log(monkeypatch, tm
     class FakeApp:
         mode, exit_code = "node", 0
 
-        def run(self, colors: str) -> None:
+        def run(self, colors: str, after_first_screen: object = None) -> None:
             os.write(2, b"GLib-WARNING during the main loop\n")
             seen["fd2"] = terminal_fd2()
 

@@ -1,7 +1,8 @@
 """Image pipeline benchmarks: one JSON object per measurement on stdout.
 
     .venv/bin/python bench/image.py [--skip-cold] [--skip-boot] [--release] [--cold-cache DIR]
-                                [--previous MANIFEST]
+                                [--previous DIR|MANIFEST] [--firmware bios,uefi] [--installed DIR]
+                                [--boot-only ISO]
 
 - cold build: the node image from a copy of the project with an empty cache (a new directory
   under /var/tmp, or --cold-cache DIR, which must be empty; downloads ~300 MB of packages; deleted
@@ -9,8 +10,7 @@
 - warm rebuild after a Python-only change: one .py file of the copy changed, rebuilt with the
   same cache (rootfs, pruning, initramfs and dependency wheels are reused). With --skip-cold the
   shared cache is used (the first build fills it if needed).
-- sizes of the warm build's ISO, squashfs, kernel and initrds (the ISO's and PXE's), each with
-  the same figure of the previous release when --previous names its build/manifest.json
+- sizes of the warm build's ISO, squashfs, kernel and initrds (the ISO's and PXE's).
 - boot to console under TCG: that ISO under each --firmware (bios, uefi) until the console header
   appears, then systemd-analyze time/blame/critical-chain read on the serial console (the TUI's
   "Rescue shell" -> the console's root shell). `--boot-only build/node.iso` boots an existing ISO
@@ -18,6 +18,10 @@
 - boot to console of an installed disk with `--installed DIR` (DIR/disk0.qcow2 and DIR/id_ed25519,
   as HCINODE_E2E_INSTALLED keeps a test session's PXE install): an overlay of it booted alone until
   the node console's header, then systemd-analyze of the installed system over ssh.
+- the previous release: `--previous DIR` (its build directory: manifest.json and node.iso) puts its
+  sizes beside ours (`previous` in each line), boots its ISO in the same run under each firmware just
+  before ours (`image.previous.boot_to_console_*`, and `previous` in our boot lines) and prints its
+  build's step times from its manifest (`image.previous.build`). `--previous MANIFEST`: sizes only.
 - every VM gets the e2e harness's vCPUs (`cpus` in each boot's output: both cores here).
 """
 
@@ -53,7 +57,7 @@ if TYPE_CHECKING:
     from tests.e2e.vm import VM
 
 
-def emit(name: str, value: float | int, unit: str, **extra: object) -> None:
+def emit(name: str, value: object, unit: str, **extra: object) -> None:
     print(json.dumps({"bench": f"image.{name}", "value": value, "unit": unit, **extra}), flush=True)
 
 
@@ -115,8 +119,9 @@ def systemd_analyze(vm: VM) -> dict[str, str]:
     return {name: vm.run(command, timeout=120) for name, command in ANALYZE.items()}
 
 
-def boot_to_console(iso: Path, workdir: Path, firmware: str, analyze: bool = True) -> None:
-    """Power-on to the console's first screen (the TUI's header with the version), then systemd-analyze."""
+def boot_to_console(iso: Path, workdir: Path, firmware: str, analyze: bool = True) -> dict[str, object]:
+    """Power-on to the console's first screen (the TUI's header with the version), then systemd-analyze:
+    {"value": seconds to the header, "first_screen_s", "accel", "cpus", "iso", "systemd_analyze"}."""
     from tests.e2e.vm import VM
 
     vm = VM(name=f"bench-{firmware}", workdir=workdir / firmware, boot="iso", firmware=firmware, iso=iso)
@@ -124,19 +129,50 @@ def boot_to_console(iso: Path, workdir: Path, firmware: str, analyze: bool = Tru
     vm.start()
     try:
         vm.expect(r"hcinode \d+\.\d+", timeout=900)
-        seconds = round(vm.seconds_since_start(), 1)
+        figures: dict[str, object] = {"value": round(vm.seconds_since_start(), 1)}
         vm.expect("What to do", timeout=300)  # the installer's first screen is complete
-        first_screen = round(vm.seconds_since_start(), 1)
-        extra: dict[str, object] = {}
+        figures.update(first_screen_s=round(vm.seconds_since_start(), 1), accel=vm.accel, cpus=vm.cpus,
+                       iso=str(iso))
         if analyze:
             try:
-                extra["systemd_analyze"] = systemd_analyze(vm)
+                figures["systemd_analyze"] = systemd_analyze(vm)
             except Exception as exc:  # noqa: BLE001 - the boot time stands; say why the analysis is missing
-                extra["systemd_analyze_error"] = f"{type(exc).__name__}: {str(exc)[-400:]}"
-        emit(f"boot_to_console_{firmware}", seconds, "s", accel=vm.accel, cpus=vm.cpus, first_screen_s=first_screen,
-             iso=str(iso), **extra)
+                figures["systemd_analyze_error"] = f"{type(exc).__name__}: {str(exc)[-400:]}"
+        return figures
     finally:
         vm.kill()
+
+
+def boot_isos(iso: Path, previous_iso: Path | None, workdir: Path, firmwares: list[str], analyze: bool) -> None:
+    """Each firmware: the previous release's ISO (when given) and then ours, one after the other on
+    the same machine, so a regression is not the machine's load of another hour."""
+    for firmware in firmwares:
+        before: dict[str, object] = {}
+        if previous_iso:
+            before = boot_to_console(previous_iso, workdir / "previous", firmware, analyze)
+            emit(f"previous.boot_to_console_{firmware}", **before, unit="s")
+        ours = boot_to_console(iso, workdir, firmware, analyze)
+        emit(f"boot_to_console_{firmware}", **ours, unit="s", previous=before.get("value"),
+             previous_first_screen_s=before.get("first_screen_s"))
+
+
+def load_previous(path: str | None) -> tuple[dict[str, object], Path | None]:
+    """--previous: a manifest.json (sizes) or a build directory (manifest.json and node.iso)."""
+    if not path:
+        return {}, None
+    given = Path(path).resolve()
+    manifest = given / "manifest.json" if given.is_dir() else given
+    iso = manifest.parent / "node.iso" if given.is_dir() else None
+    if not manifest.is_file():
+        sys.exit(f"--previous {path}: no manifest.json there (a previous release's build directory or its manifest)")
+    if iso and not iso.is_file():
+        sys.exit(f"--previous {path}: no node.iso beside its manifest.json (give the manifest for sizes only)")
+    data = json.loads(manifest.read_text())
+    node = data.get("builds", {}).get("node", data)
+    steps = node.get("step_seconds") or {}
+    emit("previous.build", round(sum(steps.values()), 1), "s", steps=steps, release=node.get("release"),
+         note="that build's own run, from its manifest (cached steps count 0)")
+    return dict(size_figures(data)), iso
 
 
 def boot_installed_to_console(installed: Path, workdir: Path, firmware: str, analyze: bool = True) -> None:
@@ -175,7 +211,9 @@ def main() -> int:
     parser.add_argument("--release", action="store_true", help="time release (xz) builds instead of dev (zstd)")
     parser.add_argument("--cold-cache", help="empty directory for the cold build's cache (default: new, /var/tmp)")
     parser.add_argument("--keep-cache", action="store_true", help="keep the cold build's cache")
-    parser.add_argument("--previous", help="manifest.json of the previous release: its sizes are shown beside ours")
+    parser.add_argument("--previous", metavar="DIR|MANIFEST",
+                        help="the previous release's build directory (manifest.json, node.iso: sizes, build "
+                        "steps and boots beside ours) or its manifest.json (sizes only)")
     parser.add_argument("--firmware", default="bios", help="boot firmwares, comma-separated: bios,uefi")
     parser.add_argument("--boot-only", metavar="ISO", help="no builds: boot this ISO (under the VM lock) and "
                         "report boot to console and systemd-analyze; its manifest.json beside it gives sizes")
@@ -187,19 +225,19 @@ def main() -> int:
     firmwares = [f for f in args.firmware.split(",") if f]
     if unknown := sorted(set(firmwares) - {"bios", "uefi"}):
         parser.error(f"--firmware: unknown {', '.join(unknown)} (bios, uefi)")
+    previous, previous_iso = load_previous(args.previous)
+    analyze = not args.no_analyze
     if args.boot_only:
         iso = Path(args.boot_only).resolve()
         manifest = iso.parent / "manifest.json"
         if manifest.is_file():
             for name, value in size_figures(json.loads(manifest.read_text())).items():
-                emit(name, value, "bytes", previous=None)
+                emit(name, value, "bytes", previous=previous.get(name))
         with tempfile.TemporaryDirectory(prefix="hcinode-bench-", dir="/var/tmp") as tmp_name:
-            for firmware in firmwares:
-                boot_to_console(iso, Path(tmp_name), firmware, analyze=not args.no_analyze)
-                if args.installed:
-                    boot_installed_to_console(args.installed, Path(tmp_name), firmware, analyze=not args.no_analyze)
+            boot_isos(iso, previous_iso, Path(tmp_name), firmwares, analyze)
+            for firmware in firmwares if args.installed else []:
+                boot_installed_to_console(args.installed, Path(tmp_name), firmware, analyze=analyze)
         return 0
-    previous = size_figures(json.loads(Path(args.previous).read_text())) if args.previous else {}
     shared_cache = Path(os.environ.get("HCINODE_CACHE") or "/var/cache/hcinode")
 
     with tempfile.TemporaryDirectory(prefix="hcinode-bench-", dir="/var/tmp") as tmp_name:
@@ -228,10 +266,9 @@ def main() -> int:
             emit(name, value, "bytes", release=args.release, previous=previous.get(name))
         iso = tmp / "build-b" / "node.iso"
         if not args.skip_boot:
-            for firmware in firmwares:
-                boot_to_console(iso, tmp / "vm", firmware, analyze=not args.no_analyze)
-                if args.installed:
-                    boot_installed_to_console(args.installed, tmp / "vm", firmware, analyze=not args.no_analyze)
+            boot_isos(iso, previous_iso, tmp / "vm", firmwares, analyze)
+            for firmware in firmwares if args.installed else []:
+                boot_installed_to_console(args.installed, tmp / "vm", firmware, analyze=analyze)
         if args.keep_cache and cache != shared_cache:
             kept = Path(tempfile.mkdtemp(prefix="hcinode-bench-cache-", dir="/var/tmp"))
             cache.rename(kept / "cache")

@@ -4,6 +4,8 @@ import importlib.util
 import json
 from pathlib import Path
 
+import pytest
+
 BENCH = Path(__file__).resolve().parents[3] / "bench" / "image.py"
 
 
@@ -29,3 +31,22 @@ def test_figures_of_a_manifest_with_the_iso_initrd() -> None:
 def test_an_older_manifest_carried_pxe_s_initrd_on_the_iso() -> None:
     old = json.loads(json.dumps({"artifacts": _artifacts(213, 178, 8, 19)}))  # no builds, no iso_parts
     assert _bench().size_figures(old)["iso_initrd_size"] == 19
+
+
+def test_the_previous_release_s_build_directory_gives_sizes_its_iso_and_build_steps(tmp_path, capsys) -> None:
+    manifest = {"builds": {"node": {"artifacts": _artifacts(142, 113, 8, 19), "release": True,
+                                    "step_seconds": {"stage": 5.4, "squashfs": 143.3}}}}
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    (tmp_path / "node.iso").write_bytes(b"")
+    sizes, iso = _bench().load_previous(str(tmp_path))
+    assert (sizes["iso_size"], iso) == (142, tmp_path / "node.iso")
+    line = json.loads(capsys.readouterr().out)
+    assert (line["bench"], line["value"], line["release"]) == ("image.previous.build", 148.7, True)
+    # the manifest alone: sizes, nothing to boot
+    assert _bench().load_previous(str(tmp_path / "manifest.json"))[1] is None
+
+
+def test_a_previous_directory_without_its_iso_is_refused(tmp_path) -> None:
+    (tmp_path / "manifest.json").write_text("{}")
+    with pytest.raises(SystemExit, match="no node.iso beside"):
+        _bench().load_previous(str(tmp_path))

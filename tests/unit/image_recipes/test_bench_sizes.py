@@ -50,3 +50,13 @@ def test_a_previous_directory_without_its_iso_is_refused(tmp_path) -> None:
     (tmp_path / "manifest.json").write_text("{}")
     with pytest.raises(SystemExit, match="no node.iso beside"):
         _bench().load_previous(str(tmp_path))
+
+
+def test_userspace_to_console_from_the_log_the_clock_and_the_uptime() -> None:
+    analyze = {"time": "Startup finished in 23.519s (kernel) + 27.911s (userspace) = 51.430s \r\r\n",
+               "console_ready": "2026-12-06 08:37:50,907 INFO hcinode.tui: console ready in 4.120s (mode install)\r\n"
+                                "2026-12-06 08:37:50,807 INFO hcinode.tui: console ready in 4.059s (mode install)\r\n"
+                                "2026-12-06 08:38:11.164483580\r\n61.58 33.29\r\n"}
+    # the first console ready, 20.357 s before the clock was read at 61.58 s: 41.22 s after the kernel
+    assert _bench().userspace_to_console(analyze) == 17.7
+    assert _bench().userspace_to_console({"time": analyze["time"], "console_ready": "\r\n"}) is None

@@ -175,7 +175,7 @@ def boot_isos(iso: Path, previous_iso: Path | None, workdir: Path, firmwares: li
              previous_first_screen_s=before.get("first_screen_s"))
 
 
-def load_previous(path: str | None) -> tuple[dict[str, object], Path | None]:
+def load_previous(path: str | None) -> tuple[dict[str, int], Path | None]:
     """--previous: a manifest.json (sizes) or a build directory (manifest.json and node.iso)."""
     if not path:
         return {}, None
@@ -183,15 +183,15 @@ def load_previous(path: str | None) -> tuple[dict[str, object], Path | None]:
     manifest = given / "manifest.json" if given.is_dir() else given
     iso = manifest.parent / "node.iso" if given.is_dir() else None
     if not manifest.is_file():
-        sys.exit(f"--previous {path}: no manifest.json there (a previous release's build directory or its manifest)")
+        raise ValueError(f"--previous {path}: no manifest.json (give a previous release's build directory or manifest)")
     if iso and not iso.is_file():
-        sys.exit(f"--previous {path}: no node.iso beside its manifest.json (give the manifest for sizes only)")
+        raise ValueError(f"--previous {path}: no node.iso beside its manifest.json (give the manifest for sizes only)")
     data = json.loads(manifest.read_text())
     node = data.get("builds", {}).get("node", data)
     steps = node.get("step_seconds") or {}
     emit("previous.build", round(sum(steps.values()), 1), "s", steps=steps, release=node.get("release"),
          note="that build's own run, from its manifest (cached steps count 0)")
-    return dict(size_figures(data)), iso
+    return size_figures(data), iso
 
 
 def boot_installed_to_console(installed: Path, workdir: Path, firmware: str, analyze: bool = True) -> None:
@@ -245,8 +245,17 @@ def main() -> int:
     firmwares = [f for f in args.firmware.split(",") if f]
     if unknown := sorted(set(firmwares) - {"bios", "uefi"}):
         parser.error(f"--firmware: unknown {', '.join(unknown)} (bios, uefi)")
-    previous, previous_iso = load_previous(args.previous)
+    try:
+        previous, previous_iso = load_previous(args.previous)
+    except ValueError as exc:
+        parser.error(str(exc))
     analyze = not args.no_analyze
+
+    def boots(iso: Path, workdir: Path) -> None:
+        boot_isos(iso, previous_iso, workdir, firmwares, analyze)
+        for firmware in firmwares if args.installed else []:
+            boot_installed_to_console(args.installed, workdir, firmware, analyze=analyze)
+
     if args.boot_only:
         iso = Path(args.boot_only).resolve()
         manifest = iso.parent / "manifest.json"
@@ -254,9 +263,7 @@ def main() -> int:
             for name, value in size_figures(json.loads(manifest.read_text())).items():
                 emit(name, value, "bytes", previous=previous.get(name))
         with tempfile.TemporaryDirectory(prefix="hcinode-bench-", dir="/var/tmp") as tmp_name:
-            boot_isos(iso, previous_iso, Path(tmp_name), firmwares, analyze)
-            for firmware in firmwares if args.installed else []:
-                boot_installed_to_console(args.installed, Path(tmp_name), firmware, analyze=analyze)
+            boots(iso, Path(tmp_name))
         return 0
     shared_cache = Path(os.environ.get("HCINODE_CACHE") or "/var/cache/hcinode")
 
@@ -286,9 +293,7 @@ def main() -> int:
             emit(name, value, "bytes", release=args.release, previous=previous.get(name))
         iso = tmp / "build-b" / "node.iso"
         if not args.skip_boot:
-            boot_isos(iso, previous_iso, tmp / "vm", firmwares, analyze)
-            for firmware in firmwares if args.installed else []:
-                boot_installed_to_console(args.installed, tmp / "vm", firmware, analyze=analyze)
+            boots(iso, tmp / "vm")
         if args.keep_cache and cache != shared_cache:
             kept = Path(tempfile.mkdtemp(prefix="hcinode-bench-cache-", dir="/var/tmp"))
             cache.rename(kept / "cache")

@@ -48,7 +48,7 @@ def test_the_previous_release_s_build_directory_gives_sizes_its_iso_and_build_st
 
 def test_a_previous_directory_without_its_iso_is_refused(tmp_path) -> None:
     (tmp_path / "manifest.json").write_text("{}")
-    with pytest.raises(SystemExit, match="no node.iso beside"):
+    with pytest.raises(ValueError, match="no node.iso beside"):
         _bench().load_previous(str(tmp_path))
 
 

@@ -35,9 +35,9 @@ import shutil
 import sys
 import tempfile
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -86,9 +86,15 @@ def copy_project(dest: Path) -> Path:
     return dest
 
 
-def size_figures(manifest: dict[str, object]) -> dict[str, int]:
+def node_section(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The node build's part of a manifest.json (older manifests were that part alone)."""
+    node: dict[str, Any] = manifest.get("builds", {}).get("node", manifest)
+    return node
+
+
+def size_figures(manifest: dict[str, Any]) -> dict[str, int]:
     """ISO, squashfs, kernel and initrd sizes from a build's manifest.json (node section)."""
-    node = manifest.get("builds", {}).get("node", manifest)  # type: ignore[union-attr]
+    node = node_section(manifest)
     artifacts = node.get("artifacts", {})
     parts = node.get("iso_parts") or {}
     figures = {"iso_size": artifacts.get("node.iso", {}).get("size"),
@@ -106,8 +112,9 @@ ANALYZE = {"time": "systemd-analyze time",
            "critical_chain": "systemd-analyze critical-chain --no-pager serial-getty@ttyS0.service",
            "critical_chain_multi_user": "systemd-analyze critical-chain --no-pager multi-user.target",
            # the TUI logs "console ready" when its first screen is built: with the clock and the uptime
-           # read together that gives its second since the kernel started (userspace_to_console)
-           "console_ready": "grep 'console ready' /var/log/hcinode/hcinode.log | head -2; date '+%F %T.%N'; "
+           # read together that gives its second since the kernel started (userspace_to_console); an
+           # installed node's log also holds earlier boots' lines
+           "console_ready": "grep 'console ready' /var/log/hcinode/hcinode.log | tail -20; date '+%F %T.%N'; "
                             "cat /proc/uptime"}
 
 
@@ -119,8 +126,11 @@ def userspace_to_console(analyze: dict[str, str]) -> float | None:
     if not (kernel and ready and len(lines) >= 2):
         return None
     now = datetime.strptime(lines[-2][:26], "%Y-%m-%d %H:%M:%S.%f")
-    uptime = float(lines[-1].split()[0])
-    return round(uptime - (now - min(ready)).total_seconds() - float(kernel.group(1)), 1)
+    booted = now - timedelta(seconds=float(lines[-1].split()[0]))  # the kernel's start on the log's clock
+    this_boot = [t for t in ready if t >= booted]
+    if not this_boot:
+        return None
+    return round((min(this_boot) - booted).total_seconds() - float(kernel.group(1)), 1)
 
 
 def systemd_analyze(vm: VM) -> dict[str, str]:
@@ -153,8 +163,8 @@ def boot_to_console(iso: Path, workdir: Path, firmware: str, analyze: bool = Tru
                        iso=str(iso))
         if analyze:
             try:
-                figures["systemd_analyze"] = systemd_analyze(vm)
-                figures["userspace_to_console_s"] = userspace_to_console(figures["systemd_analyze"])
+                analysis = systemd_analyze(vm)
+                figures.update(systemd_analyze=analysis, userspace_to_console_s=userspace_to_console(analysis))
             except Exception as exc:  # noqa: BLE001 - the boot time stands; say why the analysis is missing
                 figures["systemd_analyze_error"] = f"{type(exc).__name__}: {str(exc)[-400:]}"
         return figures
@@ -187,7 +197,7 @@ def load_previous(path: str | None) -> tuple[dict[str, int], Path | None]:
     if iso and not iso.is_file():
         raise ValueError(f"--previous {path}: no node.iso beside its manifest.json (give the manifest for sizes only)")
     data = json.loads(manifest.read_text())
-    node = data.get("builds", {}).get("node", data)
+    node = node_section(data)
     steps = node.get("step_seconds") or {}
     emit("previous.build", round(sum(steps.values()), 1), "s", steps=steps, release=node.get("release"),
          note="that build's own run, from its manifest (cached steps count 0)")
@@ -216,9 +226,9 @@ def boot_installed_to_console(installed: Path, workdir: Path, firmware: str, ana
             key = make_ssh_key(installed)
             wait_for_ssh(vm, key, timeout=900)
             vm_ssh(vm, key, "timeout 600 systemctl is-system-running --wait", timeout=660, check=False)
-            extra["systemd_analyze"] = {
+            analysis = {
                 name: vm_ssh(vm, key, command, timeout=120, check=False).stdout for name, command in ANALYZE.items()}
-            extra["userspace_to_console_s"] = userspace_to_console(extra["systemd_analyze"])
+            extra.update(systemd_analyze=analysis, userspace_to_console_s=userspace_to_console(analysis))
         emit(f"boot_to_console_installed_{firmware}", seconds, "s", accel=vm.accel, cpus=vm.cpus, **extra)
     finally:
         vm.kill()

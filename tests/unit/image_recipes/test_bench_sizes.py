@@ -60,3 +60,11 @@ def test_userspace_to_console_from_the_log_the_clock_and_the_uptime() -> None:
     # the first console ready, 20.357 s before the clock was read at 61.58 s: 41.22 s after the kernel
     assert _bench().userspace_to_console(analyze) == 17.7
     assert _bench().userspace_to_console({"time": analyze["time"], "console_ready": "\r\n"}) is None
+
+
+def test_userspace_to_console_ignores_an_earlier_boot_s_lines() -> None:
+    analyze = {"time": "Startup finished in 9.264s (kernel) + 27.937s (userspace) = 37.202s \n",
+               "console_ready": "2026-12-05 10:00:00,000 INFO hcinode.tui: console ready in 3.1s (mode node)\n"
+                                "2026-12-06 14:35:43,107 INFO hcinode.tui: console ready in 3.216s (mode node)\n"
+                                "2026-12-06 14:36:13.727170150\n60.41 33.55\n"}
+    assert _bench().userspace_to_console(analyze) == 20.5
